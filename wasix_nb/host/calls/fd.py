@@ -1,0 +1,124 @@
+"""Descriptor calls: read/write/close/stat/flags/dup/renumber/seek/prestat."""
+import struct
+
+from ...abi.errno import Errno, WasiError
+from ...abi.types import FdFlags, FdFlagsExt, ALL_RIGHTS
+from ..registry import WASIX, syscall
+
+_FDSTAT = struct.Struct("<BxHxxxxQQ")   # filetype u8 @0, fdflags u16 @2, rights_base @8, inheriting @16
+_FDFLAGS_KNOWN = 0x1F
+
+
+@syscall("fd_write", "fd:fd iovs:ptr iovs_len:len nwritten:ptr", outs="n")
+def fd_write(h, fd, iovs, iovs_len, nwritten):
+    f = h.fds.file(fd)
+    mem = h.mem
+    vecs = mem.iovecs(iovs, iovs_len)
+    mem.check(nwritten, 4)
+    n = f.write(mem.gather(vecs))
+    mem.set_u32(nwritten, n)
+    return 0, (n,)
+
+
+@syscall("fd_read", "fd:fd iovs:ptr iovs_len:len nread:ptr", outs="n")
+def fd_read(h, fd, iovs, iovs_len, nread):
+    f = h.fds.file(fd)
+    mem = h.mem
+    vecs = mem.iovecs(iovs, iovs_len)
+    mem.check(nread, 4)
+    data = f.read(sum(ln for _, ln in vecs))
+    n = mem.scatter(vecs, data)
+    mem.set_u32(nread, n)
+    return 0, (n,)
+
+
+@syscall("fd_close", "fd:fd")
+def fd_close(h, fd):
+    h.fds.close(fd)
+    return 0
+
+
+@syscall("fd_fdstat_get", "fd:fd buf:ptr", outs="filetype flags")
+def fd_fdstat_get(h, fd, buf):
+    f = h.fds.file(fd)
+    flags = FdFlags.NONBLOCK if f.nonblock else 0
+    h.mem.pack(_FDSTAT, buf, f.filetype, flags, ALL_RIGHTS, ALL_RIGHTS)
+    return 0, (f.filetype, int(flags))
+
+
+@syscall("fd_fdstat_set_flags", "fd:fd flags:fdflags")
+def fd_fdstat_set_flags(h, fd, flags):
+    f = h.fds.file(fd)
+    if flags & ~_FDFLAGS_KNOWN & 0xFFFF:
+        raise WasiError(Errno.INVAL)
+    f.set_nonblock(bool(flags & FdFlags.NONBLOCK))
+    return 0
+
+
+@syscall("fd_fdstat_set_rights", "fd:fd base:u64 inheriting:u64")
+def fd_fdstat_set_rights(h, fd, base, inheriting):
+    h.fds.get(fd)
+    return 0
+
+
+@syscall("fd_fdflags_get", "fd:fd flags:ptr", outs="flags", modules=(WASIX,))
+def fd_fdflags_get(h, fd, out):
+    e = h.fds.get(fd)
+    v = int(FdFlagsExt.CLOEXEC) if e.cloexec else 0
+    h.mem.set_u16(out, v)
+    return 0, (v,)
+
+
+@syscall("fd_fdflags_set", "fd:fd flags:fdflagsext", modules=(WASIX,))
+def fd_fdflags_set(h, fd, flags):
+    e = h.fds.get(fd)
+    if flags & ~int(FdFlagsExt.CLOEXEC) & 0xFFFF:
+        raise WasiError(Errno.INVAL)
+    e.cloexec = bool(flags & FdFlagsExt.CLOEXEC)
+    h.fds.version += 1
+    return 0
+
+
+@syscall("fd_prestat_get", "fd:fd buf:ptr")
+def fd_prestat_get(h, fd, buf):
+    h.fds.get(fd)
+    return int(Errno.BADF)  # no preopened directories, ever
+
+
+@syscall("fd_prestat_dir_name", "fd:fd path:ptr path_len:len")
+def fd_prestat_dir_name(h, fd, path, path_len):
+    h.fds.get(fd)
+    return int(Errno.BADF)
+
+
+@syscall("fd_seek", "fd:fd offset:i64 whence:whence newoffset:ptr")
+def fd_seek(h, fd, offset, whence, newoffset):
+    h.fds.get(fd)
+    return int(Errno.SPIPE)  # stdio, sockets and pipes cannot seek
+
+
+@syscall("fd_tell", "fd:fd offset:ptr")
+def fd_tell(h, fd, offset):
+    h.fds.get(fd)
+    return int(Errno.SPIPE)
+
+
+@syscall("fd_sync", "fd:fd")
+def fd_sync(h, fd):
+    h.fds.get(fd)
+    return int(Errno.INVAL)
+
+
+@syscall("fd_dup", "fd:fd ret:ptr", outs="fd", modules=(WASIX,))
+def fd_dup(h, fd, ret):
+    e = h.fds.get(fd)
+    h.mem.check(ret, 4)
+    new = h.fds.add(e.file)  # POSIX dup: the copy does not inherit FD_CLOEXEC
+    h.mem.set_u32(ret, new)
+    return 0, (new,)
+
+
+@syscall("fd_renumber", "fd:fd to:fd")
+def fd_renumber(h, fd, to):
+    h.fds.renumber(fd, to)
+    return 0

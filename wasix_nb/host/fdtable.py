@@ -1,0 +1,189 @@
+"""The descriptor table: lowest-free numbering in O(log n), a limit, and a history of closed entries.
+
+An entry is a descriptor number plus descriptor flags (cloexec) pointing at an *open file* (a socket, a
+stdio stream, a pipe end) which dups share; the open file counts its references and releases its OS
+resource when the last descriptor goes.
+"""
+import heapq
+import threading
+
+from ..abi.errno import Errno, WasiError
+
+DEFAULT_LIMIT = 1024
+
+
+class OpenFile:
+    """What a descriptor refers to. Subclasses fill in the fields shown in the fd table."""
+
+    kind = "file"
+    family = ""
+    type = ""
+    proto = 0
+    filetype = 0  # abi.FileType
+    state = "opened"
+    local = ""
+    peer = ""
+    nonblock = False
+    bytes_in = 0
+    bytes_out = 0
+
+    def __init__(self):
+        self.refs = 0
+
+    def read(self, n: int) -> bytes:
+        raise WasiError(Errno.BADF)
+
+    def write(self, data: bytes) -> int:
+        raise WasiError(Errno.BADF)
+
+    def set_nonblock(self, on: bool):
+        self.nonblock = on
+
+    def release(self):
+        """Called when the last descriptor referring to this file is closed."""
+        self.state = "closed"
+
+
+class FdEntry:
+    __slots__ = ("fd", "file", "cloexec", "opened_seq", "closed_seq")
+
+    def __init__(self, fd, file, cloexec, opened_seq):
+        self.fd = fd
+        self.file = file
+        self.cloexec = cloexec
+        self.opened_seq = opened_seq
+        self.closed_seq = None
+
+    def row(self, state=None) -> dict:
+        f = self.file
+        flags = []
+        if self.cloexec:
+            flags.append("cloexec")
+        if f.nonblock:
+            flags.append("nonblock")
+        return {
+            "fd": self.fd, "kind": f.kind, "family": f.family, "type": f.type, "proto": f.proto,
+            "state": state or f.state, "local": f.local, "peer": f.peer, "flags": ",".join(flags),
+            "bytes_in": f.bytes_in, "bytes_out": f.bytes_out,
+            "opened_seq": self.opened_seq, "closed_seq": self.closed_seq,
+        }
+
+
+class FdTable:
+    """Descriptor numbers -> entries. New descriptors take the lowest number not open."""
+
+    def __init__(self, limit: int = DEFAULT_LIMIT, seq=lambda: None):
+        self.limit = limit
+        self.entries = {}
+        self.history = []       # rows of closed descriptors, oldest first
+        self._free = []         # heap of numbers below _next that may be free (lazy deletion)
+        self._next = 0          # every number >= _next is free
+        self._seq = seq         # gives the sequence number of the call being made
+        self.version = 0        # bumped on every change, for views that poll
+        self.lock = threading.Lock()
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __contains__(self, fd):
+        return fd in self.entries
+
+    def get(self, fd: int) -> FdEntry:
+        try:
+            return self.entries[fd]
+        except KeyError:
+            raise WasiError(Errno.BADF) from None
+
+    def file(self, fd: int):
+        try:
+            return self.entries[fd].file
+        except KeyError:
+            raise WasiError(Errno.BADF) from None
+
+    def check_room(self):
+        """MFILE unless one more descriptor fits (checked before creating anything)."""
+        if len(self.entries) >= self.limit:
+            raise WasiError(Errno.MFILE)
+
+    def _lowest_free(self) -> int:
+        free, entries = self._free, self.entries
+        while free:
+            n = heapq.heappop(free)
+            if n not in entries:
+                return n
+        n = self._next
+        self._next = n + 1
+        return n
+
+    def add(self, file: OpenFile, cloexec: bool = False) -> int:
+        """Open a new descriptor for `file` at the lowest free number."""
+        with self.lock:
+            self.check_room()
+            fd = self._lowest_free()
+            file.refs += 1
+            self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
+            self.version += 1
+            return fd
+
+    def place(self, fd: int, file: OpenFile, cloexec: bool = False):
+        """Open `file` at exactly `fd` (which must not be open): fd_renumber's target."""
+        with self.lock:
+            if fd >= self._next:
+                for n in range(self._next, fd):
+                    heapq.heappush(self._free, n)
+                self._next = fd + 1
+            file.refs += 1
+            self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
+            self.version += 1
+
+    def close(self, fd: int, state: str = "closed") -> FdEntry:
+        """Close `fd`; release its file when no other descriptor refers to it."""
+        with self.lock:
+            entry = self.entries.pop(fd, None)
+            if entry is None:
+                raise WasiError(Errno.BADF)
+            entry.closed_seq = self._seq()
+            heapq.heappush(self._free, fd)
+            file = entry.file
+            file.refs -= 1
+            self.history.append(entry.row(state=state))
+            self.version += 1
+        if file.refs == 0:
+            file.release()
+        return entry
+
+    def renumber(self, src: int, dst: int):
+        """Move descriptor `src` to number `dst`, closing whatever `dst` was (like dup2 + close)."""
+        entry = self.get(src)
+        if dst == src:
+            return
+        if dst < 0 or dst >= self.limit:
+            raise WasiError(Errno.BADF)
+        if dst in self.entries:
+            self.close(dst)
+        with self.lock:
+            del self.entries[src]
+            heapq.heappush(self._free, src)
+            row = entry.row(state=f"renumbered to {dst}")
+            row["closed_seq"] = self._seq()
+            self.history.append(row)
+        entry.file.refs -= 1
+        self.place(dst, entry.file, entry.cloexec)
+
+    def close_all(self, state: str = "closed at exit"):
+        """Close every descriptor (end of process); never raises."""
+        for fd in sorted(self.entries):
+            try:
+                self.close(fd, state)
+            except Exception:  # noqa: BLE001 - teardown must finish
+                pass
+
+    def rows(self) -> list:
+        """Open descriptors as plain dicts, by number (a consistent copy for views)."""
+        with self.lock:
+            return [self.entries[fd].row() for fd in sorted(self.entries)]
+
+    def history_rows(self) -> list:
+        with self.lock:
+            return list(self.history)
+

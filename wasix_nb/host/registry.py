@@ -1,0 +1,149 @@
+"""Syscall declarations and the one place where wasm calls become Python calls.
+
+A syscall is declared once:
+
+    @syscall("sock_open", "af:af socktype:socktype proto:proto ro_fd:ptr", outs="fd")
+    def sock_open(host, af, socktype, proto, ro_fd): ...
+
+and returns an errno (int) or `(errno, (out, ...))`.  It may raise `WasiError(errno)`, or `Fault` for a bad
+pointer.  `wrap()` adds the tracing, the error mapping and the fault injection around it, and `link()`
+defines it under every import module that names it (`wasi_snapshot_preview1` and `wasix_32v1` by default).
+"""
+import time
+import traceback
+
+import wasmtime
+
+from ..abi.errno import Errno, WasiError
+from ..abi.memory import Fault
+
+P1 = "wasi_snapshot_preview1"
+WASIX = "wasix_32v1"
+BOTH = (P1, WASIX)
+_I64_KINDS = {"u64", "i64", "ns"}
+
+#: (module, import name) -> Syscall
+TABLE = {}
+
+
+class Control(BaseException):
+    """Ends the program from inside a host call (exit, kill); passes through wasm untouched."""
+
+
+class Syscall:
+    __slots__ = ("name", "params", "outs", "result", "fn", "imports", "wasm_type", "family")
+
+    def __init__(self, name, params, outs, result, fn, imports, family):
+        self.name = name
+        self.params = tuple(tuple(p.split(":")) for p in params.split()) if params else ()
+        self.outs = tuple(outs.split()) if outs else ()
+        self.result = result
+        self.fn = fn
+        self.imports = imports
+        self.family = family
+        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+        self.wasm_type = (tuple("i64" if k in _I64_KINDS else "i32" for _, k in self.params),
+                          ("i32",) if result else ())
+
+    def func_type(self) -> wasmtime.FuncType:
+        vt = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+        return wasmtime.FuncType([vt[t] for t in self.wasm_type[0]], [vt[t] for t in self.wasm_type[1]])
+
+    def __repr__(self):
+        return f"<syscall {self.name}{self.wasm_type}>"
+
+
+def syscall(name, params="", outs="", result="errno", modules=BOTH, names=None):
+    """Declare a host function; `names` maps module -> import name where it differs from `name`."""
+    def deco(fn):
+        imports = {m: (names or {}).get(m, name) for m in modules}
+        for m, extra in (names or {}).items():
+            imports.setdefault(m, extra)
+        sc = Syscall(name, params, outs, result, fn, imports, fn.__module__.rsplit(".", 1)[-1])
+        for module, imp in imports.items():
+            TABLE[(module, imp)] = sc
+        fn.syscall = sc
+        return fn
+    return deco
+
+
+def lookup(module: str, name: str):
+    return TABLE.get((module, name))
+
+
+def wrap(call: Syscall, host, rules=()):
+    """The callable wasmtime invokes: run `call.fn`, map errors, append one trace event."""
+    fn = call.fn
+    append = host.trace.events.append
+    clock = time.perf_counter_ns
+    on_error = host.on_host_error
+    IO, FAULT = int(Errno.IO), int(Errno.FAULT)
+
+    # the common case, kept to a single Python frame around fn
+    def plain(*args):
+        t0 = clock()
+        try:
+            r = fn(host, *args)
+            if r.__class__ is int:
+                append((t0, clock() - t0, call, args, r, None, None))
+                return r
+            err, outs = r
+            append((t0, clock() - t0, call, args, err, outs, None))
+            return err
+        except WasiError as e:
+            append((t0, clock() - t0, call, args, e.errno, None, None))
+            return e.errno
+        except Fault:
+            append((t0, clock() - t0, call, args, FAULT, None, None))
+            return FAULT
+        except Control:
+            append((t0, clock() - t0, call, args, 0, None, None))
+            raise
+        except Exception as e:  # noqa: BLE001
+            append((t0, clock() - t0, call, args, IO, None, f"host error: {type(e).__name__}: {e}"))
+            on_error(call, args, traceback.format_exc())
+            return IO
+
+    if rules:
+        bound = [(r, r.bind(call)) for r in rules]
+
+        def injected(*args):
+            for rule, b in bound:
+                if rule.matches(b, args):
+                    append((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}"))
+                    return rule.errno
+            return plain(*args)
+        return injected
+
+    if call.result is None:
+        def noresult(*args):
+            plain(*args)
+        return noresult
+    return plain
+
+
+def nosys_stub(module, name, ty: wasmtime.FuncType, host):
+    """A stand-in for an import the host lacks: returns NOSYS (or zeros) and is traced."""
+    kinds = " ".join(f"a{i}:{'i64' if str(p) == 'i64' else 'int'}" for i, p in enumerate(ty.params))
+    res = list(ty.results)
+    call = Syscall(f"{module}.{name}", kinds, "", "errno" if res else None, None, {}, "stub")
+    append, clock = host.trace.events.append, time.perf_counter_ns
+    zero = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
+
+    def stub(*args):
+        append((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys"))
+        if not res:
+            return None
+        vals = [int(Errno.NOSYS) if i == 0 and str(t) == "i32" else zero.get(str(t), 0) for i, t in enumerate(res)]
+        return vals[0] if len(vals) == 1 else vals
+    return stub
+
+
+def describe_type(ty) -> str:
+    if isinstance(ty, wasmtime.FuncType):
+        return f"func ({' '.join(map(str, ty.params))}) -> ({' '.join(map(str, ty.results))})"
+    return type(ty).__name__
+
+
+def same_type(ty: wasmtime.FuncType, call: Syscall) -> bool:
+    return (tuple(map(str, ty.params)), tuple(map(str, ty.results))) == call.wasm_type
