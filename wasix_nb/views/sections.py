@@ -66,7 +66,8 @@ def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note=""):
     else:
         word, cls = status, "bad"
     t = f"{elapsed:.1f} s" if elapsed is not None else ""
-    errs = f'<span class="wx-err">{nerrors} errors</span>' if nerrors else "0 errors"
+    word_e = "error" if nerrors == 1 else "errors"
+    errs = f'<span class="wx-err">{nerrors} {word_e}</span>' if nerrors else "0 errors"
     extra = f' <span class="wx-note">{_esc(note)}</span>' if note else ""
     return (f'<div class="wx-status"><b>{_esc(name)}</b> <span class="wx-st {cls}">{_esc(word)}</span>'
             f' · {t} · {ncalls} calls · {errs}{extra}</div>')

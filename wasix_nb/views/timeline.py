@@ -10,7 +10,7 @@ from ..trace import ARGS, CALL, DUR, ERRNO, START
 from .tables import closed_rows, fd_arg, open_rows
 
 COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "other": "#ff7f0e"}
-WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 22
+WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
 MAX_BARS, MAX_MARKS = 400, 500
 
 
@@ -76,26 +76,30 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
     no_fd = any(fd is None or fd not in lanes for _, fd, _ in marks)
     order = (["—"] if no_fd else []) + lanes
     y_of = {fd: TOP + i * LANE for i, fd in enumerate(order)}
-    span = max(end_ns, 1)
+    # the axis starts at the first call (not at host creation, which precedes compiling); times stay
+    # relative to the trace start, as in the strace lines
+    lo = events[0][START] - t0 if n else 0
+    step = _nice_step(max(end_ns - lo, 1))
+    span = max(end_ns - lo, 1)
     plot_w = WIDTH - LEFT - RIGHT
-    x = lambda t: LEFT + plot_w * min(max(t, 0), span) / span  # noqa: E731
+    x = lambda t: LEFT + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
     height = TOP + len(order) * LANE + 24
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
            f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
            f'<text x="2" y="11" font-weight="bold">{html.escape(title)}</text>']
-    step = _nice_step(span)
-    t = 0.0
-    while t <= span:
+    k = -(-lo // step)      # ticks at multiples of step from the first call on
+    while k * step <= end_ns:
+        t = k * step
         xx = x(t)
         out.append(f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" stroke="#ddd"/>'
                    f'<text x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle" fill="#666">{_label(t)}</text>')
-        t += step
+        k += 1
     for fd in order:
         y = y_of[fd]
         label = "no fd" if fd == "—" else f"fd {fd}"
         out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
     for row, is_open in bars:
-        t_open = 0 if row["kind"] in ("stdin", "stdout", "stderr") else _seq_time(events, t0, row["opened_seq"], end_ns)
+        t_open = lo if row["kind"] in ("stdin", "stdout", "stderr") else _seq_time(events, t0, row["opened_seq"], end_ns)
         t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns, closing=True)
         x1, x2 = x(t_open), x(t_close)
         colour = COLOURS[colour_key(row)]
