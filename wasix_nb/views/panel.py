@@ -40,7 +40,8 @@ class LivePanel:
         self._version = None
         self._closed = []
         self._bottom, self._bottom_n, self._bottom_v = "", None, None
-        self._next = 0.0
+        self._next = self._last_sent = 0.0
+        self._last_key = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._final = threading.Event()
@@ -58,7 +59,7 @@ class LivePanel:
         while not done.wait(self.interval):
             if self._stop.is_set():
                 return
-            if time.monotonic() >= self._next:
+            if time.monotonic() >= self._next and self._changed():
                 self.update()
         # the final update always goes out, after the pause the last update earned
         time.sleep(max(0.0, self._next - time.monotonic()))
@@ -66,9 +67,21 @@ class LivePanel:
         self._publish_fallback()
         self._final.set()
 
+    def _key(self):
+        p = self.proc
+        return len(p.host.trace.events), p.host.fds.version, p.status
+
+    def _changed(self) -> bool:
+        """Cheap test before rendering: new calls, a descriptor change, a new status; or, once a
+        second, only the elapsed time (a program blocked in a call)."""
+        if self._key() != self._last_key:
+            return True
+        return self.proc.status == "running" and time.monotonic() - self._last_sent >= 1.0
+
     def update(self, final=False):
         """Render and send what changed; returns the number of comm messages sent."""
         with self._lock:
+            self._last_key = self._key()
             top, bottom = self._render(final)
             sent = 0
             for w, v in ((self.top, top), (self.bottom, bottom)):
@@ -79,7 +92,8 @@ class LivePanel:
             if sent:
                 self.messages += sent
                 self.updates += 1
-                self._next = time.monotonic() + sent / self.rate
+                self._last_sent = time.monotonic()
+                self._next = self._last_sent + sent / self.rate
             return sent
 
     # -- rendering ------------------------------------------------------------------------------
@@ -124,19 +138,24 @@ class LivePanel:
         born = float("-inf") if self._first else now
         self._first = False
         ages, flashes = {}, {}
+        seen, state, flash, gone_at = {}, {}, {}, {}    # kept only for the rows shown: bounded memory
         for r in rows:
             key = (r["fd"], r["opened_seq"])
-            seen = self._seen.setdefault(key, born)
+            seen[key] = self._seen.get(key, born)
+            state[key] = r["state"]
             if self._state.get(key, r["state"]) != r["state"]:
-                self._flash[key] = now
-            self._state[key] = r["state"]
-            ages[key] = now - seen
-            if key in self._flash:
-                flashes[key] = now - self._flash[key]
+                flash[key] = now
+            elif key in self._flash:
+                flash[key] = self._flash[key]
+            ages[key] = now - seen[key]
+            if key in flash:
+                flashes[key] = now - flash[key]
         gone = {}
         for r in closed[-sections.MAX_CLOSED:]:
             key = (r["fd"], r["opened_seq"], r["closed_seq"])
-            gone[key] = now - self._gone.setdefault(key, now)
+            gone_at[key] = self._gone.get(key, now)
+            gone[key] = now - gone_at[key]
+        self._seen, self._state, self._flash, self._gone = seen, state, flash, gone_at
 
         if p.status == "running" and p.started:
             elapsed = round(time.time() - p.started, 1)
