@@ -45,7 +45,7 @@ def test_100k_calls_throttled():
     p.run()
     panel.finish()
     T = time.monotonic() - t0
-    assert panel.finished
+    assert panel.finished and panel.error is None
     assert count.n == panel.messages
     assert 2 <= count.n <= 10 * T + 2, (count.n, T)
     # rolling check: no one-second window holds more than 10 + 2 messages
@@ -202,3 +202,17 @@ def test_injected_call_is_marked():
     p.run()
     panel.finish()
     assert re.search(r'<div class="wx-inj">⚑ +\d+ \+[0-9.]+ fd_close\(fd=99\) = 29 IO .*injected', panel.bottom.value)
+
+
+def test_a_failing_view_never_blocks_the_run():
+    p = Process(sockets(count=2, wait_ms=1))
+    panel = show(p, live=True)
+
+    def broken(final):
+        raise RuntimeError("render bug")
+    panel._render = broken
+    assert p.run().ok
+    t = time.monotonic()
+    panel.finish()
+    assert panel.finished and time.monotonic() - t < 2
+    assert "render bug" in panel.error

@@ -30,6 +30,7 @@ class LivePanel:
         self.messages = 0           # comm messages sent by updates (one per changed widget)
         self.updates = 0            # updates that sent at least one message
         self.display_id = uuid.uuid4().hex
+        self.error = None           # traceback of the last failed update, if any
         self._displayed = False
         self._cursor = 0            # events already counted into _acc
         self._acc = {}              # syscall name -> [calls, errors, total_ns]
@@ -50,22 +51,34 @@ class LivePanel:
         self.bottom = W.HTML(value=bottom)
         self.widget = W.VBox([self.top, self.bottom])
         self.widget.add_class("wasix-panel")
+        from .static import Static
+        self._static = Static(proc)     # the fallback tables, with ids fixed for this panel
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"wasix-panel:{proc.name}")
         self._thread.start()
 
     # -- the timer thread -----------------------------------------------------------------------
     def _loop(self):
         done = self.proc.done
-        while not done.wait(self.interval):
-            if self._stop.is_set():
-                return
-            if time.monotonic() >= self._next and self._changed():
-                self.update()
-        # the final update always goes out, after the pause the last update earned
-        time.sleep(max(0.0, self._next - time.monotonic()))
-        self.update(final=True)
-        self._publish_fallback()
-        self._final.set()
+        try:
+            while not done.wait(self.interval):
+                if self._stop.is_set():
+                    return
+                if time.monotonic() >= self._next and self._changed():
+                    self._safe(self.update)
+            # the final update always goes out, after the pause the last update earned
+            time.sleep(max(0.0, self._next - time.monotonic()))
+            self._safe(self.update, final=True)
+            self._safe(self._publish_fallback)
+        finally:
+            self._final.set()
+
+    def _safe(self, fn, **kw):
+        # a view must never break the run: keep the last error for debugging and carry on
+        try:
+            fn(**kw)
+        except Exception:  # noqa: BLE001
+            import traceback
+            self.error = traceback.format_exc()
 
     def _key(self):
         p = self.proc
@@ -178,8 +191,7 @@ class LivePanel:
 
     # -- display --------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .static import Static
-        st = Static(self.proc)
+        st = self._static
         return {
             WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
             "text/html": st.html(),
@@ -193,13 +205,9 @@ class LivePanel:
         display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def _publish_fallback(self):
-        if not self._displayed:
-            return
-        try:
+        if self._displayed:
             from IPython.display import update_display
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
-        except Exception:  # noqa: BLE001 - a view must never break the run
-            pass
 
     # -- API for the magics ------------------------------------------------------------------------
     def finish(self, timeout=10.0):
