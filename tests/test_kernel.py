@@ -60,3 +60,11 @@ def test_static_cell_outputs_hold_final_tables(executed):
     outs = executed.cells[2].outputs
     assert [o.output_type for o in outs] == ["display_data"]
     assert "exited 0" in outs[0].data["text/html"] and outs[0].data["text/html"].count("<table") >= 3
+
+
+def test_nbconvert_without_widget_state_shows_the_tables(executed):
+    nbconvert = pytest.importorskip("nbconvert")
+    nb = nbformat.from_dict(executed)
+    nb.metadata.pop("widgets", None)                      # as a viewer without widget state sees it
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    assert 'id="T_wasix-' in body and "exited 0" in body and "wx-timeline" in body
