@@ -84,3 +84,14 @@ def test_timeline_of_nothing():
     svg = timeline.render(p.host.trace, [], [])
     p.kill()
     assert svg.startswith("<svg")
+
+
+def test_timeline_is_bounded():
+    p = Process(sockets(count=1, wait_ms=0))
+    p.run()
+    row = p.fds.iloc[3].to_dict()
+    rows = [dict(row, fd=i, opened_seq=0) for i in range(300)]
+    closed = [dict(row, fd=3, opened_seq=0, closed_seq=1)] * 1000
+    svg = timeline.render(p.host.trace, rows, closed)
+    assert svg.count('class="wx-bar"') <= timeline.MAX_LANES + timeline.MAX_BARS
+    assert svg.count("text-anchor=\"end\">fd ") == timeline.MAX_LANES and "bars not shown" in svg
