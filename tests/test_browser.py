@@ -165,8 +165,11 @@ def test_panel_grows_live_in_jupyterlab(lab):
             time.sleep(2.2)   # let the highlights fade for the picture
             shot = os.path.join(ARTIFACTS, "final.png")
             page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=shot)
-            os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
-            shutil.copy(shot, os.path.join(ROOT, "docs", "screenshot.png"))
+            # the README's picture: written when missing, or on request (a test run leaves git clean)
+            doc = os.path.join(ROOT, "docs", "screenshot.png")
+            if not os.path.exists(doc) or os.environ.get("WASIX_NB_SCREENSHOT") == "1":
+                os.makedirs(os.path.dirname(doc), exist_ok=True)
+                shutil.copy(shot, doc)
         finally:
             browser.close()
     assert not errors, errors

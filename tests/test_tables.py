@@ -95,3 +95,14 @@ def test_timeline_is_bounded():
     svg = timeline.render(p.host.trace, rows, closed)
     assert svg.count('class="wx-bar"') <= timeline.MAX_LANES + timeline.MAX_BARS
     assert svg.count("text-anchor=\"end\">fd ") == timeline.MAX_LANES and "bars not shown" in svg
+
+
+def test_styled_without_jinja2(monkeypatch, ran):
+    import pandas.io.formats.style as style
+    from wasix_nb.views import tables
+
+    def no_jinja(*a, **k):
+        raise ImportError("Missing optional dependency 'Jinja2'")
+    monkeypatch.setattr(style.Styler, "to_html", no_jinja)
+    html = tables.styled(ran[0].fds, "wasix-x-fds")
+    assert '<table' in html and 'id="T_wasix-x-fds"' in html

@@ -100,4 +100,7 @@ def summary(p) -> pd.DataFrame:
 
 def styled(df: pd.DataFrame, uid: str) -> str:
     """Table HTML with stable ids (`Styler.set_uuid`), so saved notebooks diff cleanly."""
-    return df.style.hide(axis="index").set_uuid(uid).to_html()
+    try:
+        return df.style.hide(axis="index").set_uuid(uid).to_html()
+    except ImportError:     # Styler needs jinja2, which pandas does not require
+        return df.to_html(index=False, table_id=f"T_{uid}")
