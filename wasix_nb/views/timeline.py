@@ -105,7 +105,8 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         label = "no fd" if fd == "—" else f"fd {fd}"
         out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
     for row, is_open in bars:
-        t_open = lo if row["kind"] in ("stdin", "stdout", "stderr") else _seq_time(events, t0, row["opened_seq"], end_ns)
+        stdio = row["kind"] in ("stdin", "stdout", "stderr")
+        t_open = lo if stdio else _seq_time(events, t0, row["opened_seq"], end_ns)
         t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns, closing=True)
         x1, x2 = x(t_open), x(t_close)
         colour = COLOURS[colour_key(row)]
