@@ -231,6 +231,14 @@ class Process:
         self.stop("killed")
         return self.wait(timeout)
 
+    def close(self):
+        """Release a process that was linked but never run (its descriptors and engine)."""
+        if self.status == "created":
+            self.status, self.message = "killed", "closed before it ran"
+            self.final_rows = self.host.fds.rows()
+            self._release()
+            self.done.set()
+
     @property
     def result(self):
         return self._result

@@ -39,3 +39,17 @@ def trace_frame(trace, start: int = 0, stop=None) -> pd.DataFrame:
 def summary_frame(trace) -> pd.DataFrame:
     df = pd.DataFrame(trace.summary_rows(), columns=["syscall", "calls", "errors", "total_ns", "mean_ns"])
     return df
+
+
+def processes_frame(procs) -> pd.DataFrame:
+    """`%wasix ps`: one row per process."""
+    rows = []
+    for p in procs:
+        open_rows = p.final_rows if p.final_rows is not None else p.host.fds.rows()
+        rows.append({
+            "name": p.name, "status": p.status, "exit_code": p.exit_code,
+            "sockets": sum(1 for r in open_rows if r["kind"] == "socket" and p.final_rows is None),
+            "calls": len(p.host.trace), "errors": p.host.trace.errors(),
+            "seconds": round(p.duration, 3) if p.duration is not None else None,
+        })
+    return pd.DataFrame(rows, columns=["name", "status", "exit_code", "sockets", "calls", "errors", "seconds"])
