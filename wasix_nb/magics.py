@@ -187,7 +187,7 @@ class WasixMagics(Magics):
         else:
             stdout, stderr = _stream("stdout"), _stream("stderr")
         kwargs = dict(
-            args=shlex.split(opts.args) + argv_tail, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+            args=shlex.split(_unquote(opts.args)) + argv_tail, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
             timeout=opts.timeout if opts.timeout is not None else self.timeout, fuel=opts.fuel,
             memory_limit=opts.memory_limit, fd_limit=opts.fd_limit or self.fd_limit, inject=opts.inject,
             stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
@@ -206,15 +206,19 @@ class WasixMagics(Magics):
             self.shell.user_ns[name] = proc
         self.shell.user_ns["_wasix"] = proc
         view = views.show(proc, live=self.live and not opts.no_live)
-        display(view)
+        live = hasattr(view, "finish")
+        if live or opts.bg:
+            display(view)       # a live view updates itself; show it before the program starts
         if out_widget is not None:
             display(out_widget)
         if opts.bg:
             proc.start()
             return None
         result = proc.run()
-        if hasattr(view, "finish"):
+        if live:
             view.finish()
+        else:
+            display(view)
         if opts.trace or self.trace:
             print(result.trace.text())
         if opts.summary or self.summary:
@@ -225,6 +229,13 @@ class WasixMagics(Magics):
 
     def shutdown(self):
         self._kill_all()
+
+
+def _unquote(text):
+    # magic_arguments keeps the quotes around a quoted option value
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 def _rows(proc):
