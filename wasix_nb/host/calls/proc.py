@@ -50,3 +50,21 @@ def tty_set(h, state):
     values = h.mem.unpack(_TTY, state)
     h.tty = values[:4] + (0, 0, 0) + values[7:]     # the stdio tty flags are not the program's to set
     return 0
+
+
+@syscall("proc_fork", "copy_memory:bool ret_pid:ptr", outs="pid", modules=(WASIX,))
+def proc_fork(h, copy_memory, ret_pid):
+    from .threads import Refused
+    h.mem.check(ret_pid, 4)
+    raise Refused(Errno.NOTSUP, "fork is not supported: one process per program")
+
+
+@syscall("proc_join", "pid:ptr flags:u32 ret_status:ptr", modules=(WASIX,))
+def proc_join(h, pid, flags, ret_status):
+    h.mem.check(ret_status, 8)
+    return int(Errno.CHILD)                 # a program here never has children
+
+
+@syscall("clock_time_set", "id:clockid time:ns", modules=(WASIX,))
+def clock_time_set(h, clock_id, t):
+    return int(Errno.PERM)                  # the host's clock is not the program's to set

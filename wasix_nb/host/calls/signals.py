@@ -50,3 +50,23 @@ def callback_signal(h, name, name_len):
     # the export that would receive signals; kept for inspection, never called
     h.signal_callback = h.mem.read(name, name_len & 0xFFFFFFFF).decode("utf-8", "replace")
     return 0, (), f"handler {h.signal_callback!r} noted, never called"
+
+
+@syscall("proc_signal", "pid:u32 sig:u32", modules=(WASIX,))
+def proc_signal(h, pid, sig):
+    from .proc import PID
+    if pid != PID:
+        return int(Errno.SRCH)
+    return _deliver(h, sig)
+
+
+@syscall("proc_signals_sizes_get", "ret_count:ptr", outs="count", modules=(WASIX,))
+def proc_signals_sizes_get(h, ret_count):
+    # wasix-libc asks at start-up which signal dispositions were inherited: none
+    h.mem.set_u32(ret_count, 0)
+    return 0, (0,)
+
+
+@syscall("proc_signals_get", "buf:ptr", modules=(WASIX,))
+def proc_signals_get(h, buf):
+    return 0
