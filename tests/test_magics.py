@@ -39,7 +39,7 @@ def test_output_summary_line_and_fd_table(ip):
     cap = cell(ip, "--no-live", PRINT_AND_OPEN.replace("EXIT", ""))
     assert cap.stdout.startswith("hello from wasm\n")
     bundle = cap.outputs[0].data
-    assert "returned 0 · 3 calls · 0 errors" in bundle["text/plain"]
+    assert "exited 0 · 3 calls · 0 errors" in bundle["text/plain"]
     html = bundle["text/html"]
     assert "<table" in html and "INET6" in html and "cloexec" in html
 
