@@ -210,6 +210,7 @@ class Process(_Views):
             raise WasixError(f"process {self.name} was already started")
         self.status = "running"
         self.started = time.time()
+        self.host.trace.restart()
         t0 = time.perf_counter()
         timer = None
         if self.timeout is not None:
@@ -262,6 +263,14 @@ class Process(_Views):
             return self._result
         self.stop("killed")
         return self.wait(timeout)
+
+    def close(self):
+        """Release a process that was linked but never run (its descriptors and engine)."""
+        if self.status == "created":
+            self.status, self.message = "killed", "closed before it ran"
+            self.final_rows = self.host.fds.rows()
+            self._release()
+            self.done.set()
 
     @property
     def result(self):
@@ -390,63 +399,75 @@ def _wat_line(wat: str, frame, code):
 
 
 # -- SIGINT -> epoch ------------------------------------------------------------------------------
-class _SigintToEpoch:
-    """While a process runs on the main thread, turn SIGINT into `Process.stop("interrupted")`.
+class _Watcher:
+    """One daemon thread for the whole interpreter, reading the signal wakeup pipe.
 
-    Python runs signal handlers only between bytecodes, never while wasm runs; the C-level handler
-    still writes the signal number to the wakeup fd at once, so a small thread watching that fd stops
-    the process (epoch increment + wake of blocking calls).  Bytes are forwarded to any wakeup fd that
-    was set before (asyncio's), and the previous handler comes back afterwards.
+    Python runs signal handlers only between bytecodes, never while wasm runs; the C-level handler still
+    writes the signal number to the wakeup fd at once, so this thread stops the current process (epoch
+    increment + wake of blocking calls) without waiting for wasm to call back.  Bytes are forwarded to
+    the wakeup fd that was set before (asyncio's).  One thread, started once: runs stay cheap.
     """
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self.target = None
+        self.forward_fd = -1
+        threading.Thread(target=self._loop, daemon=True, name="wasix-sigint").start()
+
+    def _loop(self):
+        while True:
+            select.select([self.r], [], [])
+            try:
+                data = os.read(self.r, 512)
+            except OSError:
+                continue
+            fwd, target = self.forward_fd, self.target
+            if data and fwd != -1:
+                try:
+                    os.write(fwd, data)
+                except OSError:
+                    pass
+            if target is not None and signal.SIGINT in data:
+                target.stop("interrupted")
+
+
+_WATCHER = None
+
+
+class _SigintToEpoch:
+    """While a process runs on the main thread, SIGINT means `Process.stop("interrupted")`; the previous
+    handler and wakeup fd come back afterwards."""
 
     def __init__(self, proc):
         self.proc = proc
         self.active = False
 
     def __enter__(self):
+        global _WATCHER
         if threading.current_thread() is not threading.main_thread():
             return self
+        if _WATCHER is None:
+            _WATCHER = _Watcher()
         try:
-            self._r, self._w = os.pipe()
-            os.set_blocking(self._r, False)
-            os.set_blocking(self._w, False)
-            self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+            self._old_fd = signal.set_wakeup_fd(_WATCHER.w, warn_on_full_buffer=False)
             self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
         except (ValueError, OSError):
             return self
+        _WATCHER.forward_fd = self._old_fd
+        _WATCHER.target = self.proc
         self.active = True
-        self._quit = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True, name="wasix-sigint")
-        self._thread.start()
         return self
 
     def _on_sigint(self, signum, frame):
         self.proc.stop("interrupted")
 
-    def _watch(self):
-        while not self._quit.is_set():
-            try:
-                ready, _, _ = select.select([self._r], [], [], 0.2)
-                if not ready:
-                    continue
-                data = os.read(self._r, 512)
-            except OSError:
-                return
-            if data and self._old_fd != -1:
-                try:
-                    os.write(self._old_fd, data)
-                except OSError:
-                    pass
-            if signal.SIGINT in data:
-                self.proc.stop("interrupted")
-
     def __exit__(self, *exc):
         if not self.active:
             return False
+        _WATCHER.target = None
         signal.signal(signal.SIGINT, self._old_handler)
         signal.set_wakeup_fd(self._old_fd)
-        self._quit.set()
-        self._thread.join()
-        for fd in (self._r, self._w):
-            os.close(fd)
+        _WATCHER.forward_fd = -1
         return False

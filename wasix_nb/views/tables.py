@@ -104,3 +104,17 @@ def styled(df: pd.DataFrame, uid: str) -> str:
         return df.style.hide(axis="index").set_uuid(uid).to_html()
     except ImportError:     # Styler needs jinja2, which pandas does not require
         return df.to_html(index=False, table_id=f"T_{uid}")
+
+
+def processes_frame(procs) -> pd.DataFrame:
+    """`%wasix ps`: one row per process."""
+    rows = []
+    for p in procs:
+        running = p.final_rows is None and p.status == "running"
+        rows.append({
+            "name": p.name, "status": p.status, "exit_code": p.exit_code,
+            "sockets": sum(1 for r in open_rows(p) if r["kind"] == "socket") if running else 0,
+            "calls": len(p.host.trace), "errors": p.host.trace.errors(),
+            "seconds": round(p.duration, 3) if p.duration is not None else None,
+        })
+    return pd.DataFrame(rows, columns=["name", "status", "exit_code", "sockets", "calls", "errors", "seconds"])

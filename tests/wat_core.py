@@ -1,0 +1,55 @@
+"""Test helpers: a driver module that re-exports host imports so a test can call syscalls one by one."""
+import os
+
+from wasix_nb.host import registry
+from wasix_nb.process import Process
+
+
+def driver_wat(names, module="wasix_32v1", memory_pages=1):
+    imports, exports = [], []
+    for i, name in enumerate(names):
+        call = registry.lookup(module, name)
+        assert call is not None, f"{module}.{name} is not registered"
+        params, results = call.wasm_type
+        p = " ".join(params)
+        r = f"(result {' '.join(results)})" if results else ""
+        imports.append(f'(import "{module}" "{name}" (func $f{i} (param {p}) {r}))')
+        gets = " ".join(f"(local.get {k})" for k in range(len(params)))
+        exports.append(f'(func (export "{name}") (param {p}) {r} (call $f{i} {gets}))')
+    return "(module\n  " + "\n  ".join(imports) + f'\n  (memory (export "memory") {memory_pages})\n  ' + \
+        "\n  ".join(exports) + '\n  (func (export "_start")))'
+
+
+class Driver:
+    """`d.call("sock_open", 1, 1, 0, 64)` -> errno; `d.mem` the guest memory; `d.host` the host."""
+
+    def __init__(self, *names, module="wasix_32v1", memory_pages=1, **opts):
+        self.proc = Process(driver_wat(names, module, memory_pages), **opts)
+        self.host = self.proc.host
+        self.mem = self.host.mem
+        self._exports = self.proc.instance.exports(self.proc.store)
+
+    def call(self, name, *args):
+        return self._exports[name](self.proc.store, *args)
+
+    def last(self):
+        return self.host.trace.event(len(self.host.trace) - 1)
+
+    def open_fds(self):
+        return sorted(self.host.fds.entries)
+
+    def close(self):
+        self.proc.close()
+
+
+def count_os_fds():
+    """Open sockets and pipes of this process (what a host could leak; the compile cache's
+    memfd images are deliberate and not counted)."""
+    n = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        n += target.startswith(("socket:", "pipe:"))
+    return n

@@ -1,0 +1,93 @@
+"""Command line: `python -m wasix_nb run FILE.wat|FILE.wasm [options] [-- ARGS...]`.
+
+The program's stdout and stderr pass through unchanged; the exit status is the program's exit code
+(124 timeout, 130 interrupt, 134 trap, 137 killed).  `--trace` writes strace-style lines to stderr or
+to a file; `trace FILE.jsonl` prints a saved trace again.
+"""
+import argparse
+import os
+import sys
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m wasix_nb", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a .wat or .wasm program")
+    r.add_argument("file", help="program (.wat or .wasm); its arguments go after --")
+    r.add_argument("--trace", nargs="?", const="-", metavar="FILE",
+                   help="print the trace (to stderr, or to FILE)")
+    r.add_argument("--summary", action="store_true", help="print a per-syscall summary to stderr")
+    r.add_argument("--save-trace", metavar="FILE", help="write the trace as JSON lines")
+    r.add_argument("--env", action="append", default=[], metavar="K=V")
+    r.add_argument("--timeout", type=float)
+    r.add_argument("--fuel", type=int)
+    r.add_argument("--fd-limit", type=int, default=1024)
+    r.add_argument("--inject", action="append", default=[], metavar="RULE")
+    r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
+    r.add_argument("--stub-missing", action="store_true")
+    r.add_argument("--entry", default="_start")
+    t = sub.add_parser("trace", help="print a trace saved with --save-trace")
+    t.add_argument("file")
+    t.add_argument("--summary", action="store_true")
+    return p
+
+
+def _out(stream):
+    def write(data):
+        stream.write(data)
+        stream.flush()
+    return write
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog_args = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, prog_args = argv[:i], argv[i + 1:]
+    opts = _parser().parse_args(argv)
+    if opts.cmd == "trace":
+        from .trace import load_jsonl
+        with open(opts.file) as fp:
+            tr = load_jsonl(fp)
+        print(tr.summary_text() if opts.summary else tr.text())
+        return 0
+
+    from .errors import WasixError
+    from .process import Process
+    try:
+        env = dict(kv.split("=", 1) for kv in opts.env)
+    except ValueError:
+        print("wasix_nb: --env wants K=V", file=sys.stderr)
+        return 2
+    kwargs = dict(args=prog_args, env=env, stdin=sys.stdin.buffer, stdout=_out(sys.stdout.buffer),
+                  stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
+                  fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
+                  entry=opts.entry, argv0=os.path.basename(opts.file))
+    if opts.net:
+        kwargs["net"] = opts.net
+    try:
+        proc = Process(opts.file, **kwargs)
+    except (WasixError, ValueError, OSError) as e:
+        print(f"wasix_nb: {e}", file=sys.stderr)
+        return 2
+    result = proc.run()
+    if opts.trace:
+        text = result.trace.text() + "\n"
+        if opts.trace == "-":
+            sys.stderr.write(text)
+        else:
+            with open(opts.trace, "w") as fp:
+                fp.write(text)
+    if opts.summary:
+        sys.stderr.write(result.trace.summary_text() + "\n")
+    if opts.save_trace:
+        with open(opts.save_trace, "w") as fp:
+            result.trace.to_jsonl(fp)
+    if result.outcome not in ("returned", "exited"):
+        print(f"wasix_nb: {result.message}", file=sys.stderr)
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

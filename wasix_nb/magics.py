@@ -1,0 +1,268 @@
+"""IPython glue: `%%wasix` runs the cell's WAT; `%wasix run|ps|fds|trace|kill` manage processes.
+
+Thin on purpose: parsing options, streaming output, displaying a view and raising when the cell must
+fail.  Defaults come from traitlets config (`%config WasixMagics.timeout = 10`).
+"""
+import atexit
+import codecs
+import shlex
+import sys
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import Bool, Float, Int, Unicode
+
+from .errors import WasixError
+
+
+def _stream(target_name):
+    """Sink that decodes UTF-8 incrementally and writes to the current sys.stdout/stderr."""
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(data: bytes):
+        text = dec.decode(data)
+        if text:
+            stream = getattr(sys, target_name)
+            stream.write(text)
+            stream.flush()
+    return write
+
+
+def _widget_stream(out, kind):
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(data: bytes):
+        text = dec.decode(data)
+        if text:
+            (out.append_stdout if kind == "stdout" else out.append_stderr)(text)
+    return write
+
+
+@magics_class
+class WasixMagics(Magics):
+    """Run WASIX programs (WAT) in cells; see `%%wasix?`."""
+
+    timeout = Float(None, allow_none=True, config=True, help="Default --timeout in seconds (None: no limit).")
+    fd_limit = Int(1024, config=True, help="Open-descriptor limit of each process (MFILE past it).")
+    live = Bool(True, config=True, help="Show the live panel while a program runs (False: final tables only).")
+    trace = Bool(False, config=True, help="Print the strace-style trace after every run.")
+    summary = Bool(False, config=True, help="Print the per-syscall summary after every run.")
+    stub_missing = Bool(False, config=True, help="Link imports the host lacks as NOSYS stubs.")
+    raise_error = Bool(True, config=True, help="Fail the cell on a trap, timeout or non-zero exit.")
+    net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.processes = {}
+
+    # -----------------------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("subcommand", nargs="*", help="Line form only: run PATH [-- ARGS] | ps | fds NAME | "
+              "trace NAME [--summary] | kill NAME | kill --all")
+    @argument("-n", "--name", help="Name the process and bind it to this variable (a Process: .fds, "
+              ".calls, .summary, .stdout_bytes, .wait(), .kill()).")
+    @argument("--args", default="", help="Program arguments as one shell-quoted string (argv[0] is the name).")
+    @argument("--env", action="append", default=[], metavar="K=V", help="Environment variable (repeatable).")
+    @argument("--stdin", metavar="VAR", help="Name of a str/bytes variable to use as standard input.")
+    @argument("--entry", default="_start", help="Exported function to call (default _start).")
+    @argument("--timeout", type=float, help="Stop the program after this many seconds.")
+    @argument("--fuel", type=int, help="Trap after this much wasm fuel (instructions, roughly).")
+    @argument("--memory-limit", type=int, metavar="BYTES", help="Largest linear memory allowed.")
+    @argument("--fd-limit", type=int, help="Open-descriptor limit (default 1024): MFILE past it.")
+    @argument("--inject", action="append", default=[], metavar="RULE",
+              help="Fault injection, repeatable: sock_open#3=MFILE (3rd call), "
+                   "sock_open:af=INET6=AFNOSUPPORT (matching calls), fd_write=IO (every call).")
+    @argument("--net", help="Network policy: loopback (default), any, or an allow-list "
+              "like 10.0.0.0/8,192.168.1.5:80.")
+    @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
+    @argument("--trace", action="store_true", help="Print the strace-style trace after the run.")
+    @argument("--summary", action="store_true", help="Print a per-syscall summary (like strace -c).")
+    @argument("--bg", action="store_true", help="Start in the background and return at once (needs -n).")
+    @argument("--no-live", action="store_true", help="No live panel: show the final tables only.")
+    @argument("--no-raise-error", action="store_true",
+              help="Do not fail the cell on a trap, timeout or non-zero exit.")
+    @line_cell_magic
+    def wasix(self, line, cell=None):
+        """Run a WASIX program written in WebAssembly text (WAT) and show what it did.
+
+        Cell form: the cell is a WAT module; `_start` (or --entry) runs with fd 0/1/2 as stdio,
+        sockets from `sock_open` on real OS sockets, and every host call traced.  Output appears as
+        it is written; afterwards the cell shows the exit status, call and error counts and the
+        descriptor table.  A WAT syntax error, missing import, trap, timeout or non-zero exit fails
+        the cell (unless --no-raise-error).
+
+            %%wasix -n prog --trace --inject sock_open#2=MFILE
+            (module ...)
+
+        Line form:
+            %wasix run prog.wasm [-- ARGS]   run a file (.wat or .wasm), same options
+            %wasix ps                        all processes (status, open sockets, calls)
+            %wasix fds NAME                  descriptor table of a process (DataFrame)
+            %wasix trace NAME [--summary]    its trace (DataFrame) or summary
+            %wasix kill NAME | --all         stop background processes
+
+        Defaults: `%config WasixMagics.timeout = 10` (also fd_limit, live, trace, summary,
+        stub_missing, raise_error, net).
+        """
+        argv_tail = []
+        if " -- " in f" {line} ":
+            line, _, tail = f" {line} ".partition(" -- ")
+            argv_tail = shlex.split(tail)
+            line = line.strip()
+        if cell is None and line.split()[:2] and line.split()[0] == "kill" and "--all" in line.split():
+            return self._kill_all()
+        opts = parse_argstring(self.wasix, line)
+        if cell is not None:
+            if opts.subcommand:
+                raise UsageError(f"%%wasix takes options only, not {' '.join(opts.subcommand)!r}")
+            return self._run(opts, cell, argv_tail)
+        return self._line(opts, argv_tail)
+
+    # -- line subcommands ---------------------------------------------------------------------
+    def _line(self, opts, argv_tail):
+        sub = opts.subcommand
+        if not sub:
+            raise UsageError("%wasix needs a subcommand: run PATH | ps | fds NAME | trace NAME | kill NAME")
+        cmd, rest = sub[0], sub[1:]
+        if cmd == "run":
+            if len(rest) != 1:
+                raise UsageError("usage: %wasix run PATH [options] [-- ARGS]")
+            return self._run(opts, rest[0], argv_tail, from_path=True)
+        if cmd == "ps":
+            from .views.tables import processes_frame
+            return processes_frame(self.processes.values())
+        if cmd in ("fds", "trace", "kill"):
+            if len(rest) != 1:
+                raise UsageError(f"usage: %wasix {cmd} NAME")
+            proc = self._get(rest[0])
+            if cmd == "kill":
+                proc.kill()
+                return None
+            from .views import tables
+            if cmd == "fds":
+                return tables.fds_frame(_rows(proc))
+            return tables.summary_frame(proc.host.trace) if opts.summary else tables.trace_frame(proc.host.trace)
+        raise UsageError(f"unknown %wasix subcommand {cmd!r}: run, ps, fds, trace or kill")
+
+    def _get(self, name):
+        try:
+            return self.processes[name]
+        except KeyError:
+            known = ", ".join(self.processes) or "none"
+            raise UsageError(f"no process named {name!r} (known: {known})") from None
+
+    def _kill_all(self):
+        for proc in list(self.processes.values()):
+            proc.kill()
+
+    # -- running ------------------------------------------------------------------------------
+    def _run(self, opts, source, argv_tail, from_path=False):
+        from .process import Process
+        from .views import display as views
+
+        name = opts.name
+        if opts.bg and not name:
+            raise UsageError("--bg needs -n NAME so the process can be inspected and killed")
+        if name and not name.isidentifier():
+            raise UsageError(f"-n wants a Python identifier, not {name!r}")
+        old = self.processes.get(name) if name else None
+        if old is not None:
+            old.kill()  # re-running a named cell replaces its process
+        try:
+            env = dict(kv.split("=", 1) for kv in opts.env)
+        except ValueError:
+            raise UsageError("--env wants K=V") from None
+        stdin = None
+        if opts.stdin:
+            if opts.stdin not in self.shell.user_ns:
+                raise UsageError(f"--stdin: no variable named {opts.stdin!r}")
+            stdin = self.shell.user_ns[opts.stdin]
+        out_widget = None
+        if opts.bg:
+            import ipywidgets
+            out_widget = ipywidgets.Output()
+            stdout, stderr = _widget_stream(out_widget, "stdout"), _widget_stream(out_widget, "stderr")
+        else:
+            stdout, stderr = _stream("stdout"), _stream("stderr")
+        kwargs = dict(
+            args=shlex.split(_unquote(opts.args)) + argv_tail, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+            timeout=opts.timeout if opts.timeout is not None else self.timeout, fuel=opts.fuel,
+            memory_limit=opts.memory_limit, fd_limit=opts.fd_limit or self.fd_limit, inject=opts.inject,
+            stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
+        )
+        net = opts.net or self.net
+        if net != "loopback":
+            kwargs["net"] = net
+        try:
+            proc = Process(source, **kwargs)
+        except (WasixError, ValueError, OSError) as e:
+            if isinstance(e, WasixError):
+                raise
+            raise UsageError(str(e)) from None
+        if name:
+            self.processes[name] = proc
+            self.shell.user_ns[name] = proc
+        self.shell.user_ns["_wasix"] = proc
+        live = self.live and not opts.no_live
+        view = views.show(proc, live=live)
+        if live or opts.bg:
+            display(view)       # updates itself while the program runs, and at its end
+        if out_widget is not None:
+            display(out_widget)
+        if opts.bg:
+            proc.start()
+            view.finish()       # returns at once; the view fills in the end state when it comes
+            return None
+        result = proc.run()
+        if live:
+            view.finish()
+        else:
+            display(view)       # the final tables, once
+        if opts.trace or self.trace:
+            print(result.trace.text())
+        if opts.summary or self.summary:
+            print(result.trace.summary_text())
+        if not (opts.no_raise_error or not self.raise_error):
+            result.check()
+        return None
+
+    def shutdown(self):
+        self._kill_all()
+
+
+def _unquote(text):
+    # magic_arguments keeps the quotes around a quoted option value
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _rows(proc):
+    return proc.final_rows if proc.final_rows is not None else proc.host.fds.rows()
+
+
+_MAGICS = None
+
+
+def load(ip):
+    global _MAGICS
+    if _MAGICS is None:
+        _MAGICS = WasixMagics(shell=ip)
+        atexit.register(_MAGICS.shutdown)
+    ip.register_magics(_MAGICS)
+    if _MAGICS not in ip.configurables:
+        ip.configurables.append(_MAGICS)
+
+
+def unload(ip):
+    global _MAGICS
+    if _MAGICS is None:
+        return
+    _MAGICS.shutdown()
+    if _MAGICS in ip.configurables:
+        ip.configurables.remove(_MAGICS)
+    ip.magics_manager.magics["line"].pop("wasix", None)
+    ip.magics_manager.magics["cell"].pop("wasix", None)
+    _MAGICS = None
