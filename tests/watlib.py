@@ -138,3 +138,92 @@ class Shim:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# -- whole programs ----------------------------------------------------------------------------------------
+# memory map shared by the programs below
+#   0    address to bind/connect (110 B)        128  fd out     132  second fd out
+#   136  nread   140 roflags   144 nwritten     160  iovec {4096, 65536}    168 ciovec {4096, n}
+#   256  peer address out (110 B)               512  message    4096 buffer (64 KiB)
+_SETUP_IOV = '''
+    (i32.store (i32.const 160) (i32.const 4096)) (i32.store (i32.const 164) (i32.const 65536))
+    (i32.store (i32.const 168) (i32.const 4096))'''
+
+
+def echo_server(addr: bytes, conns: int = 1) -> str:
+    """Stream echo server: bind `addr` (any family), listen, then for `conns` connections (-1: for
+    ever) accept and echo until the peer closes."""
+    af = addr[0]
+    body = CHECK + f'''
+  (func (export "_start")
+    (local $ls i32) (local $c i32) (local $n i32) (local $k i32)
+    {_SETUP_IOV}
+    (call $check (call $sock_open (i32.const {af}) (i32.const 1) (i32.const 0) (i32.const 128)))
+    (local.set $ls (i32.load (i32.const 128)))
+    (call $check (call $sock_bind (local.get $ls) (i32.const 0)))
+    (call $check (call $sock_listen (local.get $ls) (i32.const 128)))
+    (block $end (loop $conns
+      (br_if $end (i32.eq (local.get $k) (i32.const {conns})))
+      (call $check (call $sock_accept_v2 (local.get $ls) (i32.const 0) (i32.const 132) (i32.const 256)))
+      (local.set $c (i32.load (i32.const 132)))
+      (block $done (loop $echo
+        (call $check (call $sock_recv (local.get $c) (i32.const 160) (i32.const 1) (i32.const 0)
+                                      (i32.const 136) (i32.const 140)))
+        (local.set $n (i32.load (i32.const 136)))
+        (br_if $done (i32.eqz (local.get $n)))
+        (i32.store (i32.const 172) (local.get $n))
+        (call $check (call $sock_send (local.get $c) (i32.const 168) (i32.const 1) (i32.const 0) (i32.const 144)))
+        (br $echo)))
+      (call $check (call $fd_close (local.get $c)))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $conns)))
+    (call $check (call $fd_close (local.get $ls))))'''
+    return module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send",
+                          "fd_close", "proc_exit"), body, data=[(0, addr)])
+
+
+def accept_loop(addr: bytes, conns: int) -> str:
+    """Accept `conns` connections on `addr`, closing each at once (the preview1 sock_accept)."""
+    af = addr[0]
+    body = CHECK + f'''
+  (func (export "_start")
+    (local $ls i32) (local $k i32)
+    (call $check (call $sock_open (i32.const {af}) (i32.const 1) (i32.const 0) (i32.const 128)))
+    (local.set $ls (i32.load (i32.const 128)))
+    (call $check (call $sock_bind (local.get $ls) (i32.const 0)))
+    (call $check (call $sock_listen (local.get $ls) (i32.const 128)))
+    (block $end (loop $conns
+      (br_if $end (i32.eq (local.get $k) (i32.const {conns})))
+      (call $check (call $sock_accept (local.get $ls) (i32.const 0) (i32.const 132)))
+      (call $check (call $fd_close (i32.load (i32.const 132))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br $conns)))
+    (call $check (call $fd_close (local.get $ls))))'''
+    return module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept", "fd_close", "proc_exit"),
+                  body, data=[(0, addr)])
+
+
+def stream_client(addr: bytes, message: bytes) -> str:
+    """Connect to `addr`, send `message`, shut down writing, copy everything received to stdout."""
+    af = addr[0]
+    body = CHECK + f'''
+  (func (export "_start")
+    (local $s i32) (local $n i32)
+    {_SETUP_IOV}
+    (i32.store (i32.const 176) (i32.const 512)) (i32.store (i32.const 180) (i32.const {len(message)}))
+    (call $check (call $sock_open (i32.const {af}) (i32.const 1) (i32.const 0) (i32.const 128)))
+    (local.set $s (i32.load (i32.const 128)))
+    (call $check (call $sock_connect (local.get $s) (i32.const 0)))
+    (call $check (call $sock_send (local.get $s) (i32.const 176) (i32.const 1) (i32.const 0) (i32.const 144)))
+    (call $check (call $sock_shutdown (local.get $s) (i32.const 2)))
+    (block $done (loop $rd
+      (call $check (call $sock_recv (local.get $s) (i32.const 160) (i32.const 1) (i32.const 0)
+                                    (i32.const 136) (i32.const 140)))
+      (local.set $n (i32.load (i32.const 136)))
+      (br_if $done (i32.eqz (local.get $n)))
+      (i32.store (i32.const 172) (local.get $n))
+      (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144)))
+      (br $rd)))
+    (call $check (call $fd_close (local.get $s))))'''
+    return module(imports("sock_open", "sock_connect", "sock_send", "sock_shutdown", "sock_recv", "fd_write",
+                          "fd_close", "proc_exit"), body, data=[(0, addr), (512, message)])

@@ -183,6 +183,7 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
         except OSError as e:
             raise WasiError(from_os(e)) from None
     c = Socket(s.af, s.stype, s.proto, bool(fdflags & _NONBLOCK), os_sock=conn)
+    c.host = h
     peer = c.decode(os_peer)
     c.note_peer(peer)
     c.local = s.local if s.af == _LOCAL else addr_text(*c.local_addr())
