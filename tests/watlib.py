@@ -227,3 +227,13 @@ def stream_client(addr: bytes, message: bytes) -> str:
     (call $check (call $fd_close (local.get $s))))'''
     return module(imports("sock_open", "sock_connect", "sock_send", "sock_shutdown", "sock_recv", "fd_write",
                           "fd_close", "proc_exit"), body, data=[(0, addr), (512, message)])
+
+
+def subscription(userdata: int, tag: int, fd_or_clock: int = 0, timeout_ns: int = 0, flags: int = 0) -> bytes:
+    """A 48-byte poll_oneoff subscription (tag 0 clock, 1 fd_read, 2 fd_write)."""
+    return struct.pack("<QB7xI4xQQH6x", userdata, tag, fd_or_clock, timeout_ns, 0, flags)
+
+
+def events(raw: bytes, n: int):
+    """[(userdata, error, type, nbytes, flags)] from poll_oneoff's output."""
+    return [struct.unpack_from("<QHB5xQH6x", raw, 32 * i) for i in range(n)]
