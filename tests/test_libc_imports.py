@@ -8,10 +8,6 @@ from wasix_nb.host import calls  # noqa: F401  (registers every syscall)
 from wasix_nb.host import registry
 
 PREFIX = "__imported_wasi_snapshot_preview1_"
-# written on another branch (sockets, poll); drop from this set once merged
-ELSEWHERE = {"poll_oneoff", "sock_accept", "sock_recv", "sock_send", "sock_shutdown"}
-
-
 def test_wasi_libc_imports_are_all_implemented():
     listing = Path(cbuild.SYSROOT, "lib/wasm32-wasi/libc.imports")
     if not listing.exists():
@@ -19,4 +15,4 @@ def test_wasi_libc_imports_are_all_implemented():
     names = {line.strip()[len(PREFIX):] for line in listing.read_text().split() if line.startswith(PREFIX)}
     assert len(names) > 30
     missing = {n for n in names if registry.lookup(registry.P1, n) is None}
-    assert missing <= ELSEWHERE, sorted(missing - ELSEWHERE)
+    assert not missing, sorted(missing)
