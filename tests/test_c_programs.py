@@ -76,6 +76,7 @@ def test_wasix_single_thread_calls(cprog):
     assert "futex timeout e=0 woken=0\n" in out                  # nobody to wake us: timed out
     assert "futex wake e=0 woken=0\n" in out
     assert "tty e=0 cols=80 rows=24 stdout_tty=0\n" in out
+    assert "nanosleep rc=0 slept_enough=1\n" in out
     assert re.search(r"fopen failed errno=\d+", out)              # no filesystem, no crash
     waits = [e for e in r.trace if e.name == "futex_wait"]
     assert waits[1].mark == "timed out: no other thread" and waits[1].duration_ns >= 15_000_000
