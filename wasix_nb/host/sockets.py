@@ -46,6 +46,7 @@ class Socket(OpenFile):
         self.type = self.stype.name
         self.proto = proto
         self.filetype = FILETYPE[self.stype]
+        self.stream = self.stype == SockType.STREAM
         self.nonblock = nonblock
         if os_sock is None:
             os_proto = 0 if self.af == AddressFamily.LOCAL else proto
@@ -139,6 +140,39 @@ class Socket(OpenFile):
             raise WasiError(err)
 
     # -- data ----------------------------------------------------------------------------------------
+    # recv1/send1: the common case (one buffer, no flags, a stream), kept to one OS call when the
+    # data or the buffer space is there; anything else goes the general way.
+    def recv1(self, view) -> int:
+        if self.state != "connecting":
+            try:
+                n = self.os.recv_into(view)
+                self.bytes_in += n
+                return n
+            except BlockingIOError:
+                if self.nonblock:
+                    raise WasiError(AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
+        return self.recv_into([view], 0, False)[0]
+
+    def send1(self, view) -> int:
+        if self.state == "connected":
+            try:
+                n = self.os.send(view, MSG_NOSIGNAL)
+                self.bytes_out += n
+                if n == len(view) or self.nonblock:
+                    return n
+                try:
+                    return n + self.send_from([view[n:]], False)
+                except WasiError:
+                    return n            # the part already sent counts (as a short write)
+            except BlockingIOError:
+                if self.nonblock:
+                    raise WasiError(AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
+        return self.send_from([view], False)
+
     def recv_into(self, bufs, flags: int, dont_wait: bool, want_trunc: bool = False):
         """Receive into writable memoryviews; returns (n, truncated, os address)."""
         if self.state == "connecting":
