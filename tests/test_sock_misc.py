@@ -126,3 +126,34 @@ def test_fd_pipe(k):
     r2, w2 = m.u32(128), m.u32(132)
     assert k.fd_close(r2) == 0
     assert k.fd_write(w2, 168, 1, 144) == 64                   # PIPE (no SIGPIPE)
+
+
+def test_accept_names_per_module():
+    from wasix_nb.host import registry
+    p1 = registry.lookup("wasi_snapshot_preview1", "sock_accept")
+    assert p1.name == "sock_accept" and len(p1.params) == 3
+    for name in ("sock_accept", "sock_accept_v2"):
+        v2 = registry.lookup("wasix_32v1", name)
+        assert v2.name == "sock_accept_v2" and len(v2.params) == 4
+    assert registry.lookup("wasi_snapshot_preview1", "sock_accept_v2") is None
+
+
+def test_local_datagrams(k):
+    from watlib import addr_local
+    m = k.mem
+    assert k.sock_open(3, 2, 0, 128) == 0 and k.sock_open(3, 2, 0, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    m.write(0, addr_local("/run/a.sock"))
+    m.write(200, addr_local("/b.sock"))
+    assert k.sock_bind(a, 0) == 0 and k.sock_bind(b, 200) == 0
+    m.write(512, b"dgram")
+    m.write(168, (512).to_bytes(4, "little") + (5).to_bytes(4, "little"))
+    m.write(160, (4096).to_bytes(4, "little") + (64).to_bytes(4, "little"))
+    assert k.sock_send_to(b, 168, 1, 0, 0, 144) == 0 and m.u32(144) == 5
+    assert k.sock_recv_from(a, 160, 1, 0, 136, 140, 400) == 0
+    assert m.read(4096, m.u32(136)) == b"dgram"
+    assert m.u8(400) == 3 and m.read(402, 8) == b"/b.sock\0"
+    assert k.last()[2] == (5, 0, "/b.sock")
+    rows = k.host.fds.rows()
+    assert rows[a]["local"] == "/run/a.sock" and rows[b]["local"] == "/b.sock"
+    assert k.sock_addr_local(a, 400) == 0 and m.read(402, 12) == b"/run/a.sock\0"
