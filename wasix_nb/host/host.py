@@ -155,6 +155,7 @@ class Host:
         """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
         Idempotent."""
         self.fds.close_all()
+        self._pollers.clear()
         if self._own_scratch:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
             self._own_scratch = False

@@ -22,6 +22,7 @@ MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)   # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
 AGAIN, NOTCONN = int(Errno.AGAIN), int(Errno.NOTCONN)
+READ_MAX = 1 << 18
 
 
 def addr_text(af: int, host, port: int) -> str:
@@ -254,7 +255,7 @@ class Socket(OpenFile):
 
     # -- fd_read / fd_write -----------------------------------------------------------------------------
     def read(self, n: int) -> bytes:
-        buf = bytearray(n)
+        buf = bytearray(min(n, READ_MAX))     # a socket may return less than asked: no huge buffers
         got = self.recv_into([memoryview(buf)], 0, False)[0]
         return bytes(buf[:got])
 
