@@ -69,8 +69,7 @@ def python_echo():
 
     def serve():
         c, _ = srv.accept()
-        with c:
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with c:                                   # no socket options: as the WAT server
             while True:
                 data = c.recv(65536)
                 if not data:
