@@ -157,3 +157,52 @@ def test_local_datagrams(k):
     rows = k.host.fds.rows()
     assert rows[a]["local"] == "/run/a.sock" and rows[b]["local"] == "/b.sock"
     assert k.sock_addr_local(a, 400) == 0 and m.read(402, 12) == b"/run/a.sock\0"
+
+
+def _iov(k, at, *bufs):
+    k.mem.write(at, b"".join(b.to_bytes(4, "little") + n.to_bytes(4, "little") for b, n in bufs))
+
+
+def test_scatter_gather_peek_waitall(k):
+    m = k.mem
+    assert k.sock_pair(3, 1, 0, 128, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    m.write(512, b"hello, world")
+    _iov(k, 168, (512, 5), (517, 7))                     # two ciovecs
+    assert k.sock_send(b, 168, 2, 0, 144) == 0 and m.u32(144) == 12
+    _iov(k, 160, (4096, 4))
+    assert k.sock_recv(a, 160, 1, 1, 136, 140) == 0 and m.read(4096, 4) == b"hell"   # PEEK
+    _iov(k, 200, (4096, 3), (8192, 100))                 # two iovecs
+    assert k.sock_recv(a, 200, 2, 0, 136, 140) == 0 and m.u32(136) == 12
+    assert m.read(4096, 3) == b"hel" and m.read(8192, 9) == b"lo, world"
+    # WAITALL: the second half arrives later but the call returns only when the buffer is full
+    import threading
+    m.write(600, b"0123456789")
+    _iov(k, 168, (600, 5))
+    assert k.sock_send(b, 168, 1, 0, 144) == 0
+    peer = k.host.fds.file(b).os
+    t = threading.Timer(0.05, lambda: peer.send(b"56789"))
+    t.start()
+    _iov(k, 160, (4096, 10))
+    assert k.sock_recv(a, 160, 1, 2, 136, 140) == 0 and m.u32(136) == 10
+    assert m.read(4096, 10) == b"0123456789"
+    t.join()
+    assert k.sock_recv(a, 160, 1, 0x40, 136, 140) == INVAL        # unknown riflags
+    assert k.sock_send(b, 168, 1, 2, 144) == INVAL                # unknown siflags
+
+
+def test_dup_shares_the_socket(k):
+    m = k.mem
+    assert k.sock_pair(3, 1, 0, 128, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    assert k.fd_dup(a, 300) == 0
+    d = m.u32(300)
+    assert k.fd_close(a) == 0
+    m.write(512, b"ok")
+    _iov(k, 168, (512, 2))
+    assert k.sock_send(d, 168, 1, 0, 144) == 0            # still open through the copy
+    _iov(k, 160, (4096, 8))
+    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.read(4096, 2) == b"ok"
+    assert k.sock_status(d, 304) == 0 and m.u8(304) == 1  # opened
+    assert k.fd_close(d) == 0
+    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.u32(136) == 0   # now the peer sees EOF
