@@ -184,3 +184,17 @@ def test_recv_from_on_a_stream_reports_the_peer(k):
         # send_to on a connected stream ignores the address (Linux), even one the policy would deny
         k.mem.write(0, addr_v4("10.9.9.9", 1))
         assert k.sock_send_to(fd, CIOV, 1, 0, 0, 144) == 0 and c.recv(10) == b"data"
+
+
+def test_descriptor_limit_checked_before_accepting(no_leak):
+    with Shim(fd_limit=4) as k:                # stdio + the listener fill it
+        assert k.sock_open(1, 1, 0, 128) == 0
+        fd = k.mem.u32(128)
+        assert k.sock_listen(fd, 4) == 0
+        port = int(k.host.fds.rows()[fd]["local"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            assert k.sock_accept_v2(fd, 0, 132, 256) == 33          # MFILE, nothing accepted
+            assert k.sock_pair(3, 1, 0, 128, 132) == 33
+            assert k.fd_pipe(128, 132) == 33
+            assert k.fd_close(0) == 0                               # a free slot: the connection is still there
+            assert k.sock_accept_v2(fd, 0, 132, 256) == 0 and k.mem.u32(132) == 0

@@ -4,6 +4,7 @@ The OS socket is always non-blocking.  A call first tries the operation; only wh
 "would block" does it either answer AGAIN (NONBLOCK / DONT_WAIT) or wait in `host.wait_fd`, which a
 stop or kill of the process interrupts.  So the fast path (data already there) is one OS call.
 """
+import errno
 import socket
 
 from ..abi.errno import Errno, WasiError, from_os
@@ -127,7 +128,7 @@ class Socket(OpenFile):
         try:
             self.note_peer(self.decode(self.os.getpeername()))
         except OSError as e:      # not connected yet after all
-            if e.errno == 107:     # ENOTCONN
+            if e.errno == errno.ENOTCONN:
                 return 0
             raise
         self.note_local()
