@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import has_ipv6
-from watlib import Shim, addr_v4
+from watlib import Shim
 
 INVAL = 28
 

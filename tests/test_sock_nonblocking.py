@@ -1,6 +1,5 @@
 """Non-blocking sockets, DONT_WAIT, poll_oneoff readiness, non-blocking connect."""
 import socket
-import threading
 import time
 
 from conftest import listening_port, wait_for
