@@ -4,6 +4,9 @@
 
 1. sock_open+fd_close pairs/s: wasix_nb (traced) vs a minimal untraced Python host   target >= 0.8
 2. clock_time_get calls/s vs a no-op Python import called the same way              target >= 0.5
+(the bare hosts are linked with wasmtime-py's Linker.define_func, the floor wasmtime-py imposes; wasix_nb
+links through the unchecked callback API (_raw_calls.py), so 1 and 2 also print the like-for-like ratio
+against bare hosts linked that way: what the tracing itself costs)
 3. open+close pairs/s with 10,000 sockets already open vs with none                   target >= 0.8
 4. cached %%wasix re-run of a small program vs raw wasmtime-py instantiate+run         report (aim <= 2x)
 """
@@ -15,6 +18,7 @@ import time
 
 import wasmtime
 
+from wasix_nb import _raw_calls
 from wasix_nb import compile as wcompile
 from wasix_nb.process import Process
 
@@ -46,7 +50,7 @@ I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 
 
-def bare_run(wat, funcs, state=None):
+def bare_run(wat, funcs, state=None, raw=True):
     """Run `wat` on a bare wasmtime-py host: `funcs` maps (module, name) -> (FuncType, callable);
     `state` (a dict) receives the store and memory for hosts that write to memory."""
     engine = wcompile.POOL.checkout()
@@ -55,8 +59,12 @@ def bare_run(wat, funcs, state=None):
         store = wasmtime.Store(engine)
         store.set_epoch_deadline(1)
         linker = wasmtime.Linker(engine)
+        keep = []
         for (mod, name), (ty, fn) in funcs.items():
-            linker.define_func(mod, name, ty, fn)
+            if raw:     # linked the way wasix_nb links its host calls: only the instrumentation differs
+                _raw_calls.define(linker, mod, name, ty, fn, keep)
+            else:       # wasmtime-py's own Linker.define_func: the floor wasmtime-py itself imposes
+                linker.define_func(mod, name, ty, fn)
         inst = linker.instantiate(store, module)
         if state is not None:
             state["mem"], state["store"] = inst.exports(store)["memory"], store
@@ -92,9 +100,9 @@ def bare_sockets():
     }
 
 
-def bare_open_close():
+def bare_open_close(raw=True):
     table, state, funcs = bare_sockets()
-    return bare_run(OPEN_CLOSE, funcs, state)
+    return bare_run(OPEN_CLOSE, funcs, state, raw)
 
 
 def ours(wat, **opts):
@@ -124,15 +132,22 @@ def main():
     # 1. traced sock_open+fd_close vs bare host
     ours(OPEN_CLOSE), bare_open_close()       # warm up compile cache and engines
     t_ours = best(ours, OPEN_CLOSE)
-    t_bare = best(bare_open_close)
+    t_bare = best(bare_open_close, raw=False)
+    t_raw = best(bare_open_close, raw=True)
     print("open_close_vs_bare_host", fmt(t_bare / t_ours, 0.8, "wasix_nb", N / t_ours, "bare", N / t_bare))
+    print("  same, bare host on wasix_nb's raw-call linking (cost of tracing alone):",
+          fmt(t_raw / t_ours, None, "wasix_nb", N / t_ours, "bare raw", N / t_raw))
 
     # 2. clock_time_get vs a no-op import
     noop = {("wasix_32v1", "clock_time_get"): (wasmtime.FuncType([I32, I64, I32], [I32]), lambda a, b, c: 0)}
     bare_run(CLOCK, noop)
     t_ours = best(ours, CLOCK)
-    t_noop = min(bare_run(CLOCK, noop) for _ in range(REPEAT))
+    t_noop = min(bare_run(CLOCK, noop, raw=False) for _ in range(REPEAT))
+    t_noop_raw = min(bare_run(CLOCK, noop, raw=True) for _ in range(REPEAT))
     print("clock_time_get_vs_noop_import", fmt(t_noop / t_ours, 0.5, "wasix_nb", N / t_ours, "noop", N / t_noop))
+    print("  same, no-op on wasix_nb's raw-call linking (cost of tracing alone):",
+          fmt(t_noop_raw / t_ours, None, "wasix_nb", N / t_ours, "noop raw", N / t_noop_raw),
+          f"= {(t_ours - t_noop_raw) / N * 1e6:.2f} us per call")
 
     # 3. with 10,000 sockets already open
     many = 10_000
