@@ -133,6 +133,20 @@ class FdTable:
             self.version += 1
             return fd
 
+    def add_pair(self, a: OpenFile, b: OpenFile, cloexec: bool = False):
+        """Open two descriptors (pipe ends, a socket pair) or neither; returns their numbers."""
+        fd1 = None
+        try:
+            fd1 = self.add(a, cloexec)
+            return fd1, self.add(b, cloexec)
+        except BaseException:
+            if fd1 is not None:
+                self.close(fd1)
+            else:
+                a.release()
+            b.release()
+            raise
+
     def place(self, fd: int, file: OpenFile, cloexec: bool = False):
         """Open `file` at exactly `fd` (which must not be open): fd_renumber's target."""
         with self.lock:

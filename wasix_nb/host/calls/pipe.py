@@ -17,17 +17,7 @@ def fd_pipe(h, ro_fd1, ro_fd2):
     except OSError as e:
         raise WasiError(from_os(e)) from None
     a, b = PipeEnd(r, True), PipeEnd(w, False)
-    fd1 = None
-    try:
-        fd1 = h.fds.add(a)
-        fd2 = h.fds.add(b)
-    except BaseException:
-        if fd1 is not None:
-            h.fds.close(fd1)
-        else:
-            a.release()
-        b.release()
-        raise
+    fd1, fd2 = h.fds.add_pair(a, b)
     a.peer, b.peer = f"fd {fd2}", f"fd {fd1}"
     h.mem.set_u32(ro_fd1, fd1)
     h.mem.set_u32(ro_fd2, fd2)

@@ -110,17 +110,7 @@ def sock_pair(h, af, socktype, proto, ro_fd1, ro_fd2):
     s1, s2 = Socket(af, base, proto, nb, os_sock=a), Socket(af, base, proto, nb, os_sock=b)
     s1.state = s2.state = "connected"
     s1.peer_addr = s2.peer_addr = (_LOCAL, "", 0)
-    fd1 = fd2 = None
-    try:
-        fd1 = h.fds.add(s1, cloexec)
-        fd2 = h.fds.add(s2, cloexec)
-    except BaseException:
-        if fd1 is not None:
-            h.fds.close(fd1)
-        else:
-            s1.release()
-        s2.release()
-        raise
+    fd1, fd2 = h.fds.add_pair(s1, s2, cloexec)
     s1.peer, s2.peer = f"pair fd {fd2}", f"pair fd {fd1}"
     h.mem.set_u32(ro_fd1, fd1)
     h.mem.set_u32(ro_fd2, fd2)
