@@ -56,6 +56,17 @@ def test_failing_cell_fails_the_notebook():
     assert "ProgramTrapped" in str(ei.value)
 
 
+LOOP_AFTER_PRINT = '''%%wasix --no-live
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "looping\\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $l (br $l))))'''
+
+
 def test_kernel_interrupt_stops_an_infinite_loop_and_the_kernel_lives():
     import time
 
@@ -63,8 +74,12 @@ def test_kernel_interrupt_stops_an_infinite_loop_and_the_kernel_lives():
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         kc.execute_interactive("%load_ext wasix_nb", timeout=60)
-        msg_id = kc.execute('%%wasix --no-live\n(module (func (export "_start") (loop $l (br $l))))')
-        time.sleep(1.0)
+        msg_id = kc.execute(LOOP_AFTER_PRINT)
+        while True:   # interrupt only once the program runs (it says so first)
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "stream" and "looping" in msg["content"]["text"]:
+                break
+        time.sleep(0.3)
         t0 = time.perf_counter()
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=10)

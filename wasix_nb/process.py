@@ -178,6 +178,7 @@ class Process:
             raise WasixError(f"process {self.name} was already started")
         self.status = "running"
         self.started = time.time()
+        self.host.trace.restart()
         t0 = time.perf_counter()
         timer = None
         if self.timeout is not None:

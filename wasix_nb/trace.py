@@ -86,6 +86,11 @@ class Trace:
     def __len__(self):
         return len(self.events)
 
+    def restart(self):
+        """Make time zero now (the program starts); events already recorded keep their times."""
+        self.t0 = time.perf_counter_ns()
+        self.wall0 = time.time()
+
     def __iter__(self):
         for i, ev in enumerate(list(self.events)):
             yield self.event(i, ev)
