@@ -4,8 +4,9 @@
     python tools/make_notebooks.py --execute       # ... and execute each with a real kernel, saving outputs
     python tools/make_notebooks.py --execute 03    # only the notebooks whose name starts with 03
 
-Each source module defines NAME (the file name without .ipynb) and CELLS, a list of `md(text)` and
-`code(text, tags=...)`.  Cell ids are deterministic (`<NN>-<index>`), so rebuilding gives the same ids.
+Each source module defines NAME (the file name without .ipynb), CELLS, a list of `md(text)` and
+`code(text, tags=...)`, and optionally REQUIRES, the host calls it needs ("module.name"), stored in the
+notebook metadata for tests/test_notebooks.py.  Cell ids are deterministic (`<NN>-<index>`), so rebuilding gives the same ids.
 Execution is done the Binder way: the extension is preloaded through an IPython kernel config in a
 temporary IPYTHONDIR (no %load_ext in the notebooks), in a temporary copy of notebooks/, without
 timing metadata or widget state (so GitHub shows the HTML tables, the widgets' fallback).
@@ -53,6 +54,8 @@ def build(mod):
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
+    if getattr(mod, "REQUIRES", None):     # host calls the notebook needs (tests skip it until they exist)
+        nb.metadata["wasix_nb"] = {"requires": list(mod.REQUIRES)}
     num = mod.NAME[:2]
     for i, (kind, text, tags) in enumerate(mod.CELLS):
         cell = nbformat.v4.new_markdown_cell(text) if kind == "markdown" else nbformat.v4.new_code_cell(text)
