@@ -5,7 +5,7 @@ A syscall is declared once:
     @syscall("sock_open", "af:af socktype:socktype proto:proto ro_fd:ptr", outs="fd")
     def sock_open(host, af, socktype, proto, ro_fd): ...
 
-and returns an errno (int) or `(errno, (out, ...))`.  It may raise `WasiError(errno)`, or `Fault` for a bad
+and returns an errno (int), `(errno, (out, ...))` or `(errno, (out, ...), "trace note")`.  It may raise `WasiError(errno)`, or `Fault` for a bad
 pointer.  `wrap()` adds the tracing, the error mapping and the fault injection around it, and `link()`
 defines it under every import module that names it (`wasi_snapshot_preview1` and `wasix_32v1` by default).
 """
@@ -87,11 +87,12 @@ def wrap(call: Syscall, host, rules=()):
             if r.__class__ is int:
                 append((t0, clock() - t0, call, args, r, None, None))
                 return r
-            err, outs = r
-            append((t0, clock() - t0, call, args, err, outs, None))
+            # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
+            err, outs = r[0], r[1]
+            append((t0, clock() - t0, call, args, err, outs, r[2] if len(r) > 2 else None))
             return err
         except WasiError as e:
-            append((t0, clock() - t0, call, args, e.errno, None, None))
+            append((t0, clock() - t0, call, args, e.errno, None, getattr(e, "mark", None)))
             return e.errno
         except Fault:
             append((t0, clock() - t0, call, args, FAULT, None, None))

@@ -1,2 +1,2 @@
 """One module per syscall family; importing this package registers them all."""
-from . import clock, env, fd, proc, sock  # noqa: F401
+from . import clock, env, fd, fs, proc, signals, sock, threads  # noqa: F401
