@@ -72,7 +72,7 @@ def binder_env(tmp):
     (ipdir / "profile_default").mkdir(parents=True, exist_ok=True)
     (ipdir / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
     env = dict(os.environ, IPYTHONDIR=str(ipdir))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(ROOT)) if p)
     return env
 
 
