@@ -81,9 +81,9 @@ CELLS = [
         (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
     '''),
     md("""
-    Under the output you see a **status line** (`returned 0`, the number of syscalls, how many failed, how
-    long it took) and the **descriptor table**. A new process starts with exactly three descriptors:
-    0 `stdin`, 1 `stdout`, 2 `stderr`. The `bytes_out` column of fd 1 counts the 24 bytes just written.
+    Under the output you see a **status line** (how the program ended and with which status, the number
+    of syscalls, how many failed, how long it took) and the **descriptor table**. A new process starts
+    with exactly three descriptors: 0 `stdin`, 1 `stdout`, 2 `stderr`. The `bytes_out` column of fd 1 counts the 24 bytes just written.
 
     ## Seeing the syscalls: `--trace`
 

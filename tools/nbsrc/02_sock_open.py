@@ -132,7 +132,7 @@ CELLS = [
     calls[["seq", "args", "errno", "errno_name"]]
     """),
     md("""
-    The status line counted the failures (`10 errors`), but the program itself **returned 0**: it dropped
+    The status line counted the failures (`10 errors`), but the program itself ended with **status 0**: it dropped
     every errno. A real program must check each result; notebook 5 looks at how programs cope when
     `sock_open` fails.
 
