@@ -46,8 +46,9 @@ I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
 
 
-def bare_run(wat, funcs):
-    """Run `wat` on a bare wasmtime-py host: `funcs` maps (module, name) -> (FuncType, callable)."""
+def bare_run(wat, funcs, state=None):
+    """Run `wat` on a bare wasmtime-py host: `funcs` maps (module, name) -> (FuncType, callable);
+    `state` (a dict) receives the store and memory for hosts that write to memory."""
     engine = wcompile.POOL.checkout()
     try:
         module = wcompile.POOL.module(engine, wcompile.Source.load(wat))
@@ -57,10 +58,11 @@ def bare_run(wat, funcs):
         for (mod, name), (ty, fn) in funcs.items():
             linker.define_func(mod, name, ty, fn)
         inst = linker.instantiate(store, module)
-        mem = inst.exports(store)["memory"]
+        if state is not None:
+            state["mem"], state["store"] = inst.exports(store)["memory"], store
         t0 = time.perf_counter()
         inst.exports(store)["_start"](store)
-        return time.perf_counter() - t0, store, mem
+        return time.perf_counter() - t0
     finally:
         wcompile.POOL.give_back(engine)
 
@@ -91,23 +93,8 @@ def bare_sockets():
 
 
 def bare_open_close():
-    # the bare host needs memory access for the out-pointer; bind it lazily on first call
     table, state, funcs = bare_sockets()
-    engine = wcompile.POOL.checkout()
-    try:
-        module = wcompile.POOL.module(engine, wcompile.Source.load(OPEN_CLOSE))
-        store = wasmtime.Store(engine)
-        store.set_epoch_deadline(1)
-        linker = wasmtime.Linker(engine)
-        for (mod, name), (ty, fn) in funcs.items():
-            linker.define_func(mod, name, ty, fn)
-        inst = linker.instantiate(store, module)
-        state["mem"], state["store"] = inst.exports(store)["memory"], store
-        t0 = time.perf_counter()
-        inst.exports(store)["_start"](store)
-        return time.perf_counter() - t0
-    finally:
-        wcompile.POOL.give_back(engine)
+    return bare_run(OPEN_CLOSE, funcs, state)
 
 
 def ours(wat, **opts):
@@ -144,7 +131,7 @@ def main():
     noop = {("wasix_32v1", "clock_time_get"): (wasmtime.FuncType([I32, I64, I32], [I32]), lambda a, b, c: 0)}
     bare_run(CLOCK, noop)
     t_ours = best(ours, CLOCK)
-    t_noop = min(bare_run(CLOCK, noop)[0] for _ in range(REPEAT))
+    t_noop = min(bare_run(CLOCK, noop) for _ in range(REPEAT))
     print("clock_time_get_vs_noop_import", fmt(t_noop / t_ours, 0.5, "wasix_nb", N / t_ours, "noop", N / t_noop))
 
     # 3. with 10,000 sockets already open

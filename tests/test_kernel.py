@@ -35,7 +35,7 @@ def test_notebook_runs_and_shows_tables():
     cells = [c for c in nb.cells if c.cell_type == "code"]
     run = texts(cells[1])
     assert "opened three sockets" in run
-    assert "returned 0 · 5 calls · 0 errors" in run
+    assert "exited 0 · 5 calls · 0 errors" in run
     assert "<table" in run and "LOCAL" in run
     assert "('returned', [0, 1, 2, 3, 5])" in texts(cells[2])
     assert "sock_open" in texts(cells[3])

@@ -39,7 +39,7 @@ def test_output_summary_line_and_fd_table(ip):
     cap = cell(ip, "--no-live", PRINT_AND_OPEN.replace("EXIT", ""))
     assert cap.stdout.startswith("hello from wasm\n")
     bundle = cap.outputs[0].data
-    assert "returned 0 · 3 calls · 0 errors" in bundle["text/plain"]
+    assert "exited 0 · 3 calls · 0 errors" in bundle["text/plain"]
     html = bundle["text/html"]
     assert "<table" in html and "INET6" in html and "cloexec" in html
 
@@ -137,3 +137,50 @@ def test_args_env_and_stdin(ip):
     ip.user_ns["data"] = b"12345"
     cell(ip, "-n p --no-live --no-raise-error --args 'a \"b c\"' --env X=1 --env Y=2 --stdin data", wat)
     assert ip.user_ns["p"].exit_code == 3 * 100 + 2 * 10 + 5
+
+
+BG_LOOP = '''(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "started\\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 64)))
+    (loop $l (drop (call $yield)) (br $l))))
+'''
+
+
+def test_background_process_ps_fds_kill_and_rerun(ip):
+    import time
+
+    from wat_core import count_os_fds
+    before = count_os_fds()
+    cap = cell(ip, "--bg -n bg1 --no-live", BG_LOOP)
+    proc = ip.user_ns["bg1"]
+    deadline = time.time() + 10
+    while len(proc.host.trace) < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    assert proc.status == "running"
+    assert proc.stdout_bytes == b"started\n"
+    out_widgets = [o for o in cap.outputs if "application/vnd.jupyter.widget-view+json" in o.data]
+    assert out_widgets, "background output goes to a widget in the starting cell"
+    ps = ip.run_line_magic("wasix", "ps")
+    row = ps[ps["name"] == "bg1"].iloc[0]
+    assert row["status"] == "running" and row["sockets"] == 1
+    fds = ip.run_line_magic("wasix", "fds bg1")
+    assert list(fds["fd"]) == [0, 1, 2, 3] and fds.iloc[3]["state"] == "opened"
+    # re-running a cell with the same name kills the old process first
+    cell(ip, "--bg -n bg1 --no-live", BG_LOOP)
+    assert proc.status == "killed" and proc.done.is_set()
+    new = ip.user_ns["bg1"]
+    assert new is not proc
+    ip.run_line_magic("wasix", "kill bg1")
+    assert new.status == "killed"
+    cell(ip, "--bg -n bg2 --no-live", BG_LOOP)
+    cell(ip, "--bg -n bg3 --no-live", BG_LOOP)
+    ip.run_line_magic("wasix", "kill --all")
+    assert ip.user_ns["bg2"].status == ip.user_ns["bg3"].status == "killed"
+    assert count_os_fds() == before

@@ -205,20 +205,21 @@ class WasixMagics(Magics):
             self.processes[name] = proc
             self.shell.user_ns[name] = proc
         self.shell.user_ns["_wasix"] = proc
-        view = views.show(proc, live=self.live and not opts.no_live)
-        live = hasattr(view, "finish")
+        live = self.live and not opts.no_live
+        view = views.show(proc, live=live)
         if live or opts.bg:
-            display(view)       # a live view updates itself; show it before the program starts
+            display(view)       # updates itself while the program runs, and at its end
         if out_widget is not None:
             display(out_widget)
         if opts.bg:
             proc.start()
+            view.finish()       # returns at once; the view fills in the end state when it comes
             return None
         result = proc.run()
         if live:
             view.finish()
         else:
-            display(view)
+            display(view)       # the final tables, once
         if opts.trace or self.trace:
             print(result.trace.text())
         if opts.summary or self.summary:

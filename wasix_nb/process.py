@@ -27,7 +27,39 @@ from .trace import parse_rules
 _EXIT_STATUS = {"trapped": 134, "timeout": 124, "interrupted": 130, "killed": 137}
 
 
-class Result:
+class _Views:
+    """DataFrames, the timeline and trace export (pandas loads on first use); see wasix_nb.views."""
+
+    @property
+    def fds(self):
+        from .views import tables
+        return tables.fds(self)
+
+    @property
+    def history(self):
+        from .views import tables
+        return tables.history(self)
+
+    @property
+    def calls(self):
+        from .views import tables
+        return tables.calls(self)
+
+    @property
+    def summary(self):
+        from .views import tables
+        return tables.summary(self)
+
+    def timeline(self):
+        from .views.timeline import timeline
+        return timeline(self)
+
+    def save_trace(self, path):
+        from .views.text import save_trace
+        return save_trace(self, path)
+
+
+class Result(_Views):
     """How a run ended, with its output, trace and descriptor tables."""
 
     def __init__(self, proc):
@@ -64,7 +96,7 @@ class Result:
                 f"stdout={len(self.stdout)}B>")
 
 
-class Process:
+class Process(_Views):
     """Compile `source`, link it against a fresh host, and run it (`run()`, or `start()` in a thread).
 
     Options: `args` (argv, argv[0] included or not: see `argv0`), `env` (dict), `stdin` (bytes, str,

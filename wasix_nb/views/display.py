@@ -1,40 +1,50 @@
-"""What a %%wasix cell shows after (or while) a program runs.
+"""What a %%wasix cell shows while and after a program runs.
 
-`show(proc, live=...)` returns an object with `_repr_mimebundle_`; the magics display it.  This is the
-one place the magics ask for a view, so the live panel plugs in here.
+The magics call `show(proc, live=...)` before starting the program, display the object it returns, run
+the program, then call `obj.finish()`.  `live=True` gives the widget panel (with the final tables as its
+HTML/text fallback); `live=False` the final tables only.
 """
-import html
+import threading
+import uuid
 
-from .tables import fds_frame
-
-
-def status_line(proc) -> str:
-    tr = proc.host.trace
-    errs = tr.errors()
-    dur = f"{proc.duration:.3f} s" if proc.duration is not None else "running"
-    code = "" if proc.exit_code is None else f" {proc.exit_code}"
-    return f"{proc.name}: {proc.status}{code} · {len(tr)} calls · {errs} errors · {dur}"
+from .static import Static, status_line  # noqa: F401  (status_line is part of the public API)
 
 
-class Static:
-    """Final summary line plus the descriptor table (html via pandas, and text)."""
+class StaticResult(Static):
+    """The final tables.  Displayed before the run it shows the status line, under a display_id that
+    `finish()` (or, for a background process, its end) fills with the final tables."""
 
     def __init__(self, proc):
-        self.proc = proc
-
-    def _rows(self):
-        p = self.proc
-        return p.final_rows if p.final_rows is not None else p.host.fds.rows()
+        super().__init__(proc)
+        self.display_id = uuid.uuid4().hex
+        self._displayed = False
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        df = fds_frame(self._rows())
-        line = status_line(self.proc)
-        styled = df.style.hide(axis="index").set_uuid(f"wasix-{self.proc.name}-fds")
-        return {
-            "text/plain": line + "\n" + df.to_string(index=False),
-            "text/html": f"<div class='wasix-result'><b>{html.escape(line)}</b>{styled.to_html()}</div>",
-        }
+        if self.proc.status in ("created", "running"):
+            line = status_line(self.proc)
+            return {"text/plain": line, "text/html": f"<div class='wasix-result'><p>{line}</p></div>"}
+        return super()._repr_mimebundle_(include, exclude)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        self._displayed = True
+        display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+
+    def _update(self):
+        if self._displayed:
+            from IPython.display import update_display
+            update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+
+    def finish(self, timeout=None):
+        if self.proc.done.is_set():
+            self._update()
+        else:   # a background process: fill in the tables when it ends
+            threading.Thread(target=lambda: (self.proc.done.wait(), self._update()), daemon=True).start()
 
 
-def show(proc, live=False):
-    return Static(proc)
+def show(proc, live=False, interval=0.1, rate=10):
+    """The view of `proc` for a notebook output: a `LivePanel` when `live`, else the static tables."""
+    if live:
+        from .panel import LivePanel
+        return LivePanel(proc, interval=interval, rate=rate)
+    return StaticResult(proc)

@@ -1,0 +1,62 @@
+"""A notebook executed by a real kernel (nbclient) keeps the final tables in its outputs."""
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+pytestmark = pytest.mark.kernel
+
+SETUP = f"""import sys
+sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, "tests")!r}]
+from programs import sockets
+from wasix_nb.process import Process
+from wasix_nb.views.display import show"""
+
+LIVE = """p = Process(sockets(count=3, wait_ms=50))
+obj = show(p, live=True)
+display(obj)
+p.run()
+obj.finish()"""
+
+STATIC = """q = Process(sockets(count=3, wait_ms=1))
+obj2 = show(q, live=False)
+display(obj2)
+q.run()
+obj2.finish()"""
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (SETUP, LIVE, STATIC)]
+    client = NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=True,
+                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
+    client.execute()
+    return nb
+
+
+def test_live_cell_outputs_hold_final_tables(executed):
+    outs = executed.cells[1].outputs
+    assert [o.output_type for o in outs] == ["display_data"], outs
+    data = outs[0].data
+    assert WIDGET_MIME in data
+    html = data["text/html"]
+    assert "exited 0" in html and html.count('<table id="T_wasix-') >= 3 and "<svg" in html
+    assert "sock_open" in data["text/plain"]
+
+
+def test_widget_state_is_final(executed):
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    values = [m["state"].get("value", "") for m in state.values() if m["model_name"] == "HTMLModel"]
+    assert any("exited 0" in v and "wx-fds" in v for v in values)
+    assert any("wx-timeline" in v for v in values)
+
+
+def test_static_cell_outputs_hold_final_tables(executed):
+    outs = executed.cells[2].outputs
+    assert [o.output_type for o in outs] == ["display_data"]
+    assert "exited 0" in outs[0].data["text/html"] and outs[0].data["text/html"].count("<table") >= 3

@@ -1,0 +1,198 @@
+"""The live panel: ipywidgets that follow a running process, updated from a timer thread.
+
+Nothing runs on the syscall hot path: a thread polls `len(trace.events)`, `fds.version` and the status
+every `interval` seconds and renders only what changed.  The panel is two HTML widgets (status +
+descriptor tables; recent calls + summary + timeline), so one update costs at most two comm messages;
+after sending k messages the thread waits k/rate seconds, which keeps any stretch of T seconds under
+rate·T + 2 messages.  A final update always follows the end of the process, then the display's static
+HTML fallback is replaced by the final tables.
+"""
+import threading
+import time
+import uuid
+from collections import deque
+
+from ..abi import errno as _errno
+from ..trace import ARGS, CALL, DUR, ERRNO, START
+from . import sections
+from .tables import fd_arg
+from .timeline import MAX_MARKS, render
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+class LivePanel:
+    def __init__(self, proc, interval=0.1, rate=10):
+        import ipywidgets as W
+        self.proc = proc
+        self.interval = interval
+        self.rate = rate
+        self.messages = 0           # comm messages sent by updates (one per changed widget)
+        self.updates = 0            # updates that sent at least one message
+        self.display_id = uuid.uuid4().hex
+        self._displayed = False
+        self._cursor = 0            # events already counted into _acc
+        self._acc = {}              # syscall name -> [calls, errors, total_ns]
+        self._errors = 0
+        self._marks = deque(maxlen=MAX_MARKS)
+        self._seen, self._flash, self._state, self._gone = {}, {}, {}, {}
+        self._first = True
+        self._version = None
+        self._closed = []
+        self._bottom, self._bottom_n, self._bottom_v = "", None, None
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._final = threading.Event()
+        top, bottom = self._render(final=False)
+        self.top = W.HTML(value=top)
+        self.bottom = W.HTML(value=bottom)
+        self.widget = W.VBox([self.top, self.bottom])
+        self.widget.add_class("wasix-panel")
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"wasix-panel:{proc.name}")
+        self._thread.start()
+
+    # -- the timer thread -----------------------------------------------------------------------
+    def _loop(self):
+        done = self.proc.done
+        while not done.wait(self.interval):
+            if self._stop.is_set():
+                return
+            if time.monotonic() >= self._next:
+                self.update()
+        # the final update always goes out, after the pause the last update earned
+        time.sleep(max(0.0, self._next - time.monotonic()))
+        self.update(final=True)
+        self._publish_fallback()
+        self._final.set()
+
+    def update(self, final=False):
+        """Render and send what changed; returns the number of comm messages sent."""
+        with self._lock:
+            top, bottom = self._render(final)
+            sent = 0
+            for w, v in ((self.top, top), (self.bottom, bottom)):
+                if v != w.value:
+                    with w.hold_sync():
+                        w.value = v
+                    sent += 1
+            if sent:
+                self.messages += sent
+                self.updates += 1
+                self._next = time.monotonic() + sent / self.rate
+            return sent
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _count(self, events, n):
+        """Fold the events since the last update into the per-function summary (incremental)."""
+        acc, marks, t0 = self._acc, self._marks, self.proc.host.trace.t0
+        for seq, ev in enumerate(events[self._cursor:n], self._cursor):
+            call = ev[CALL]
+            row = acc.get(call.name)
+            if row is None:
+                row = acc[call.name] = [0, 0, 0]
+            row[0] += 1
+            row[2] += ev[DUR]
+            if ev[ERRNO]:
+                row[1] += 1
+                self._errors += 1
+                marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]),
+                              f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
+        self._cursor = n
+
+    def _render(self, final):
+        p = self.proc
+        trace, fds = p.host.trace, p.host.fds
+        events = trace.events
+        n = len(events)
+        self._count(events, n)
+        now = time.monotonic()
+        if final and p.final_rows is not None:
+            rows = p.final_rows
+        else:
+            rows = fds.rows()
+        version = fds.version
+        if version != self._version or final:
+            closed = fds.history_rows()
+            if final:
+                closed = [r for r in closed if r["state"] != "closed at exit"]
+            self._closed, self._version = closed, version
+        closed = self._closed
+        at_exit = len(fds.history) - len(closed) if final else 0
+
+        # highlight bookkeeping: when each row appeared / changed state / was closed
+        born = float("-inf") if self._first else now
+        self._first = False
+        ages, flashes = {}, {}
+        for r in rows:
+            key = (r["fd"], r["opened_seq"])
+            seen = self._seen.setdefault(key, born)
+            if self._state.get(key, r["state"]) != r["state"]:
+                self._flash[key] = now
+            self._state[key] = r["state"]
+            ages[key] = now - seen
+            if key in self._flash:
+                flashes[key] = now - self._flash[key]
+        gone = {}
+        for r in closed[-sections.MAX_CLOSED:]:
+            key = (r["fd"], r["opened_seq"], r["closed_seq"])
+            gone[key] = now - self._gone.setdefault(key, now)
+
+        if p.status == "running" and p.started:
+            elapsed = round(time.time() - p.started, 1)
+        else:
+            elapsed = p.duration
+        note = f"(the host closed {at_exit} descriptors at exit)" if at_exit else ""
+        top = "".join([sections.CSS, '<div class="wxp">',
+                       sections.status_html(p.name, p.status, p.exit_code, elapsed, n, self._errors, note),
+                       sections.fd_table_html(rows, ages, flashes),
+                       sections.closed_html(closed, gone), "</div>"])
+        if final or n != self._bottom_n or version != self._bottom_v:
+            first = max(0, n - sections.RECENT)
+            svg = render(trace, rows, closed, marks=list(self._marks)) if (n or closed) else ""
+            self._bottom = "".join([
+                sections.CSS, '<div class="wxp"><div class="wx-cols">',
+                sections.calls_html(events[first:n], first, trace.t0),
+                sections.summary_html(self._acc) if self._acc else "", "</div>", svg, "</div>"])
+            self._bottom_n, self._bottom_v = n, version
+        return top, self._bottom
+
+    # -- display --------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .static import Static
+        st = Static(self.proc)
+        return {
+            WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+            "text/html": st.html(),
+            "text/plain": st.text(),
+        }
+
+    def _ipython_display_(self):
+        # displayed under our own display_id, so the end can swap the fallback HTML for the final tables
+        from IPython.display import display
+        self._displayed = True
+        display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+
+    def _publish_fallback(self):
+        if not self._displayed:
+            return
+        try:
+            from IPython.display import update_display
+            update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+        except Exception:  # noqa: BLE001 - a view must never break the run
+            pass
+
+    # -- API for the magics ------------------------------------------------------------------------
+    def finish(self, timeout=10.0):
+        """After the program ended: wait until the final update is out. Returns at once while a
+        background program still runs (the panel stays live until it ends)."""
+        if self.proc.done.is_set():
+            self._final.wait(timeout)
+
+    def close(self):
+        """Stop following the process (the widgets stay as they are)."""
+        self._stop.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._final.is_set()

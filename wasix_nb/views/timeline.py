@@ -1,0 +1,157 @@
+"""The descriptor timeline as plain SVG: one lane per fd number, a bar from the open call to the close call.
+
+Bars are coloured by kind/family; calls that failed are red marks on the lane of their fd argument (or on
+a "no fd" lane).  Reuse of a number shows as several bars on one lane.  No plotting library needed.
+"""
+import html
+
+from ..abi import errno as _errno
+from ..trace import ARGS, CALL, DUR, ERRNO, START
+from .tables import closed_rows, fd_arg, open_rows
+
+COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "other": "#ff7f0e"}
+WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
+MAX_BARS, MAX_MARKS = 400, 500
+
+
+def colour_key(row) -> str:
+    if row["kind"] in ("stdin", "stdout", "stderr"):
+        return "stdio"
+    if row["kind"] == "socket":
+        return row["family"] if row["family"] in COLOURS else "other"
+    return "other"
+
+
+def error_marks(trace, start=0, limit=MAX_MARKS):
+    """[(t_ns, fd or None, text)] for the failed calls from `start` on (the last `limit`)."""
+    out = []
+    t0 = trace.t0
+    for seq, ev in enumerate(trace.events[start:], start):
+        if ev[ERRNO]:
+            call = ev[CALL]
+            out.append((ev[START] - t0, fd_arg(call, ev[ARGS]), f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
+    return out[-limit:]
+
+
+def _seq_time(events, t0, seq, end_ns, closing=False):
+    # opened_seq/closed_seq name the call during which it happened (len(events) once the program ended)
+    if seq is None or seq >= len(events):
+        return end_ns
+    ev = events[seq]
+    return ev[START] - t0 + (ev[DUR] if closing else 0)
+
+
+def _nice_step(span_ns):
+    for step in (1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8,
+                 1e9, 2e9, 5e9, 1e10, 3e10, 6e10, 3e11, 6e11, 3.6e12):
+        if span_ns / step <= 8:
+            return step
+    return span_ns / 8
+
+
+def _label(ns):
+    if ns >= 1e9 or ns == 0:
+        return f"{ns / 1e9:g} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:g} ms"
+    return f"{ns / 1e3:g} µs"
+
+
+def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeline") -> str:
+    """SVG text. `open_`/`closed` are fd-table rows; `end_ns` is where open bars stop (default: the end
+    of the last call); `marks` are from `error_marks`."""
+    events = trace.events
+    t0 = trace.t0
+    n = len(events)
+    if end_ns is None:
+        end_ns = (events[n - 1][START] - t0 + events[n - 1][DUR]) if n else 0
+    bars = []
+    for row in list(closed)[-MAX_BARS:]:
+        bars.append((row, False))
+    for row in open_:
+        bars.append((row, True))
+    hidden = max(0, len(closed) - MAX_BARS)
+    lanes = sorted({r["fd"] for r, _ in bars})
+    marks = list(marks)
+    no_fd = any(fd is None or fd not in lanes for _, fd, _ in marks)
+    order = (["—"] if no_fd else []) + lanes
+    y_of = {fd: TOP + i * LANE for i, fd in enumerate(order)}
+    # the axis starts at the first call (not at host creation, which precedes compiling); times stay
+    # relative to the trace start, as in the strace lines
+    lo = events[0][START] - t0 if n else 0
+    step = _nice_step(max(end_ns - lo, 1))
+    span = max(end_ns - lo, 1)
+    plot_w = WIDTH - LEFT - RIGHT
+    x = lambda t: LEFT + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
+    height = TOP + len(order) * LANE + 24
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
+           f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
+           f'<text x="2" y="11" font-weight="bold">{html.escape(title)}</text>']
+    k = -(-lo // step)      # ticks at multiples of step from the first call on
+    while k * step <= end_ns:
+        t = k * step
+        xx = x(t)
+        out.append(f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" stroke="#ddd"/>'
+                   f'<text x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle" fill="#666">{_label(t)}</text>')
+        k += 1
+    for fd in order:
+        y = y_of[fd]
+        label = "no fd" if fd == "—" else f"fd {fd}"
+        out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
+    for row, is_open in bars:
+        t_open = lo if row["kind"] in ("stdin", "stdout", "stderr") else _seq_time(events, t0, row["opened_seq"], end_ns)
+        t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns, closing=True)
+        x1, x2 = x(t_open), x(t_close)
+        colour = COLOURS[colour_key(row)]
+        what = " ".join(v for v in (row["kind"], row["family"], row["type"]) if v)
+        until = "still open" if is_open else f"closed by call #{row['closed_seq']} ({row['state']})"
+        tip = f"fd {row['fd']}: {what}, opened by call #{row['opened_seq']}, {until}"
+        out.append(f'<rect class="wx-bar" x="{x1:.1f}" y="{y_of[row["fd"]] + 2}" width="{max(x2 - x1, 2):.1f}" '
+                   f'height="{LANE - 4}" rx="2" fill="{colour}" fill-opacity="{0.9 if is_open else 0.5}">'
+                   f'<title>{html.escape(tip)}</title></rect>')
+    for t, fd, text in marks:
+        y = y_of.get(fd, y_of.get("—", TOP)) + LANE // 2
+        xx = x(t)
+        out.append(f'<path class="wx-err" d="M{xx:.1f} {y - 5}l4 5l-4 5l-4 -5z" fill="#d62728">'
+                   f'<title>{html.escape(text)}</title></path>')
+    keys = sorted({colour_key(r) for r, _ in bars}, key=list(COLOURS).index)
+    lx = LEFT
+    ly = height - 8
+    for k in keys:
+        out.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
+                   f'<text x="{lx + 13}" y="{ly + 1}">{k}</text>')
+        lx += 60
+    if marks:
+        out.append(f'<path d="M{lx + 4} {ly - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
+                   f'<text x="{lx + 11}" y="{ly + 1}">error</text>')
+        lx += 50
+    if hidden:
+        out.append(f'<text x="{lx + 10}" y="{ly + 1}" fill="#666">({hidden} older bars not shown)</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+class Timeline:
+    """What `proc.timeline()` returns: shows as SVG in Jupyter; `.svg` is the text, `.save(path)` writes it."""
+
+    def __init__(self, svg: str):
+        self.svg = svg
+
+    def _repr_svg_(self):
+        return self.svg
+
+    def _repr_html_(self):
+        return f"<div class='wasix-timeline'>{self.svg}</div>"
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as fp:
+            fp.write(self.svg)
+
+    def __repr__(self):
+        return f"<Timeline svg {len(self.svg)} chars>"
+
+
+def timeline(p) -> Timeline:
+    """The timeline of a Process (running or ended) or a Result."""
+    trace = p.trace if hasattr(p, "fd_rows") else p.host.trace
+    return Timeline(render(trace, open_rows(p), closed_rows(p, at_exit=False), marks=error_marks(trace)))
