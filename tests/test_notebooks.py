@@ -58,6 +58,10 @@ def kernel_env(tmp_path, monkeypatch):
         assert conf.exists() and postbuild_line() in conf.read_text(), f"postBuild did not write {conf}"
     else:
         (ipdir / "profile_default" / "ipython_kernel_config.py").write_text(postbuild_line() + "\n")
+        # the kernel imports the same wasix_nb as this test (whose host calls decided the skips)
+        import wasix_nb
+        src = str(pathlib.Path(wasix_nb.__file__).resolve().parent.parent)
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("IPYTHONDIR", str(ipdir))
     return tmp_path
 
