@@ -92,6 +92,27 @@ def execute(nb, name, timeout=180):
         finally:
             os.environ.clear()
             os.environ.update(old)
+    return strip_widget_views(nb)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widget_views(nb):
+    """Saved notebooks keep no widget state, so a widget view could only show 'model not found' and
+    a random model id.  Keep the static fallback (text/html tables) and drop outputs that have none."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if WIDGET_VIEW in data:
+                if "text/html" not in data:
+                    continue
+                del data[WIDGET_VIEW]
+            kept.append(out)
+        cell.outputs = kept
     return nb
 
 
