@@ -56,7 +56,7 @@ CARELESS = r'''
 '''.strip("\n")
 
 POLICY = r'''
-%%wasix -n outside --trace --no-raise-error ARGS
+%%wasix -n outside --trace --no-raise-error --timeout 5 ARGS
 (module
   (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "sock_connect" (func $sock_connect (param i32 i32) (result i32)))
@@ -150,7 +150,8 @@ CELLS = [
     with **`2 ACCES`** before any packet leaves the machine, and the trace says why. Binding and
     listening are not restricted.
 
-    This program connects to 192.0.2.1, an address reserved for documentation:
+    This program connects to 192.0.2.1, an address reserved for documentation (`--timeout 5` is only a
+    safety net: if the connection were really attempted, nothing would answer):
     """),
     code(POLICY.replace(" ARGS", "")),
     code("""
