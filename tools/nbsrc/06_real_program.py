@@ -272,8 +272,8 @@ CELLS = [
     2. Shrink the buffer in the C source to 16 bytes, recompile, and rerun. What happens to `recv_calls`?
     3. Connect two clients **at the same time** (open both sockets, then send). Where does the second one
        wait, and what does the timeline show?
-    4. Run the server with `--inject sock_accept#2=CONNABORTED`. The C code exits on any `accept`
-       error: what does `csrv.stdout_bytes` / the status line say?
+    4. Run the server with `--inject sock_accept_v2#2=CONNABORTED` (rules use the names the trace shows).
+       The C code exits on any `accept` error: what do the status line and `csrv.stderr_bytes` say?
     5. Compare with the hand-written WAT server in `fallback/echo_server.wat`: which calls does only the C
        version make, and why?
     """),
