@@ -164,7 +164,7 @@ CELLS = [
 
     `%wasix trace srv` gives every call so far as a DataFrame. Accept appears as `sock_accept_v2`: the
     import named `sock_accept` in `wasix_32v1` is the newer version that also returns the peer's address.
-    It takes long: it *blocks* until a client arrives (the `dur_ns` column). The `--summary` form counts
+    It can take long: it *blocks* until a client arrives (the `dur_ns` column). The `--summary` form counts
     calls, like `strace -c`.
     """),
     code("""
