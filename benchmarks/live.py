@@ -32,8 +32,10 @@ def once(wat, live):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    quick = "--quick" in sys.argv
+    n = int(args[0]) if args else 100_000
+    rounds = int(args[1]) if len(args) > 1 else (3 if quick else 5)
     wat = clock_loop(n)
     once(wat, False)                      # compile and warm up
     on, off = [], []

@@ -1,12 +1,66 @@
 import os
+import socket
 import sys
+import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # tests import watlib, wat_core, programs
 
-import pytest
+import pytest  # noqa: E402
 
-from wat_core import Driver
+from wat_core import Driver  # noqa: E402
+
+
+def open_fds() -> int:
+    """Entries of /proc/self/fd, less wasmtime's per-module memory images (a compiled module, cached
+    for reuse, keeps a memfd of its data segments: not a descriptor any program opened)."""
+    n = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if "wasm-memory-image" in os.readlink(f"/proc/self/fd/{name}"):
+                continue
+        except OSError:
+            continue        # the descriptor listdir itself used
+        n += 1
+    return n
+
+
+def wait_for(pred, timeout=5.0, step=0.005):
+    """Poll `pred` until it returns something true (bounded); returns it or fails the test."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+def listening_port(proc, timeout=5.0) -> int:
+    """The port of the program's listening socket, read from its descriptor table."""
+    row = wait_for(lambda: next((r for r in proc.host.fds.rows() if r["state"] == "listening"), None), timeout)
+    return int(row["local"].rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def no_leak():
+    """Fails the test if it leaves OS descriptors open (after a warm-up that loads the engine)."""
+    from watlib import Shim
+    Shim().close()
+    before = open_fds()
+    yield
+    wait_for(lambda: open_fds() <= before, timeout=2.0)
+    assert open_fds() == before
+
+
+def has_ipv6() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 @pytest.fixture

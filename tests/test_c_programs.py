@@ -76,6 +76,7 @@ def test_wasix_single_thread_calls(cprog):
     assert "futex timeout e=0 woken=0\n" in out                  # nobody to wake us: timed out
     assert "futex wake e=0 woken=0\n" in out
     assert "tty e=0 cols=80 rows=24 stdout_tty=0\n" in out
+    assert "nanosleep rc=0 slept_enough=1\n" in out
     assert re.search(r"fopen failed errno=\d+", out)              # no filesystem, no crash
     waits = [e for e in r.trace if e.name == "futex_wait"]
     assert waits[1].mark == "timed out: no other thread" and waits[1].duration_ns >= 15_000_000
@@ -158,9 +159,22 @@ def test_tcp_server_killed_while_blocked_in_accept(cprog):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
-def test_tcp_client_against_python_server(cprog):
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("family", ["4", "6"])
+def test_tcp_client_against_python_server(cprog, family):
     path = needs_host(cprog("tcp_client"))
-    srv = socket.create_server(("127.0.0.1", 0))
+    if family == "6" and not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    host = "127.0.0.1" if family == "4" else "::1"
+    srv = socket.create_server((host, 0), family=socket.AF_INET if family == "4" else socket.AF_INET6)
     srv.settimeout(TIMEOUT)
     port = srv.getsockname()[1]
     seen = []
@@ -177,7 +191,7 @@ def test_tcp_client_against_python_server(cprog):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        r = wasix_nb.run(path, args=[str(port), "hello from wasm"], timeout=TIMEOUT)
+        r = wasix_nb.run(path, args=[str(port), "hello from wasm", family], timeout=TIMEOUT)
     finally:
         t.join(TIMEOUT)
         srv.close()

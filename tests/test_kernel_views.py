@@ -60,3 +60,37 @@ def test_static_cell_outputs_hold_final_tables(executed):
     outs = executed.cells[2].outputs
     assert [o.output_type for o in outs] == ["display_data"]
     assert "exited 0" in outs[0].data["text/html"] and outs[0].data["text/html"].count("<table") >= 3
+
+
+def test_nbconvert_without_widget_state_shows_the_tables(executed):
+    nbconvert = pytest.importorskip("nbconvert")
+    nb = nbformat.from_dict(executed)
+    nb.metadata.pop("widgets", None)                      # as a viewer without widget state sees it
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    assert 'id="T_wasix-' in body and "exited 0" in body and "wx-timeline" in body
+
+
+@pytest.fixture(scope="module")
+def executed_magic(tmp_path_factory):
+    from programs import sockets
+    wat = sockets(count=3, wait_ms=50)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        f"import sys\nsys.path[:0] = [{ROOT!r}]\n%load_ext wasix_nb",
+        "%%wasix\n" + wat,                                     # live panel (the default)
+        "%%wasix --bg -n bgp\n" + wat,                          # live panel, program in the background
+        "import time\nbgp.wait(10)\ntime.sleep(1)",            # the panel's end state arrives meanwhile
+    )]
+    client = NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=True,
+                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
+    client.execute()
+    return nb
+
+
+@pytest.mark.parametrize("cell", [1, 2])
+def test_magic_live_panel_ends_with_final_tables(executed_magic, cell):
+    outs = [o for o in executed_magic.cells[cell].outputs if WIDGET_MIME in o.get("data", {})]
+    panel = [o for o in outs if "wasix-result" in o.data.get("text/html", "")]
+    assert panel, executed_magic.cells[cell].outputs
+    html = panel[0].data["text/html"]
+    assert "exited 0" in html and html.count('<table id="T_wasix-') >= 3

@@ -45,7 +45,7 @@ def test_100k_calls_throttled():
     p.run()
     panel.finish()
     T = time.monotonic() - t0
-    assert panel.finished
+    assert panel.finished and panel.error is None
     assert count.n == panel.messages
     assert 2 <= count.n <= 10 * T + 2, (count.n, T)
     # rolling check: no one-second window holds more than 10 + 2 messages
@@ -157,3 +157,62 @@ def test_in_ipython_display(live):
     assert ("<table" in first.data["text/html"]) == live    # the panel's fallback shows the start state
     assert (WIDGET_MIME in last.data) == live
     assert "exited 0" in last.data["text/html"] and last.data["text/html"].count("<table") >= 3
+
+
+class FakeProc:
+    """Just what a view may read: trace, fd table, status fields."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        from wasix_nb.host.fdtable import FdTable
+        from wasix_nb.trace import Trace
+        self.name, self.status, self.exit_code = "fake", "running", None
+        self.started, self.duration, self.final_rows = time.time(), None, None
+        self.done = threading.Event()
+        trace = Trace()
+        self.host = SimpleNamespace(trace=trace, fds=FdTable(seq=trace.events.__len__))
+
+
+def test_new_row_state_change_and_close_are_marked():
+    from wasix_nb.host.fdtable import OpenFile
+    p = FakeProc()
+    a = OpenFile()
+    p.host.fds.add(a)                                   # fd 0 exists before the panel: not "new"
+    panel = show(p, live=True, interval=30)             # the timer stays asleep; we call update()
+    assert 'class="wx-new"' not in panel.top.value
+    b = OpenFile()
+    p.host.fds.add(b)
+    panel.update()
+    assert panel.top.value.count('class="wx-new"') == 1
+    b.state = "connected"
+    panel.update()
+    assert re.search(r'<td class="wx-flash" style="animation-delay:-[0-9.]+s">connected</td>', panel.top.value)
+    p.host.fds.close(1)
+    panel.update()
+    assert "<h4>closed</h4>" in panel.top.value and 'class="wx-gone"' in panel.top.value
+    p.done.set()
+    panel.finish()
+    assert panel.finished
+
+
+def test_injected_call_is_marked():
+    p = Process(sockets(count=3, wait_ms=1), inject="fd_close#2=IO")
+    panel = show(p, live=True)
+    p.run()
+    panel.finish()
+    assert re.search(r'<div class="wx-inj">⚑ +\d+ \+[0-9.]+ fd_close\(fd=99\) = 29 IO .*injected', panel.bottom.value)
+
+
+def test_a_failing_view_never_blocks_the_run():
+    p = Process(sockets(count=2, wait_ms=1))
+    panel = show(p, live=True)
+
+    def broken(final):
+        raise RuntimeError("render bug")
+    panel._render = broken
+    assert p.run().ok
+    t = time.monotonic()
+    panel.finish()
+    assert panel.finished and time.monotonic() - t < 2
+    assert "render bug" in panel.error

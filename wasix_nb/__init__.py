@@ -14,7 +14,7 @@ def run(source, *, check=False, **options):
     """Compile and run `source` (WAT text, wasm bytes or a path) to the end; return its `Result`.
 
     Takes the options of `Process` (args, env, stdin, stdout, stderr, timeout, fuel, memory_limit,
-    fd_limit, inject, stub_missing, entry).  With `check=True` a trap, timeout or non-zero exit raises.
+    fd_limit, inject, stub_missing, entry, net).  With `check=True` a trap, timeout or non-zero exit raises.
     """
     from .process import Process
     result = Process(source, **options).run()

@@ -22,6 +22,7 @@ from .host import calls as _calls  # noqa: F401  (registers every syscall)
 from .host import registry
 from .host.fdtable import DEFAULT_LIMIT
 from .host.host import Cancelled, Host, ProcExit
+from .host.policy import Policy
 from .trace import parse_rules
 
 _EXIT_STATUS = {"trapped": 134, "timeout": 124, "interrupted": 130, "killed": 137}
@@ -102,12 +103,14 @@ class Process(_Views):
     Options: `args` (argv, argv[0] included or not: see `argv0`), `env` (dict), `stdin` (bytes, str,
     file or callable), `stdout`/`stderr` (callables receiving bytes as they are written), `timeout`
     (seconds), `fuel`, `memory_limit` (bytes), `fd_limit`, `inject` (fault-injection rules),
-    `stub_missing` (link unknown imports as NOSYS stubs), `entry` (export to call), `name`.
+    `stub_missing` (link unknown imports as NOSYS stubs), `entry` (export to call), `name`,
+    `net` (network policy: None = loopback and LOCAL only, "any", or an allow-list such as
+    "10.0.0.0/8,192.168.1.5:80"; see host/policy.py), `policy` (a ready `Policy`, overrides `net`).
     """
 
     def __init__(self, source, *, args=(), env=None, stdin=None, stdout=None, stderr=None, timeout=None,
                  fuel=None, memory_limit=None, fd_limit=DEFAULT_LIMIT, inject=None, stub_missing=False,
-                 entry="_start", name=None, argv0=None, policy=None):
+                 entry="_start", name=None, argv0=None, policy=None, net=None):
         self.source = _compile.Source.load(source)
         self.name = name or os.path.basename(self.source.name)
         self.entry = entry
@@ -120,7 +123,8 @@ class Process(_Views):
         self.stderr_bytes = bytearray()
         out_sink, err_sink = _tee(self.stdout_bytes, stdout), _tee(self.stderr_bytes, stderr)
         argv = [argv0 or self.name] + [str(a) for a in args]
-        self.host = Host(argv, env, stdin, out_sink, err_sink, fd_limit, policy=policy)
+        self.host = Host(argv, env, stdin, out_sink, err_sink, fd_limit,
+                         policy=policy if policy is not None else Policy(net))
         self.status = "created"
         self.exit_code = None
         self.message = ""

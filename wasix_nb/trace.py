@@ -39,7 +39,7 @@ def _flags(enum):
 
 #: how each parameter kind is shown; every kind a declaration may use is listed here
 FORMAT = {
-    "fd": str, "int": str, "u32": _u32, "len": _u32, "ptr": _hex, "u64": lambda v: str(v & (2**64 - 1)),
+    "fd": str, "int": str, "u32": _u32, "len": _u32, "ptr": _hex, "addr": _hex, "u64": lambda v: str(v & (2**64 - 1)),
     "i64": str, "ns": lambda v: str(v & (2**64 - 1)),
     "af": _enum(T.AddressFamily), "socktype": T.socktype_name, "proto": lambda v: T.enum_name(T.SockProto, v) if v else "0",
     "sockopt": _enum(T.SockOption), "fdflags": _flags(T.FdFlags), "fdflagsext": _flags(T.FdFlagsExt),

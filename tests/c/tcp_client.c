@@ -1,4 +1,4 @@
-/* TCP client: `tcp_client PORT MESSAGE` connects to 127.0.0.1:PORT, writes MESSAGE with write(),
+/* TCP client: `tcp_client PORT MESSAGE [6]` connects to 127.0.0.1:PORT (or [::1]:PORT), writes MESSAGE with write(),
  * shuts down its sending side, and prints everything read() gives back until end of stream. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,13 +8,18 @@
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: tcp_client PORT MESSAGE\n");
+        fprintf(stderr, "usage: tcp_client PORT MESSAGE [6]\n");
         return 2;
     }
     wx_fd s;
     wx_errno e;
-    if ((e = wx_sock_open(WX_AF_INET, WX_STREAM, WX_TCP, &s))) { printf("error sock_open %d\n", e); return 1; }
-    wx_addr_port a = wx_loopback4((uint16_t)atoi(argv[1]));
+    int v6 = argc > 3 && strcmp(argv[3], "6") == 0;
+    uint16_t port = (uint16_t)atoi(argv[1]);
+    if ((e = wx_sock_open(v6 ? WX_AF_INET6 : WX_AF_INET, WX_STREAM, WX_TCP, &s))) {
+        printf("error sock_open %d\n", e);
+        return 1;
+    }
+    wx_addr_port a = v6 ? wx_loopback6(port) : wx_loopback4(port);
     if ((e = wx_sock_connect(s, &a))) { printf("error sock_connect %d\n", e); return 1; }
     const char *msg = argv[2];
     size_t len = strlen(msg);

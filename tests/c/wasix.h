@@ -74,4 +74,13 @@ static inline wx_addr_port wx_loopback4(uint16_t port) {
     return a;
 }
 
+/* [::1]:port */
+static inline wx_addr_port wx_loopback6(uint16_t port) {
+    wx_addr_port a = {0};
+    a.tag = WX_AF_INET6;
+    a.port = port;
+    a.addr[15] = 1;
+    return a;
+}
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "wasix.h"
 
 int main(void) {
@@ -34,6 +35,13 @@ int main(void) {
     wx_tty tty;
     e = wx_tty_get(&tty);
     printf("tty e=%d cols=%u rows=%u stdout_tty=%u\n", e, tty.cols, tty.rows, tty.stdout_tty);
+
+    struct timespec nap = {0, 20 * 1000 * 1000}, t0, t1;    /* nanosleep is poll_oneoff on a clock */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = nanosleep(&nap, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("nanosleep rc=%d slept_enough=%d\n", rc, ms >= 19);
 
     FILE *f = fopen("/etc/hostname", "r");
     printf("fopen %s errno=%d\n", f ? "opened" : "failed", f ? 0 : errno);

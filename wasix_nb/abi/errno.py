@@ -129,6 +129,7 @@ class WasiError(Exception):
     """Raised inside a syscall to return `errno` to the program (the registry catches it)."""
 
     __slots__ = ("errno",)
+    mark = None     # a note for the trace event (e.g. "denied by policy: ..."); see host.policy.Denied
 
     def __init__(self, errno: int):
         self.errno = int(errno)

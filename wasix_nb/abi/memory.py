@@ -161,6 +161,12 @@ class GuestMemory:
             out.append((buf, ln))
         return out
 
+    def views(self, ptr: int, count: int):
+        """Writable memoryviews of the buffers of an iovec array (bounds-checked), for zero-copy
+        socket I/O.  Valid until the memory grows past them; use at once."""
+        mv = self._mv
+        return [mv[b:b + n] for b, n in self.iovecs(ptr, count)]
+
     def gather(self, iovs) -> bytes:
         mv = self._mv
         if len(iovs) == 1:

@@ -26,9 +26,14 @@ class OpenFile:
     nonblock = False
     bytes_in = 0
     bytes_out = 0
+    host = None     # set by FdTable.add: the Host whose wait_fd blocking calls use
 
     def __init__(self):
         self.refs = 0
+
+    def fileno(self):
+        """OS descriptor for poll_oneoff, or None when the file is always ready (stdio)."""
+        return None
 
     def read(self, n: int) -> bytes:
         raise WasiError(Errno.BADF)
@@ -81,6 +86,7 @@ class FdTable:
         self._seq = seq         # gives the sequence number of the call being made
         self.version = 0        # bumped on every change, for views that poll
         self.lock = threading.Lock()
+        self.host = None        # the owning Host (given to every file added)
 
     def __len__(self):
         return len(self.entries)
@@ -120,6 +126,8 @@ class FdTable:
         with self.lock:
             self.check_room()
             fd = self._lowest_free()
+            if file.host is None:
+                file.host = self.host
             file.refs += 1
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
@@ -132,6 +140,8 @@ class FdTable:
                 for n in range(self._next, fd):
                     heapq.heappush(self._free, n)
                 self._next = fd + 1
+            if file.host is None:
+                file.host = self.host
             file.refs += 1
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1

@@ -1,12 +1,18 @@
 """The host state of one process: memory, descriptors, trace, stdio and cancellation."""
 import os
+import posixpath
 import select
+import shutil
+import tempfile
 import threading
 
 from ..abi.types import FileType
 from ..trace import Trace
 from .fdtable import DEFAULT_LIMIT, FdTable, OpenFile
+from .policy import Policy
 from .registry import Control
+
+_POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
 
 
 class Cancelled(Control):
@@ -55,13 +61,15 @@ class Host:
         self.trace = Trace()
         events = self.trace.events
         self.fds = FdTable(fd_limit, seq=events.__len__)
+        self.fds.host = self                # open files find their host (to wait cancellably)
         self.mem = None                     # GuestMemory, set once the instance exists
         self.args = [a.encode() if isinstance(a, str) else bytes(a) for a in args]
         self.env = [(f"{k}={v}").encode() for k, v in (env or {}).items()]
         self._stdin = _stdin_source(stdin)
         self._sinks = {"stdout": stdout or (lambda b: None), "stderr": stderr or (lambda b: None)}
-        self.policy = policy
-        self.scratch_dir = scratch_dir
+        self.policy = policy if isinstance(policy, Policy) else Policy(policy)
+        self.scratch_dir = scratch_dir      # where LOCAL socket paths live; a temp dir made on first use
+        self._own_scratch = False
         self.host_errors = []               # (syscall name, args, traceback) of host bugs seen
         self.cancelled = threading.Event()
         self.cancel_reason = None
@@ -97,12 +105,17 @@ class Host:
             raise Cancelled(self.cancel_reason)
 
     def wait_fd(self, fileno: int, write: bool = False, timeout=None) -> bool:
-        """Block until `fileno` is ready (True) or `timeout` seconds pass (False); cancellable."""
-        self.check_cancelled()
-        r, w = ([self._wake_r, fileno], []) if not write else ([self._wake_r], [fileno])
-        rr, ww, _ = select.select(r, w, [], timeout)
-        self.check_cancelled()
-        return bool(rr or ww)
+        """Block until `fileno` is ready (True) or `timeout` seconds pass (False); cancellable.
+        poll, not select: OS descriptor numbers may exceed FD_SETSIZE when many processes run."""
+        if self.cancelled.is_set():
+            raise Cancelled(self.cancel_reason)
+        p = select.poll()
+        p.register(self._wake_r, _POLLIN)
+        p.register(fileno, _POLLOUT if write else _POLLIN)
+        ready = p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
+        if self.cancelled.is_set():
+            raise Cancelled(self.cancel_reason)
+        return bool(ready)
 
     def sleep(self, seconds: float):
         """Cancellable sleep (poll_oneoff clock subscriptions)."""
@@ -113,9 +126,35 @@ class Host:
     def wake_fd(self) -> int:
         return self._wake_r
 
+    # -- LOCAL socket paths ------------------------------------------------------------------------
+    def local_path(self, guest_path: str, create_parent: bool = False) -> str:
+        """Host path of a LOCAL socket path, confined to this process's scratch directory: the
+        program sees that directory as `/`, so `..` cannot leave it."""
+        if self.scratch_dir is None:
+            self.scratch_dir = tempfile.mkdtemp(prefix="wx")   # short: sun_path holds 107 bytes
+            self._own_scratch = True
+        rel = posixpath.normpath("/" + guest_path).lstrip("/")
+        path = os.path.join(self.scratch_dir, rel)
+        if create_parent:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def guest_path(self, host_path) -> str:
+        """Inverse of local_path (for addresses the OS reports)."""
+        if isinstance(host_path, bytes):
+            host_path = host_path.decode("utf-8", "surrogateescape")
+        root = self.scratch_dir
+        if root and host_path.startswith(root + "/"):
+            return host_path[len(root):]
+        return host_path
+
     def close(self):
-        """Close every descriptor (and so every OS socket) and the wake pipe. Idempotent."""
+        """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
+        Idempotent."""
         self.fds.close_all()
+        if self._own_scratch:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            self._own_scratch = False
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

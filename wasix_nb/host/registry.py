@@ -92,7 +92,7 @@ def wrap(call: Syscall, host, rules=()):
             append((t0, clock() - t0, call, args, err, outs, r[2] if len(r) > 2 else None))
             return err
         except WasiError as e:
-            append((t0, clock() - t0, call, args, e.errno, None, getattr(e, "mark", None)))
+            append((t0, clock() - t0, call, args, e.errno, None, e.mark))
             return e.errno
         except Fault:
             append((t0, clock() - t0, call, args, FAULT, None, None))

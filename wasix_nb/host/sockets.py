@@ -1,7 +1,14 @@
-"""The socket object behind a socket descriptor: an OS socket plus what the fd table shows."""
+"""The socket object behind a socket descriptor: an OS socket plus what the fd table shows.
+
+The OS socket is always non-blocking.  A call first tries the operation; only when the OS says
+"would block" does it either answer AGAIN (NONBLOCK / DONT_WAIT) or wait in `host.wait_fd`, which a
+stop or kill of the process interrupts.  So the fast path (data already there) is one OS call.
+"""
 import socket
 
+from ..abi.errno import Errno, WasiError, from_os
 from ..abi.types import AddressFamily, FileType, SockType
+from .fdtable import OpenFile
 
 OS_FAMILY = {AddressFamily.INET: socket.AF_INET, AddressFamily.INET6: socket.AF_INET6,
              AddressFamily.LOCAL: socket.AF_UNIX}
@@ -9,17 +16,29 @@ OS_TYPE = {SockType.STREAM: socket.SOCK_STREAM, SockType.DGRAM: socket.SOCK_DGRA
 FILETYPE = {SockType.STREAM: int(FileType.SOCKET_STREAM), SockType.DGRAM: int(FileType.SOCKET_DGRAM)}
 DEFAULT_PROTO = {(AddressFamily.LOCAL, SockType.STREAM): 0, (AddressFamily.LOCAL, SockType.DGRAM): 0}
 
+_INET, _INET6, _LOCAL = int(AddressFamily.INET), int(AddressFamily.INET6), int(AddressFamily.LOCAL)
+_STREAM = SockType.STREAM
+MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)   # EPIPE instead of SIGPIPE
+_MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
+_NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
+AGAIN, NOTCONN = int(Errno.AGAIN), int(Errno.NOTCONN)
 
-from .fdtable import OpenFile  # noqa: E402
+
+def addr_text(af: int, host, port: int) -> str:
+    """'127.0.0.1:8080', '[::1]:80', or the LOCAL path."""
+    if af == _INET6:
+        return f"[{host}]:{port}"
+    if af == _LOCAL:
+        return host or ""
+    return f"{host}:{port}"
 
 
 class Socket(OpenFile):
-    """A WASIX socket on a real, non-blocking OS socket (blocking is done by the host with select,
-    so that every wait can be cancelled)."""
+    """A WASIX socket on a real, non-blocking OS socket."""
 
     kind = "socket"
 
-    def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False):
+    def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False, os_sock=None):
         super().__init__()
         self.af = AddressFamily(af)
         self.stype = SockType(stype)
@@ -28,19 +47,194 @@ class Socket(OpenFile):
         self.proto = proto
         self.filetype = FILETYPE[self.stype]
         self.nonblock = nonblock
-        os_proto = 0 if self.af == AddressFamily.LOCAL else proto
-        self.os = socket.socket(OS_FAMILY[self.af], OS_TYPE[self.stype], os_proto)
-        self.os.setblocking(False)
+        if os_sock is None:
+            os_proto = 0 if self.af == AddressFamily.LOCAL else proto
+            os_sock = socket.socket(OS_FAMILY[self.af], OS_TYPE[self.stype], os_proto)
+        os_sock.setblocking(False)
+        self.os = os_sock
+        self.fd_no = os_sock.fileno()
         self.state = "opened"
+        self.peer_addr = None       # (af, host, port) once connected, for recv_from on streams
+        self.pending_error = 0      # WASI errno of a failed non-blocking connect, reported once
+        # SO_*TIMEO-style limits, in seconds (None = block for ever); kept here because the host waits
+        self.recv_timeout = self.send_timeout = self.connect_timeout = self.accept_timeout = None
 
+    # -- fd table bookkeeping ------------------------------------------------------------------------
     def fileno(self) -> int:
-        return self.os.fileno()
+        return self.fd_no
+
+    def set_state(self, state: str):
+        self.state = state
+        if self.host is not None:
+            self.host.fds.version += 1
 
     def set_nonblock(self, on: bool):
         self.nonblock = on
+        if self.host is not None:
+            self.host.fds.version += 1
 
     def release(self):
         try:
             self.os.close()
         finally:
             self.state = "closed"
+
+    # -- addresses -----------------------------------------------------------------------------------
+    def os_addr(self, af: int, host, port: int, bind: bool = False):
+        """The OS sockaddr for a decoded addr_port (LOCAL paths go into the scratch directory)."""
+        if af == _INET:
+            return (host, port)
+        if af == _INET6:
+            return (host, port, 0, 0)
+        if not host:
+            raise WasiError(Errno.INVAL)
+        path = self.host.local_path(host, create_parent=bind)
+        if len(path.encode()) > 107:
+            raise WasiError(Errno.NAMETOOLONG)
+        return path
+
+    def decode(self, os_addr):
+        """OS sockaddr -> (af, host, port)."""
+        if self.af == AddressFamily.LOCAL:
+            return _LOCAL, self.host.guest_path(os_addr or ""), 0
+        if not os_addr:
+            return int(self.af), None, 0
+        return int(self.af), os_addr[0].split("%", 1)[0], os_addr[1]
+
+    def local_addr(self):
+        try:
+            return self.decode(self.os.getsockname())
+        except OSError as e:
+            raise WasiError(from_os(e)) from None
+
+    def note_local(self):
+        self.local = addr_text(*self.local_addr())
+
+    def note_peer(self, decoded):
+        self.peer_addr = decoded
+        self.peer = addr_text(*decoded)
+
+    # -- connecting ----------------------------------------------------------------------------------
+    def finish_connect(self) -> int:
+        """A non-blocking connect is over (the socket polled writable): record how it ended."""
+        err = self.os.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.pending_error = from_os(err)
+            self.set_state("error")
+            return self.pending_error
+        try:
+            self.note_peer(self.decode(self.os.getpeername()))
+        except OSError as e:      # not connected yet after all
+            if e.errno == 107:     # ENOTCONN
+                return 0
+            raise
+        self.note_local()
+        self.set_state("connected")
+        return 0
+
+    def take_error(self):
+        """Raise (once) the error of a failed non-blocking connect."""
+        err, self.pending_error = self.pending_error, 0
+        if err:
+            raise WasiError(err)
+
+    # -- data ----------------------------------------------------------------------------------------
+    def recv_into(self, bufs, flags: int, dont_wait: bool, want_trunc: bool = False):
+        """Receive into writable memoryviews; returns (n, truncated, os address)."""
+        if self.state == "connecting":
+            self.check_connecting()
+        os_sock = self.os
+        while True:
+            try:
+                if len(bufs) == 1 and not want_trunc:
+                    if self.stype == _STREAM:
+                        n = os_sock.recv_into(bufs[0], 0, flags)
+                        self.bytes_in += n
+                        return n, False, None
+                    n, addr = os_sock.recvfrom_into(bufs[0], 0, flags)
+                    self.bytes_in += n
+                    return n, False, addr
+                n, _, mflags, addr = os_sock.recvmsg_into(bufs, 0, flags)
+                self.bytes_in += n
+                return n, bool(mflags & _MSG_TRUNC), addr
+            except BlockingIOError:
+                if dont_wait or self.nonblock:
+                    raise WasiError(AGAIN) from None
+                if not self.host.wait_fd(self.fd_no, False, self.recv_timeout):
+                    raise WasiError(AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
+
+    def send_from(self, bufs, dont_wait: bool, os_addr=None) -> int:
+        """Send memoryviews; a blocking stream send sends everything (as Linux does)."""
+        if self.stype == _STREAM and os_addr is None:
+            st = self.state
+            if st in _NOT_CONNECTED:
+                raise WasiError(NOTCONN)
+            if st == "connecting":
+                self.check_connecting()
+        os_sock = self.os
+        total = 0
+        size = sum(len(b) for b in bufs) if len(bufs) != 1 else len(bufs[0])
+        while True:
+            try:
+                if os_addr is None and len(bufs) == 1:
+                    n = os_sock.send(bufs[0], MSG_NOSIGNAL)
+                elif os_addr is None:
+                    n = os_sock.sendmsg(bufs, (), MSG_NOSIGNAL)
+                else:
+                    n = os_sock.sendmsg(bufs, (), MSG_NOSIGNAL, os_addr)
+                total += n
+                self.bytes_out += n
+                if total >= size or self.stype != _STREAM or dont_wait or self.nonblock:
+                    return total
+                bufs = _advance(bufs, n)
+            except BlockingIOError:
+                if total or dont_wait or self.nonblock:
+                    if total:
+                        return total
+                    raise WasiError(AGAIN) from None
+                if not self.host.wait_fd(self.fd_no, True, self.send_timeout):
+                    raise WasiError(AGAIN) from None
+                continue
+            except OSError as e:
+                if total:
+                    return total
+                raise WasiError(from_os(e)) from None
+            if not self.host.wait_fd(self.fd_no, True, self.send_timeout):
+                return total
+
+    def check_connecting(self):
+        """Operations on a socket whose non-blocking connect may have ended since."""
+        if self.pending_error or self.state != "connecting":
+            self.take_error()
+            return
+        if self.host.wait_fd(self.fd_no, True, 0):
+            self.finish_connect()
+            self.take_error()
+
+    def check_connecting_quietly(self):
+        """Update the state of a non-blocking connect that may have ended (status, peer)."""
+        if self.state == "connecting" and self.host.wait_fd(self.fd_no, True, 0):
+            self.finish_connect()
+
+    # -- fd_read / fd_write -----------------------------------------------------------------------------
+    def read(self, n: int) -> bytes:
+        buf = bytearray(n)
+        got = self.recv_into([memoryview(buf)], 0, False)[0]
+        return bytes(buf[:got])
+
+    def write(self, data: bytes) -> int:
+        return self.send_from([memoryview(data)], False)
+
+
+def _advance(bufs, n):
+    """The part of `bufs` after the first n bytes."""
+    out = []
+    for b in bufs:
+        if n >= len(b):
+            n -= len(b)
+            continue
+        out.append(b[n:] if n else b)
+        n = 0
+    return out

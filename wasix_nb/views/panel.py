@@ -30,6 +30,7 @@ class LivePanel:
         self.messages = 0           # comm messages sent by updates (one per changed widget)
         self.updates = 0            # updates that sent at least one message
         self.display_id = uuid.uuid4().hex
+        self.error = None           # traceback of the last failed update, if any
         self._displayed = False
         self._cursor = 0            # events already counted into _acc
         self._acc = {}              # syscall name -> [calls, errors, total_ns]
@@ -40,7 +41,8 @@ class LivePanel:
         self._version = None
         self._closed = []
         self._bottom, self._bottom_n, self._bottom_v = "", None, None
-        self._next = 0.0
+        self._next = self._last_sent = 0.0
+        self._last_key = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._final = threading.Event()
@@ -49,26 +51,50 @@ class LivePanel:
         self.bottom = W.HTML(value=bottom)
         self.widget = W.VBox([self.top, self.bottom])
         self.widget.add_class("wasix-panel")
+        from .static import Static
+        self._static = Static(proc)     # the fallback tables, with ids fixed for this panel
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"wasix-panel:{proc.name}")
         self._thread.start()
 
     # -- the timer thread -----------------------------------------------------------------------
     def _loop(self):
         done = self.proc.done
-        while not done.wait(self.interval):
-            if self._stop.is_set():
-                return
-            if time.monotonic() >= self._next:
-                self.update()
-        # the final update always goes out, after the pause the last update earned
-        time.sleep(max(0.0, self._next - time.monotonic()))
-        self.update(final=True)
-        self._publish_fallback()
-        self._final.set()
+        try:
+            while not done.wait(self.interval):
+                if self._stop.is_set():
+                    return
+                if time.monotonic() >= self._next and self._changed():
+                    self._safe(self.update)
+            # the final update always goes out, after the pause the last update earned
+            time.sleep(max(0.0, self._next - time.monotonic()))
+            self._safe(self.update, final=True)
+            self._safe(self._publish_fallback)
+        finally:
+            self._final.set()
+
+    def _safe(self, fn, **kw):
+        # a view must never break the run: keep the last error for debugging and carry on
+        try:
+            fn(**kw)
+        except Exception:  # noqa: BLE001
+            import traceback
+            self.error = traceback.format_exc()
+
+    def _key(self):
+        p = self.proc
+        return len(p.host.trace.events), p.host.fds.version, p.status
+
+    def _changed(self) -> bool:
+        """Cheap test before rendering: new calls, a descriptor change, a new status; or, once a
+        second, only the elapsed time (a program blocked in a call)."""
+        if self._key() != self._last_key:
+            return True
+        return self.proc.status == "running" and time.monotonic() - self._last_sent >= 1.0
 
     def update(self, final=False):
         """Render and send what changed; returns the number of comm messages sent."""
         with self._lock:
+            self._last_key = self._key()
             top, bottom = self._render(final)
             sent = 0
             for w, v in ((self.top, top), (self.bottom, bottom)):
@@ -79,7 +105,8 @@ class LivePanel:
             if sent:
                 self.messages += sent
                 self.updates += 1
-                self._next = time.monotonic() + sent / self.rate
+                self._last_sent = time.monotonic()
+                self._next = self._last_sent + sent / self.rate
             return sent
 
     # -- rendering ------------------------------------------------------------------------------
@@ -124,19 +151,24 @@ class LivePanel:
         born = float("-inf") if self._first else now
         self._first = False
         ages, flashes = {}, {}
+        seen, state, flash, gone_at = {}, {}, {}, {}    # kept only for the rows shown: bounded memory
         for r in rows:
             key = (r["fd"], r["opened_seq"])
-            seen = self._seen.setdefault(key, born)
+            seen[key] = self._seen.get(key, born)
+            state[key] = r["state"]
             if self._state.get(key, r["state"]) != r["state"]:
-                self._flash[key] = now
-            self._state[key] = r["state"]
-            ages[key] = now - seen
-            if key in self._flash:
-                flashes[key] = now - self._flash[key]
+                flash[key] = now
+            elif key in self._flash:
+                flash[key] = self._flash[key]
+            ages[key] = now - seen[key]
+            if key in flash:
+                flashes[key] = now - flash[key]
         gone = {}
         for r in closed[-sections.MAX_CLOSED:]:
             key = (r["fd"], r["opened_seq"], r["closed_seq"])
-            gone[key] = now - self._gone.setdefault(key, now)
+            gone_at[key] = self._gone.get(key, now)
+            gone[key] = now - gone_at[key]
+        self._seen, self._state, self._flash, self._gone = seen, state, flash, gone_at
 
         if p.status == "running" and p.started:
             elapsed = round(time.time() - p.started, 1)
@@ -159,8 +191,7 @@ class LivePanel:
 
     # -- display --------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .static import Static
-        st = Static(self.proc)
+        st = self._static
         return {
             WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
             "text/html": st.html(),
@@ -174,13 +205,9 @@ class LivePanel:
         display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def _publish_fallback(self):
-        if not self._displayed:
-            return
-        try:
+        if self._displayed:
             from IPython.display import update_display
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
-        except Exception:  # noqa: BLE001 - a view must never break the run
-            pass
 
     # -- API for the magics ------------------------------------------------------------------------
     def finish(self, timeout=10.0):

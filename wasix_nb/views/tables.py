@@ -14,11 +14,16 @@ CALL_COLUMNS = ["seq", "t_ns", "dur_ns", "syscall", "fd", "errno", "errno_name",
 SUMMARY_COLUMNS = ["syscall", "calls", "errors", "total_ns", "mean_ns"]
 
 
+_FD_DTYPES = {"fd": "int64", "proto": "int64", "bytes_in": "int64", "bytes_out": "int64",
+              "opened_seq": "Int64", "closed_seq": "Int64"}
+
+
 def fds_frame(rows) -> pd.DataFrame:
     """Descriptor rows (dicts from FdTable.rows()/history_rows()) as a DataFrame."""
-    df = pd.DataFrame(list(rows), columns=FD_COLUMNS)
-    return df.astype({"fd": "int64", "proto": "int64", "bytes_in": "int64", "bytes_out": "int64",
-                      "opened_seq": "Int64", "closed_seq": "Int64"})
+    rows = list(rows)
+    # typed column by column: several times faster than DataFrame(rows).astype(...) (every cell shows one)
+    cols = {c: pd.array([r[c] for r in rows], dtype=_FD_DTYPES.get(c, object)) for c in FD_COLUMNS}
+    return pd.DataFrame(cols, columns=FD_COLUMNS, copy=False)
 
 
 def history_frame(rows) -> pd.DataFrame:
@@ -100,8 +105,10 @@ def summary(p) -> pd.DataFrame:
 
 def styled(df: pd.DataFrame, uid: str) -> str:
     """Table HTML with stable ids (`Styler.set_uuid`), so saved notebooks diff cleanly."""
-    return df.style.hide(axis="index").set_uuid(uid).to_html()
-
+    try:
+        return df.style.hide(axis="index").set_uuid(uid).to_html()
+    except ImportError:     # Styler needs jinja2, which pandas does not require
+        return df.to_html(index=False, table_id=f"T_{uid}")
 
 
 def processes_frame(procs) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from .tables import closed_rows, fd_arg, open_rows
 
 COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "other": "#ff7f0e"}
 WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
-MAX_BARS, MAX_MARKS = 400, 500
+MAX_BARS, MAX_MARKS, MAX_LANES = 400, 500, 48
 
 
 def colour_key(row) -> str:
@@ -72,7 +72,13 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         bars.append((row, True))
     hidden = max(0, len(closed) - MAX_BARS)
     lanes = sorted({r["fd"] for r, _ in bars})
-    marks = list(marks)
+    more_lanes = set(lanes[MAX_LANES:])
+    if more_lanes:          # the lowest numbers are the interesting ones (reuse happens there)
+        lanes = lanes[:MAX_LANES]
+        keep = set(lanes)
+        hidden += sum(1 for r, _ in bars if r["fd"] not in keep)
+        bars = [(r, o) for r, o in bars if r["fd"] in keep]
+    marks = [m for m in marks if m[1] not in more_lanes]
     no_fd = any(fd is None or fd not in lanes for _, fd, _ in marks)
     order = (["—"] if no_fd else []) + lanes
     y_of = {fd: TOP + i * LANE for i, fd in enumerate(order)}
@@ -99,7 +105,8 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         label = "no fd" if fd == "—" else f"fd {fd}"
         out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
     for row, is_open in bars:
-        t_open = lo if row["kind"] in ("stdin", "stdout", "stderr") else _seq_time(events, t0, row["opened_seq"], end_ns)
+        stdio = row["kind"] in ("stdin", "stdout", "stderr")
+        t_open = lo if stdio else _seq_time(events, t0, row["opened_seq"], end_ns)
         t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns, closing=True)
         x1, x2 = x(t_open), x(t_close)
         colour = COLOURS[colour_key(row)]
@@ -126,7 +133,7 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
                    f'<text x="{lx + 11}" y="{ly + 1}">error</text>')
         lx += 50
     if hidden:
-        out.append(f'<text x="{lx + 10}" y="{ly + 1}" fill="#666">({hidden} older bars not shown)</text>')
+        out.append(f'<text x="{lx + 10}" y="{ly + 1}" fill="#666">({hidden} bars not shown)</text>')
     out.append("</svg>")
     return "".join(out)
 
