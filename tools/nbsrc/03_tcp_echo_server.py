@@ -83,7 +83,8 @@ CELLS = [
     '''),
     md("""
     The panel above is **live**: it updates while the server runs (in Binder, keep it in view while you
-    run the next cells). `srv.fds` is the same descriptor table as a DataFrame, read at the moment you ask.
+    run the next cells; a saved copy of the notebook shows it as it was when the server started).
+    `srv.fds` is the same descriptor table as a DataFrame, read at the moment you ask.
 
     ## Which port did we get?
 
@@ -187,6 +188,13 @@ CELLS = [
     %wasix kill srv
     wait_for(lambda: srv.status != "running")
     srv.status
+    """),
+    md("""
+    The server's whole life in one picture: one lane per descriptor number, a bar from the call that
+    opened it to the call that closed it. fd 3 listened all along; fd 4 was reused by each connection.
+    """),
+    code("""
+    srv.timeline()
     """),
     code("""
     try:
