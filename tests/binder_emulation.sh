@@ -16,7 +16,7 @@ export VIRTUAL_ENV="$work/venv"
 cd "$repo"
 python -m pip install -q --upgrade pip
 python -m pip install -q -r binder/requirements.txt
-# what the Binder base image provides: a Jupyter kernel; and what the test needs to drive it
+# what a Binder kernel environment has besides this file (ipykernel), and what the test needs to drive it
 python -m pip install -q ipykernel nbclient nbformat pytest pytest-timeout
 bash binder/postBuild
 bash binder/postBuild           # idempotent: a second run must not add a second line
