@@ -2,12 +2,11 @@
 import random
 import socket
 import threading
-import time
 
 import pytest
 
 from conftest import has_ipv6, listening_port, wait_for
-from watlib import (AF_INET, AF_INET6, addr_local, addr_v4, addr_v6, echo_server, module, imports, CHECK,
+from watlib import (addr_local, addr_v4, addr_v6, echo_server, module, imports, CHECK,
                     stream_client)
 from wasix_nb.process import Process
 

@@ -1,9 +1,9 @@
 """The POSIX answers (section 5 of the ABI doc), each on a real loopback socket."""
 import socket
+import time
 
 import pytest
 
-from conftest import wait_for
 from watlib import Shim, addr_local, addr_v4, addr_v6
 
 CONNREFUSED, ADDRINUSE, PIPE, INVAL, NOTCONN, NOTSOCK, BADF = 14, 3, 64, 28, 53, 57, 8
@@ -69,7 +69,7 @@ def test_send_after_peer_closed_is_pipe(k):
         results.append(r)
         if r:
             break
-        wait_for(lambda: True)
+        time.sleep(0.005)
     assert results[-1] == PIPE, results
     assert k.host.host_errors == []
 
@@ -173,3 +173,28 @@ def test_local_connect_to_missing_path(k):
     fd = k.mem.u32(128)
     k.mem.write(0, addr_local("/nowhere.sock"))
     assert k.sock_connect(fd, 0) == 44       # NOENT, as Linux
+
+
+def test_recv_from_on_a_stream_reports_the_peer(k):
+    fd, c = _connected(k)
+    with c:
+        c.sendall(b"abc")
+        assert k.sock_recv_from(fd, IOV, 1, 0, 136, 140, 256) == 0 and k.mem.u32(136) == 3
+        assert k.mem.u8(256) == 1 and int.from_bytes(k.mem.read(258, 2), "little") == c.getsockname()[1]
+        # send_to on a connected stream ignores the address (Linux), even one the policy would deny
+        k.mem.write(0, addr_v4("10.9.9.9", 1))
+        assert k.sock_send_to(fd, CIOV, 1, 0, 0, 144) == 0 and c.recv(10) == b"data"
+
+
+def test_descriptor_limit_checked_before_accepting(no_leak):
+    with Shim(fd_limit=4) as k:                # stdio + the listener fill it
+        assert k.sock_open(1, 1, 0, 128) == 0
+        fd = k.mem.u32(128)
+        assert k.sock_listen(fd, 4) == 0
+        port = int(k.host.fds.rows()[fd]["local"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            assert k.sock_accept_v2(fd, 0, 132, 256) == 33          # MFILE, nothing accepted
+            assert k.sock_pair(3, 1, 0, 128, 132) == 33
+            assert k.fd_pipe(128, 132) == 33
+            assert k.fd_close(0) == 0                               # a free slot: the connection is still there
+            assert k.sock_accept_v2(fd, 0, 132, 256) == 0 and k.mem.u32(132) == 0

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import has_ipv6
-from watlib import Shim, addr_v4
+from watlib import Shim
 
 INVAL = 28
 
@@ -126,3 +126,83 @@ def test_fd_pipe(k):
     r2, w2 = m.u32(128), m.u32(132)
     assert k.fd_close(r2) == 0
     assert k.fd_write(w2, 168, 1, 144) == 64                   # PIPE (no SIGPIPE)
+
+
+def test_accept_names_per_module():
+    from wasix_nb.host import registry
+    p1 = registry.lookup("wasi_snapshot_preview1", "sock_accept")
+    assert p1.name == "sock_accept" and len(p1.params) == 3
+    for name in ("sock_accept", "sock_accept_v2"):
+        v2 = registry.lookup("wasix_32v1", name)
+        assert v2.name == "sock_accept_v2" and len(v2.params) == 4
+    assert registry.lookup("wasi_snapshot_preview1", "sock_accept_v2") is None
+
+
+def test_local_datagrams(k):
+    from watlib import addr_local
+    m = k.mem
+    assert k.sock_open(3, 2, 0, 128) == 0 and k.sock_open(3, 2, 0, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    m.write(0, addr_local("/run/a.sock"))
+    m.write(200, addr_local("/b.sock"))
+    assert k.sock_bind(a, 0) == 0 and k.sock_bind(b, 200) == 0
+    m.write(512, b"dgram")
+    m.write(168, (512).to_bytes(4, "little") + (5).to_bytes(4, "little"))
+    m.write(160, (4096).to_bytes(4, "little") + (64).to_bytes(4, "little"))
+    assert k.sock_send_to(b, 168, 1, 0, 0, 144) == 0 and m.u32(144) == 5
+    assert k.sock_recv_from(a, 160, 1, 0, 136, 140, 400) == 0
+    assert m.read(4096, m.u32(136)) == b"dgram"
+    assert m.u8(400) == 3 and m.read(402, 8) == b"/b.sock\0"
+    assert k.last()[2] == (5, 0, "/b.sock")
+    rows = k.host.fds.rows()
+    assert rows[a]["local"] == "/run/a.sock" and rows[b]["local"] == "/b.sock"
+    assert k.sock_addr_local(a, 400) == 0 and m.read(402, 12) == b"/run/a.sock\0"
+
+
+def _iov(k, at, *bufs):
+    k.mem.write(at, b"".join(b.to_bytes(4, "little") + n.to_bytes(4, "little") for b, n in bufs))
+
+
+def test_scatter_gather_peek_waitall(k):
+    m = k.mem
+    assert k.sock_pair(3, 1, 0, 128, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    m.write(512, b"hello, world")
+    _iov(k, 168, (512, 5), (517, 7))                     # two ciovecs
+    assert k.sock_send(b, 168, 2, 0, 144) == 0 and m.u32(144) == 12
+    _iov(k, 160, (4096, 4))
+    assert k.sock_recv(a, 160, 1, 1, 136, 140) == 0 and m.read(4096, 4) == b"hell"   # PEEK
+    _iov(k, 200, (4096, 3), (8192, 100))                 # two iovecs
+    assert k.sock_recv(a, 200, 2, 0, 136, 140) == 0 and m.u32(136) == 12
+    assert m.read(4096, 3) == b"hel" and m.read(8192, 9) == b"lo, world"
+    # WAITALL: the second half arrives later but the call returns only when the buffer is full
+    import threading
+    m.write(600, b"0123456789")
+    _iov(k, 168, (600, 5))
+    assert k.sock_send(b, 168, 1, 0, 144) == 0
+    peer = k.host.fds.file(b).os
+    t = threading.Timer(0.05, lambda: peer.send(b"56789"))
+    t.start()
+    _iov(k, 160, (4096, 10))
+    assert k.sock_recv(a, 160, 1, 2, 136, 140) == 0 and m.u32(136) == 10
+    assert m.read(4096, 10) == b"0123456789"
+    t.join()
+    assert k.sock_recv(a, 160, 1, 0x40, 136, 140) == INVAL        # unknown riflags
+    assert k.sock_send(b, 168, 1, 2, 144) == INVAL                # unknown siflags
+
+
+def test_dup_shares_the_socket(k):
+    m = k.mem
+    assert k.sock_pair(3, 1, 0, 128, 132) == 0
+    a, b = m.u32(128), m.u32(132)
+    assert k.fd_dup(a, 300) == 0
+    d = m.u32(300)
+    assert k.fd_close(a) == 0
+    m.write(512, b"ok")
+    _iov(k, 168, (512, 2))
+    assert k.sock_send(d, 168, 1, 0, 144) == 0            # still open through the copy
+    _iov(k, 160, (4096, 8))
+    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.read(4096, 2) == b"ok"
+    assert k.sock_status(d, 304) == 0 and m.u8(304) == 1  # opened
+    assert k.fd_close(d) == 0
+    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.u32(136) == 0   # now the peer sees EOF

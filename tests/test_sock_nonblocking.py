@@ -1,6 +1,5 @@
 """Non-blocking sockets, DONT_WAIT, poll_oneoff readiness, non-blocking connect."""
 import socket
-import threading
 import time
 
 from conftest import listening_port, wait_for
@@ -222,3 +221,16 @@ def test_fdstat_nonblock_and_dont_wait(no_leak):
         assert r == 6 and total > 0
         rows = k.host.fds.rows()
         assert rows[b]["bytes_out"] == total + 5 and rows[a]["bytes_in"] == 5
+
+
+def test_poll_absolute_realtime_clock(no_leak):
+    with Shim() as k:
+        m = k.mem
+        m.write(0x600, subscription(3, 0, 0, time.time_ns() + 30_000_000, flags=1))
+        t0 = time.monotonic()
+        assert k.poll_oneoff(0x600, 0x800, 1, 900) == 0
+        assert 0.02 < time.monotonic() - t0 < 1
+        assert events(m.read(0x800, 32), 1) == [(3, 0, 0, 0, 0)]
+        m.write(0x600, subscription(4, 0, 9, 0))          # unknown clock: INVAL in the event
+        assert k.poll_oneoff(0x600, 0x800, 1, 900) == 0
+        assert events(m.read(0x800, 32), 1)[0][:2] == (4, 28)

@@ -93,3 +93,16 @@ def test_policy_rejects_bad_rules():
         Policy("not-an-address")
     with pytest.raises(ValueError):
         Policy("1.2.3.4:99999")
+
+
+def test_run_takes_net_and_denies_by_default(no_leak):
+    import wasix_nb
+    from watlib import CHECK, imports, module
+    wat = module(imports("sock_open", "sock_connect", "proc_exit"), CHECK + '''
+      (func (export "_start")
+        (call $check (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 128)))
+        (call $proc_exit (call $sock_connect (i32.load (i32.const 128)) (i32.const 0))))''',
+                 data=[(0, addr_v4("203.0.113.9", 80))])
+    res = wasix_nb.run(wat)
+    assert res.exit_code == ACCES
+    assert "(denied by policy: connect 203.0.113.9:80)" in res.trace.text()

@@ -13,6 +13,7 @@ import time
 
 import wasmtime
 
+from . import _raw_calls
 from . import compile as _compile
 from ._shared_memory import LinkableSharedMemory
 from .abi.memory import GuestMemory
@@ -148,6 +149,7 @@ class Process(_Views):
     def _link(self):
         engine, host = self._engine, self.host
         store = wasmtime.Store(engine)
+        store._wasix_callbacks = []     # raw host-call callbacks live as long as the store
         store.set_epoch_deadline(1)
         if self.fuel is not None:
             store.set_fuel(self.fuel)
@@ -160,7 +162,11 @@ class Process(_Views):
             if isinstance(ty, wasmtime.FuncType):
                 call = registry.lookup(mod, name)
                 if call is not None and registry.same_type(ty, call):
-                    linker.define_func(mod, name, ty, registry.wrap(call, host, self._rules_for(call)))
+                    fn = registry.wrap(call, host, self._rules_for(call))
+                    if _raw_calls.supported(ty):
+                        _raw_calls.define(linker, mod, name, ty, fn, store._wasix_callbacks)
+                    else:
+                        linker.define_func(mod, name, ty, fn)
                 elif self.stub_missing:
                     linker.define_func(mod, name, ty, registry.nosys_stub(mod, name, ty, host))
                 else:

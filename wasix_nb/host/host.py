@@ -74,6 +74,7 @@ class Host:
         self.cancelled = threading.Event()
         self.cancel_reason = None
         self._wake_r, self._wake_w = os.pipe()
+        self._pollers = {}
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         for name in ("stdin", "stdout", "stderr"):
@@ -109,9 +110,11 @@ class Host:
         poll, not select: OS descriptor numbers may exceed FD_SETSIZE when many processes run."""
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
-        p = select.poll()
-        p.register(self._wake_r, _POLLIN)
-        p.register(fileno, _POLLOUT if write else _POLLIN)
+        p = self._pollers.get((fileno, write))
+        if p is None:       # one poll object per (descriptor number, direction), reused: hot path
+            p = self._pollers[(fileno, write)] = select.poll()
+            p.register(self._wake_r, _POLLIN)
+            p.register(fileno, _POLLOUT if write else _POLLIN)
         ready = p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
@@ -152,6 +155,7 @@ class Host:
         """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
         Idempotent."""
         self.fds.close_all()
+        self._pollers.clear()
         if self._own_scratch:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
             self._own_scratch = False

@@ -31,7 +31,7 @@ class PipeEnd(OpenFile):
             raise WasiError(Errno.BADF)
         while True:
             try:
-                data = os.read(self.fd_no, n)
+                data = os.read(self.fd_no, min(n, 1 << 18))   # os.read allocates n bytes
                 self.bytes_in += len(data)
                 return data
             except BlockingIOError:

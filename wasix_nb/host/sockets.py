@@ -4,6 +4,7 @@ The OS socket is always non-blocking.  A call first tries the operation; only wh
 "would block" does it either answer AGAIN (NONBLOCK / DONT_WAIT) or wait in `host.wait_fd`, which a
 stop or kill of the process interrupts.  So the fast path (data already there) is one OS call.
 """
+import errno
 import socket
 
 from ..abi.errno import Errno, WasiError, from_os
@@ -22,6 +23,7 @@ MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)   # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
 AGAIN, NOTCONN = int(Errno.AGAIN), int(Errno.NOTCONN)
+READ_MAX = 1 << 18
 
 
 def addr_text(af: int, host, port: int) -> str:
@@ -46,6 +48,7 @@ class Socket(OpenFile):
         self.type = self.stype.name
         self.proto = proto
         self.filetype = FILETYPE[self.stype]
+        self.stream = self.stype == SockType.STREAM
         self.nonblock = nonblock
         if os_sock is None:
             os_proto = 0 if self.af == AddressFamily.LOCAL else proto
@@ -125,7 +128,7 @@ class Socket(OpenFile):
         try:
             self.note_peer(self.decode(self.os.getpeername()))
         except OSError as e:      # not connected yet after all
-            if e.errno == 107:     # ENOTCONN
+            if e.errno == errno.ENOTCONN:
                 return 0
             raise
         self.note_local()
@@ -139,6 +142,39 @@ class Socket(OpenFile):
             raise WasiError(err)
 
     # -- data ----------------------------------------------------------------------------------------
+    # recv1/send1: the common case (one buffer, no flags, a stream), kept to one OS call when the
+    # data or the buffer space is there; anything else goes the general way.
+    def recv1(self, view) -> int:
+        if self.state != "connecting":
+            try:
+                n = self.os.recv_into(view)
+                self.bytes_in += n
+                return n
+            except BlockingIOError:
+                if self.nonblock:
+                    raise WasiError(AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
+        return self.recv_into([view], 0, False)[0]
+
+    def send1(self, view) -> int:
+        if self.state == "connected":
+            try:
+                n = self.os.send(view, MSG_NOSIGNAL)
+                self.bytes_out += n
+                if n == len(view) or self.nonblock:
+                    return n
+                try:
+                    return n + self.send_from([view[n:]], False)
+                except WasiError:
+                    return n            # the part already sent counts (as a short write)
+            except BlockingIOError:
+                if self.nonblock:
+                    raise WasiError(AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
+        return self.send_from([view], False)
+
     def recv_into(self, bufs, flags: int, dont_wait: bool, want_trunc: bool = False):
         """Receive into writable memoryviews; returns (n, truncated, os address)."""
         if self.state == "connecting":
@@ -220,7 +256,7 @@ class Socket(OpenFile):
 
     # -- fd_read / fd_write -----------------------------------------------------------------------------
     def read(self, n: int) -> bytes:
-        buf = bytearray(n)
+        buf = bytearray(min(n, READ_MAX))     # a socket may return less than asked: no huge buffers
         got = self.recv_into([memoryview(buf)], 0, False)[0]
         return bytes(buf[:got])
 

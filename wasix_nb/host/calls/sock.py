@@ -204,6 +204,8 @@ def sock_accept(h, fd, fdflags, ro_fd):
     return _accept(h, fd, fdflags, ro_fd, None)
 
 
+# wasix_32v1 has it under both names: `sock_accept_v2`, and `sock_accept` (which there means v2)
+@syscall("sock_accept_v2", "fd:fd flags:fdflags ro_fd:ptr ro_addr:addr", outs="fd peer", modules=(WASIX,))
 @syscall("sock_accept_v2", "fd:fd flags:fdflags ro_fd:ptr ro_addr:addr", outs="fd peer",
          modules=(WASIX,), names={WASIX: "sock_accept"})
 def sock_accept_v2(h, fd, fdflags, ro_fd, ro_addr):

@@ -4,6 +4,7 @@ Data goes straight between the OS socket and guest memory (memoryviews of the io
 call that can be answered at once costs one OS call; see sockets.Socket for the blocking rules.
 """
 import socket
+import struct
 
 from ...abi.errno import Errno, WasiError
 from ...abi.types import SockType
@@ -17,6 +18,7 @@ _SI_DONT_WAIT = 1
 _INVAL = int(Errno.INVAL)
 _MSG_PEEK = socket.MSG_PEEK
 _DGRAM = SockType.DGRAM
+_IOVEC = struct.Struct("<II")
 
 
 def _recv(h, s, iovs, iovs_len, riflags, want_addr):
@@ -48,6 +50,12 @@ def sock_recv(h, fd, iovs, iovs_len, riflags, ro_datalen, ro_flags):
     mem = h.mem
     mem.check(ro_datalen, 4)
     mem.check(ro_flags, 2)
+    if iovs_len == 1 and not riflags and s.stream:
+        buf, ln = mem.unpack(_IOVEC, iovs)
+        n = s.recv1(mem.view(buf, ln))
+        mem.set_u32(ro_datalen, n)
+        mem.set_u16(ro_flags, 0)
+        return 0, (n, 0)
     n, trunc, _ = _recv(h, s, iovs, iovs_len, riflags, False)
     mem.set_u32(ro_datalen, n)
     mem.set_u16(ro_flags, 1 if trunc else 0)
@@ -59,6 +67,11 @@ def sock_send(h, fd, iovs, iovs_len, siflags, ro_datalen):
     s = get_socket(h, fd)
     mem = h.mem
     mem.check(ro_datalen, 4)
+    if iovs_len == 1 and not siflags and s.stream:
+        buf, ln = mem.unpack(_IOVEC, iovs)
+        n = s.send1(mem.view(buf, ln))
+        mem.set_u32(ro_datalen, n)
+        return 0, (n,)
     if siflags & ~_SI_DONT_WAIT:
         return _INVAL
     n = s.send_from(mem.views(iovs, iovs_len), siflags & _SI_DONT_WAIT)

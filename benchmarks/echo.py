@@ -1,0 +1,163 @@
+"""Echo and accept throughput: a WAT server under wasix_nb vs the same server in pure Python.
+
+    python benchmarks/echo.py [--seconds 2] [--conns 2000]
+
+Both servers run in a thread of this process and face the same Python client, which runs in a child
+process (so that it does not compete with either server for this process's GIL); side by side in one
+run, on loopback only.  Prints
+
+    echo_roundtrip_ratio 0.62 (wasix 9000/s, python 14500/s)
+    accept_ratio 0.80 (wasix 4000/s, python 5000/s)
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+from watlib import accept_loop, addr_v4, echo_server  # noqa: E402
+from wasix_nb.process import Process  # noqa: E402
+
+MSG = b"x" * 64
+
+
+# -- the client, shared by both servers ------------------------------------------------------------------
+def roundtrips(port, seconds):
+    """Round trips per second of 64-byte messages on one connection."""
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(200):                      # warm up
+            c.sendall(MSG)
+            c.recv(64)
+        n, t0 = 0, time.perf_counter()
+        end = t0 + seconds
+        while True:
+            for _ in range(100):
+                c.sendall(MSG)
+                got = c.recv(64)
+                while len(got) < 64:
+                    got += c.recv(64 - len(got))
+            n += 100
+            t = time.perf_counter()
+            if t >= end:
+                return n / (t - t0)
+
+
+def connects(port, count):
+    t0 = time.monotonic()        # system-wide clock: the parent compares it with its own
+    for _ in range(count):
+        socket.create_connection(("127.0.0.1", port)).close()
+    return t0
+
+
+def client(*args) -> float:
+    """Run the client in a child process; returns the number it prints."""
+    out = subprocess.run([sys.executable, __file__, "--client", *map(str, args)], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    return float(out.split()[-1])
+
+
+# -- the pure-Python servers ------------------------------------------------------------------------------
+def python_echo():
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        c, _ = srv.accept()
+        with c:                                   # no socket options: as the WAT server
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                c.sendall(data)
+        srv.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t.join
+
+
+def python_accept(count):
+    srv = socket.create_server(("127.0.0.1", 0), backlog=128)
+
+    def serve():
+        for _ in range(count):
+            srv.accept()[0].close()
+        srv.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t.join
+
+
+# -- the wasix servers ---------------------------------------------------------------------------------------
+def _port_of(proc):
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        for r in proc.host.fds.rows():
+            if r["state"] == "listening":
+                return int(r["local"].rsplit(":", 1)[1])
+        time.sleep(0.001)
+    raise RuntimeError("the WAT server did not start listening")
+
+
+def wasix_echo():
+    proc = Process(echo_server(addr_v4("127.0.0.1", 0), conns=1)).start()
+    return _port_of(proc), lambda: _finish(proc)
+
+
+def wasix_accept(count):
+    proc = Process(accept_loop(addr_v4("127.0.0.1", 0), count)).start()
+    return _port_of(proc), lambda: _finish(proc)
+
+
+def _finish(proc):
+    res = proc.wait(30)
+    if res is None or not res.ok:
+        raise RuntimeError(f"WAT server failed: {res and res.message}")
+
+
+def measure_echo(server, seconds):
+    port, join = server()
+    rate = client("echo", port, seconds)
+    join()
+    return rate
+
+
+def measure_accept(server, count):
+    port, join = server(count)
+    t0 = client("connect", port, count)
+    join()
+    return count / (time.monotonic() - t0)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--client"]:
+        kind, port, n = argv[1], int(argv[2]), float(argv[3])
+        print(roundtrips(port, n) if kind == "echo" else connects(port, int(n)))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=1.5, help="per echo measurement (6 of them)")
+    # few connections: each leaves a TIME_WAIT port behind, and too many slow every later connect
+    ap.add_argument("--conns", type=int, default=500, help="connections per accept measurement (6 of them)")
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args(argv)
+    # alternate the two servers and keep each one's best, so drift affects both alike
+    w_echo, p_echo, w_acc, p_acc = [], [], [], []
+    for _ in range(a.rounds):
+        w_echo.append(measure_echo(wasix_echo, a.seconds))
+        p_echo.append(measure_echo(python_echo, a.seconds))
+    for _ in range(a.rounds):
+        w_acc.append(measure_accept(wasix_accept, a.conns))
+        p_acc.append(measure_accept(python_accept, a.conns))
+    we, pe, wa, pa = max(w_echo), max(p_echo), max(w_acc), max(p_acc)
+    print(f"echo_roundtrip_ratio {we / pe:.2f} (wasix {we:.0f}/s, python {pe:.0f}/s)")
+    print(f"accept_ratio {wa / pa:.2f} (wasix {wa:.0f}/s, python {pa:.0f}/s)")
+
+
+if __name__ == "__main__":
+    main()
