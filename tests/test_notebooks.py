@@ -102,6 +102,25 @@ def test_notebook_is_clean_source(path):
     assert "<table" in html, "the stored notebook has no executed tables: run tools/make_notebooks.py --execute"
 
 
+def test_notebooks_match_their_sources():
+    """The .ipynb files are generated from tools/nbsrc by tools/make_notebooks.py: same cells, same ids."""
+    import importlib
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        make = importlib.import_module("make_notebooks")
+        built = {m.NAME: make.build(m) for m in make.load_sources()}
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert sorted(built) == [p.stem for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        saved = nbformat.read(path, as_version=4)
+        want = built[path.stem]
+        assert [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in saved.cells] == \
+               [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in want.cells], \
+               f"{path.name} is out of date: run python tools/make_notebooks.py --execute {path.stem[:2]}"
+        assert saved.metadata.get("wasix_nb") == want.metadata.get("wasix_nb")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, kernel_env):
     nb = nbformat.read(path, as_version=4)
