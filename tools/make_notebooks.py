@@ -6,10 +6,12 @@
 
 Each source module defines NAME (the file name without .ipynb), CELLS, a list of `md(text)` and
 `code(text, tags=...)`, and optionally REQUIRES, the host calls it needs ("module.name"), stored in the
-notebook metadata for tests/test_notebooks.py.  Cell ids are deterministic (`<NN>-<index>`), so rebuilding gives the same ids.
+notebook metadata for tests/test_notebooks.py.  Cell ids are deterministic (`<NN>-<index>`), so
+rebuilding gives the same ids.
 Execution is done the Binder way: the extension is preloaded through an IPython kernel config in a
 temporary IPYTHONDIR (no %load_ext in the notebooks), in a temporary copy of notebooks/, without
-timing metadata or widget state (so GitHub shows the HTML tables, the widgets' fallback).
+timing metadata or widget state; widget views are dropped from the saved outputs and their static
+fallback (the HTML tables) kept, so GitHub and nbconvert show the tables.
 """
 import argparse
 import importlib.util
