@@ -171,3 +171,14 @@ def test_no_entry_is_a_clear_error():
     res = wasix_nb.run('(module (func (export "main")))')
     assert res.outcome == "trapped" and "exports no function '_start'" in res.message and "main" in res.message
     assert wasix_nb.run('(module (func (export "main")))', entry="main").ok
+
+
+def test_injection_by_import_name_or_syscall_name(driver):
+    d = driver("sock_accept", inject=["sock_accept#2=CONNABORTED"])   # wasix_32v1.sock_accept is accept_v2
+    assert d.call("sock_accept", 3, 0, 64, 128) == 8                  # BADF: really called
+    assert d.call("sock_accept", 3, 0, 64, 128) == 13                 # injected
+    assert d.last().name == "sock_accept_v2" and d.last().mark == "injected by sock_accept#2=CONNABORTED"
+    d2 = driver("sock_accept", inject=["sock_accept_v2=AGAIN"])
+    assert d2.call("sock_accept", 3, 0, 64, 128) == 6
+    with pytest.raises(Exception, match="does not import"):
+        driver("sock_open", inject=["sock_accept=AGAIN"])

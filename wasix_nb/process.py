@@ -187,7 +187,11 @@ class Process(_Views):
                 missing.append((mod, name, registry.describe_type(ty)))
         if missing:
             raise MissingImports(missing)
-        unused = {r.name for r in self.rules} - {c.name for c in self._linked_calls()}
+        known = set()
+        for c in self._linked_calls():
+            known.add(c.name)
+            known.update(c.imports.values())
+        unused = {r.name for r in self.rules} - known
         if unused:
             raise WasixError(f"--inject names {', '.join(sorted(unused))}, which the program does not import")
         instance = linker.instantiate(store, self.module)
@@ -211,7 +215,8 @@ class Process(_Views):
                 yield call
 
     def _rules_for(self, call):
-        return [r for r in self.rules if r.name == call.name]
+        # a rule may name the syscall (sock_accept_v2) or an import name of it (sock_accept)
+        return [r for r in self.rules if r.name == call.name or r.name in call.imports.values()]
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> Result:
