@@ -56,6 +56,7 @@ class WasixMagics(Magics):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.processes = {}
+        self.views = {}         # name -> the view shown for it, refreshed when it is killed later
 
     # -----------------------------------------------------------------------------------------
     @magic_arguments()
@@ -138,7 +139,7 @@ class WasixMagics(Magics):
                 raise UsageError(f"usage: %wasix {cmd} NAME")
             proc = self._get(rest[0])
             if cmd == "kill":
-                proc.kill()
+                self._kill(rest[0])
                 return None
             from .views import tables
             if cmd == "fds":
@@ -153,9 +154,18 @@ class WasixMagics(Magics):
             known = ", ".join(self.processes) or "none"
             raise UsageError(f"no process named {name!r} (known: {known})") from None
 
+    def _kill(self, name, publish=True):
+        self.processes[name].kill()
+        view = self.views.pop(name, None)
+        if publish and view is not None and hasattr(view, "publish_final"):
+            try:
+                view.publish_final(timeout=2.0)
+            except Exception:  # noqa: BLE001 - a display hiccup must not fail the kill
+                pass
+
     def _kill_all(self):
-        for proc in list(self.processes.values()):
-            proc.kill()
+        for name in list(self.processes):
+            self._kill(name)
 
     # -- running ------------------------------------------------------------------------------
     def _run(self, opts, source, argv_tail, from_path=False):
@@ -212,6 +222,7 @@ class WasixMagics(Magics):
         if out_widget is not None:
             display(out_widget)
         if opts.bg:
+            self.views[name] = view
             proc.start()
             view.finish()       # returns at once; the view fills in the end state when it comes
             return None
@@ -229,7 +240,9 @@ class WasixMagics(Magics):
         return None
 
     def shutdown(self):
-        self._kill_all()
+        """Kernel exit or extension unload: stop every process (no displays any more)."""
+        for name in list(self.processes):
+            self._kill(name, publish=False)
 
 
 def _unquote(text):

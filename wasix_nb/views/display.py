@@ -35,6 +35,11 @@ class StaticResult(Static):
             from IPython.display import update_display
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
+    def publish_final(self, timeout=10.0):
+        """Re-send the final tables from the calling thread (see LivePanel.publish_final)."""
+        if self.proc.done.wait(timeout):
+            self._update()
+
     def finish(self, timeout=None):
         if self.proc.done.is_set():
             self._update()

@@ -216,6 +216,12 @@ class LivePanel:
         if self.proc.done.is_set():
             self._final.wait(timeout)
 
+    def publish_final(self, timeout=10.0):
+        """Re-send the final tables from the calling thread (a later cell, e.g. `%wasix kill`), so
+        that front ends which only record the running cell's messages (nbclient) keep them."""
+        if self._final.wait(timeout):
+            self._publish_fallback()
+
     def close(self):
         """Stop following the process (the widgets stay as they are)."""
         self._stop.set()
