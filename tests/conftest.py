@@ -44,8 +44,10 @@ def listening_port(proc, timeout=5.0) -> int:
 @pytest.fixture
 def no_leak():
     """Fails the test if it leaves OS descriptors open (after a warm-up that loads the engine)."""
+    import wasix_nb
     from watlib import Shim
     Shim().close()
+    wasix_nb.run('(module (func (export "_start")))')   # makes the one SIGINT watcher pipe, kept for good
     before = open_fds()
     yield
     wait_for(lambda: open_fds() <= before, timeout=2.0)

@@ -63,3 +63,20 @@ def test_kill_blocked_in_poll(no_leak):
     t0 = time.monotonic()
     res = proc.kill()
     assert res.outcome == "killed" and time.monotonic() - t0 < 1
+
+
+def test_sigint_interrupts_a_foreground_program_blocked_in_accept(no_leak):
+    import os
+    import signal
+    import threading
+    import time
+
+    import wasix_nb
+    from watlib import addr_v4, echo_server
+    timer = threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    res = wasix_nb.run(echo_server(addr_v4("127.0.0.1", 0), conns=-1))
+    took = time.perf_counter() - t0
+    assert res.outcome == "interrupted" and took < 1.3
+    assert [e.name for e in res.trace][-1] == "sock_accept_v2"
