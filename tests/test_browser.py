@@ -23,25 +23,16 @@ try:
 except ImportError:  # pragma: no cover
     sync_playwright = None
 
-SETUP = f"""import sys
-sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, "tests")!r}]
-from programs import sockets
-from wasix_nb.process import Process
-from wasix_nb.views.display import show"""
+from programs import sockets  # noqa: E402
 
-# 8 times: sock_open, then wait 200 ms (poll_oneoff when the host has it, else a busy wait: see programs.py)
-LIVE = """p = Process(sockets(count=8, wait_ms=200), name="sockets.wat")
-panel = show(p, live=True)
-display(panel)
-p.run()
-panel.finish()"""
+# what a user types: load the extension, then %%wasix cells
+SETUP = "%load_ext wasix_nb"
 
-# the magics' --bg: start() returns at once, finish() too; the panel keeps following the program
-BACKGROUND = """q = Process(sockets(count=4, wait_ms=200), name="background.wat")
-bg = show(q, live=True)
-display(bg)
-q.start()
-bg.finish()"""
+# 8 times: sock_open, then wait 200 ms with poll_oneoff; then reuse fd 5 and fail one close
+LIVE = "%%wasix -n sockets\n" + sockets(count=8, wait_ms=200)
+
+# --bg returns at once; the panel keeps following the program
+BACKGROUND = "%%wasix --bg -n background\n" + sockets(count=4, wait_ms=200)
 
 
 def _free_port():
@@ -116,7 +107,7 @@ def test_panel_grows_live_in_jupyterlab(lab):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-dev-shm-usage"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1500})
+            page = browser.new_page(viewport={"width": 1280, "height": 2600})
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(lab + "/lab/tree/live.ipynb?reset")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
@@ -163,6 +154,9 @@ def test_panel_grows_live_in_jupyterlab(lab):
             assert len({n for r, n in bg_seen if not r and n < 7}) >= 2, bg_seen   # grew after [3]
             page.locator(".jp-Notebook .jp-Cell").nth(2).screenshot(path=os.path.join(ARTIFACTS, "background.png"))
             time.sleep(2.2)   # let the highlights fade for the picture
+            # for the picture, show only the first lines of the long WAT input
+            page.evaluate("""() => { const e = document.querySelectorAll('.jp-Notebook .jp-Cell')[1]
+                .querySelector('.jp-InputArea-editor'); e.style.maxHeight = '150px'; e.style.overflow = 'hidden'; }""")
             shot = os.path.join(ARTIFACTS, "final.png")
             page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=shot)
             # the README's picture: written when missing, or on request (a test run leaves git clean)
