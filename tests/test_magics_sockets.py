@@ -26,7 +26,7 @@ def cell(ip, line, body):
 
 
 def test_background_echo_server_inspected_from_the_next_cell(ip):
-    cell(ip, "--no-live", '(module (func (export "_start")))')   # warm up: pandas/jinja2 keep a few fds
+    cell(ip, "--no-live", '(module (func (export "_start")))')   # warm up: the first render opens a few fds for good
     before = open_fds()
     cell(ip, "--bg -n srv --no-live", echo_server(addr_v4("127.0.0.1", 0), conns=-1))
     srv = ip.user_ns["srv"]
