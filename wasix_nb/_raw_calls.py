@@ -19,6 +19,9 @@ _define = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ct
                            ctypes.c_size_t, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p, ctypes.c_void_p)(
     ("wasmtime_linker_define_func_unchecked", ffi.dll))
 _RAW = 16                                   # sizeof(wasmtime_val_raw_t)
+# One view of the whole user address space: unpacking the argument array at its address then needs no
+# per-call ctypes object (user-space pointers on 64-bit Linux are below 2**47).
+_SPACE = memoryview((ctypes.c_char * (1 << 47)).from_address(0)).cast("B")
 _FIELD = {"i32": "i12x", "i64": "q8x"}
 _RESULT = {"i32": struct.Struct("<i"), "i64": struct.Struct("<q")}
 
@@ -34,8 +37,7 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
     params, results = [str(p) for p in ty.params], [str(r) for r in ty.results]
     args_st = struct.Struct("<" + "".join(_FIELD[p] for p in params))
     res_st = _RESULT[results[0]] if results else None
-    buf_type = ctypes.c_char * (_RAW * max(len(params), len(results), 1))
-    from_address, unpack = buf_type.from_address, args_st.unpack_from
+    unpack, space = args_st.unpack_from, _SPACE
     last_exc = _func
 
     if res_st is not None:
@@ -43,15 +45,14 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
 
         def callback(env, caller, raw, n):
             try:
-                buf = from_address(raw)
-                pack(buf, 0, fn(*unpack(buf)))
+                pack(space, raw, fn(*unpack(space, raw)))
                 return 0
             except BaseException as e:      # noqa: BLE001 - handed to the caller of the wasm function
                 return _trap(last_exc, e)
     else:
         def callback(env, caller, raw, n):
             try:
-                fn(*unpack(from_address(raw))) if raw else fn()
+                fn(*unpack(space, raw)) if raw else fn()
                 return 0
             except BaseException as e:      # noqa: BLE001
                 return _trap(last_exc, e)

@@ -17,6 +17,7 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _IOVEC = struct.Struct("<II")
 MASK32 = 0xFFFFFFFF
+MASK64 = 0xFFFFFFFFFFFFFFFF
 
 ADDR_PORT_SIZE = 28      # bytes the host reads/writes of __wasi_addr_port_t
 LOCAL_PATH_MAX = 108     # sun_path, NUL included (offsets 2..109)
@@ -101,29 +102,54 @@ class GuestMemory:
             self.check(ptr, st.size)
             st.pack_into(self._mv, ptr, value)
 
+    # one frame each on the fast path (they run in most syscalls); the slow path re-checks the length
     def u8(self, ptr):
-        return self._get(_U8, ptr)
+        try:
+            return _U8.unpack_from(self._mv, ptr & MASK32)[0]
+        except struct.error:
+            return self._get(_U8, ptr)
 
     def u16(self, ptr):
-        return self._get(_U16, ptr)
+        try:
+            return _U16.unpack_from(self._mv, ptr & MASK32)[0]
+        except struct.error:
+            return self._get(_U16, ptr)
 
     def u32(self, ptr):
-        return self._get(_U32, ptr)
+        try:
+            return _U32.unpack_from(self._mv, ptr & MASK32)[0]
+        except struct.error:
+            return self._get(_U32, ptr)
 
     def u64(self, ptr):
-        return self._get(_U64, ptr)
+        try:
+            return _U64.unpack_from(self._mv, ptr & MASK32)[0]
+        except struct.error:
+            return self._get(_U64, ptr)
 
     def set_u8(self, ptr, v):
-        self._set(_U8, ptr, v & 0xFF)
+        try:
+            _U8.pack_into(self._mv, ptr & MASK32, v & 0xFF)
+        except struct.error:
+            self._set(_U8, ptr, v & 0xFF)
 
     def set_u16(self, ptr, v):
-        self._set(_U16, ptr, v & 0xFFFF)
+        try:
+            _U16.pack_into(self._mv, ptr & MASK32, v & 0xFFFF)
+        except struct.error:
+            self._set(_U16, ptr, v & 0xFFFF)
 
     def set_u32(self, ptr, v):
-        self._set(_U32, ptr, v & MASK32)
+        try:
+            _U32.pack_into(self._mv, ptr & MASK32, v & MASK32)
+        except struct.error:
+            self._set(_U32, ptr, v & MASK32)
 
     def set_u64(self, ptr, v):
-        self._set(_U64, ptr, v & 0xFFFFFFFFFFFFFFFF)
+        try:
+            _U64.pack_into(self._mv, ptr & MASK32, v & MASK64)
+        except struct.error:
+            self._set(_U64, ptr, v & MASK64)
 
     def pack(self, st: struct.Struct, ptr: int, *values):
         """Write a whole struct at once (after one bounds check)."""
