@@ -78,7 +78,7 @@ def test_wasix_single_thread_calls(cprog):
     assert "tty e=0 cols=80 rows=24 stdout_tty=0\n" in out
     assert "nanosleep rc=0 slept_enough=1\n" in out
     assert re.search(r"fopen failed errno=\d+", out)              # no filesystem, no crash
-    waits = [e for e in r.trace if e.name == "futex_wait"]
+    waits = [e for e in r.log if e.name == "futex_wait"]
     assert waits[1].mark == "timed out: no other thread" and waits[1].duration_ns >= 15_000_000
 
 
@@ -194,7 +194,7 @@ def test_tcp_client_against_python_server(cprog, family):
     assert r.ok, r.message + r.stdout.decode()
     assert seen == [b"hello from wasm"]
     assert r.stdout.decode() == "reply: HELLO FROM WASM\n"
-    names = {e.name for e in r.trace}
+    names = {e.name for e in r.log}
     assert {"sock_connect", "fd_write", "fd_read", "sock_shutdown"} <= names
 
 

@@ -136,7 +136,7 @@ def test_missing_imports_listed_before_running_and_stubbed_on_request():
     assert "wasix_32v1.fd_close: func (i64) -> (i32) (the host's fd_close is func (i32) -> (i32))" in text
     res = wasix_nb.run(wat, stub_missing=True)
     assert res.outcome == "returned"
-    evs = list(res.trace)
+    evs = list(res.log)
     assert [e.name for e in evs] == ["wasix_32v1.sock_frobnicate", "wasi_snapshot_preview1.path_teleport"]
     assert evs[0].errno == 52 and evs[0].mark == "nosys" and evs[0].args == (7,)
     mem = res.process.host.mem
@@ -145,13 +145,13 @@ def test_missing_imports_listed_before_running_and_stubbed_on_request():
 
 def test_injection_nth_call_and_condition():
     res = wasix_nb.run(HEAD + ENDINGS["returned"] + ")", inject=["sock_open#2=MFILE"])
-    evs = list(res.trace)
+    evs = list(res.log)
     assert [e.errno for e in evs] == [0, 33, 0]
     assert evs[1].mark == "injected by sock_open#2=MFILE"
     assert [r["family"] for r in res.fd_rows[3:]] == ["INET", "LOCAL"]
     res = wasix_nb.run(HEAD + ENDINGS["returned"] + ")", inject="sock_open:af=INET6=AFNOSUPPORT")
-    assert [e.errno for e in res.trace] == [0, 5, 0]
-    assert "(injected by sock_open:af=INET6=AFNOSUPPORT)" in res.trace.text()
+    assert [e.errno for e in res.log] == [0, 5, 0]
+    assert "(injected by sock_open:af=INET6=AFNOSUPPORT)" in res.log.text()
     with pytest.raises(ValueError):
         Process(HEAD + ENDINGS["returned"] + ")", inject=["sock_open#2=NOTANERRNO"])
     with pytest.raises(ValueError):

@@ -53,7 +53,7 @@ def test_tcp_echo_1mib(no_leak):
     assert conn["local"] == f"127.0.0.1:{port}" and conn["peer"].startswith("127.0.0.1:")
     assert hist[3]["local"] == f"127.0.0.1:{port}"
     # the accept event shows the peer; bind shows the address actually bound
-    lines = res.trace.text()
+    lines = res.log.text()
     assert f"sock_bind(fd=3, addr=0x0) = 0 addr=127.0.0.1:{port}" in lines
     assert "sock_accept_v2(" in lines and "fd=4 peer=127.0.0.1:" in lines
 
@@ -102,7 +102,7 @@ def test_tcp_client_against_python_server(no_leak):
     row = res.history_rows[0]
     assert row["peer"] == f"127.0.0.1:{port}" and row["state"] == "closed"
     assert row["bytes_out"] == 11 and row["bytes_in"] == 33
-    assert f"sock_connect(fd=3, addr=0x0) = 0 addr=127.0.0.1:{port}" in res.trace.text()
+    assert f"sock_connect(fd=3, addr=0x0) = 0 addr=127.0.0.1:{port}" in res.log.text()
 
 
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this machine")
@@ -154,7 +154,7 @@ def test_udp_pair(no_leak):
     res = Process(UDP_PAIR, timeout=10).run()
     assert res.ok, res.message
     assert res.stdout == b"pipong"
-    ev = [e for e in res.trace if e.name == "sock_recv_from"]
+    ev = [e for e in res.log if e.name == "sock_recv_from"]
     assert ev[0].outs[:2] == (2, 1)           # 2 bytes, DATA_TRUNCATED
     assert ev[1].outs[:2] == (4, 0)
     a, b = sorted((r for r in res.history_rows if r["kind"] == "socket"), key=lambda r: r["fd"])

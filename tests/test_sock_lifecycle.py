@@ -15,7 +15,7 @@ def test_kill_blocked_in_accept(no_leak):
     res = proc.kill()
     assert time.monotonic() - t0 < 1
     assert res.outcome == "killed"
-    assert res.trace.events[-1][2].name == "sock_accept_v2"
+    assert res.log.events[-1][2].name == "sock_accept_v2"
     assert proc.host.fds.rows() == []
     assert any(r["local"] == f"127.0.0.1:{port}" and r["state"] == "closed at exit" for r in res.history_rows)
     with socket.socket() as s:                         # the port is free again: the socket was closed
@@ -34,7 +34,7 @@ def test_stop_blocked_in_recv(no_leak):
         assert res is not None and time.monotonic() - t0 < 1
         assert res.outcome == "killed"
         assert c.recv(10) == b""                      # the server side was closed
-    assert res.trace.events[-1][2].name == "sock_recv"
+    assert res.log.events[-1][2].name == "sock_recv"
 
 
 POLL_FOREVER = module(imports("sock_open", "sock_bind", "sock_listen", "poll_oneoff", "proc_exit"), CHECK + '''
@@ -52,7 +52,7 @@ def test_timeout_ends_poll_oneoff(no_leak):
     res = Process(POLL_FOREVER, timeout=0.3).run()
     took = time.monotonic() - t0
     assert res.outcome == "timeout" and 0.25 < took < 1.3
-    assert res.trace.events[-1][2].name == "poll_oneoff"
+    assert res.log.events[-1][2].name == "poll_oneoff"
     assert all(r["state"] == "closed at exit" for r in res.history_rows if r["kind"] == "socket")
 
 
@@ -79,4 +79,4 @@ def test_sigint_interrupts_a_foreground_program_blocked_in_accept(no_leak):
     res = wasix_nb.run(echo_server(addr_v4("127.0.0.1", 0), conns=-1))
     took = time.perf_counter() - t0
     assert res.outcome == "interrupted" and took < 1.3
-    assert [e.name for e in res.trace][-1] == "sock_accept_v2"
+    assert [e.name for e in res.log][-1] == "sock_accept_v2"

@@ -72,12 +72,12 @@ def test_nonblocking_accept_recv_with_poll(no_leak):
         wait_for(lambda: b"sent" in out)
         c.shutdown(socket.SHUT_WR)
         res = proc.wait(10)
-    assert res.exit_code == 0, (res.message, res.trace.text())
-    text = res.trace.text()
+    assert res.exit_code == 0, (res.message, res.log.text())
+    text = res.log.text()
     assert "sock_accept_v2(fd=3, flags=0, ro_fd=0x84, ro_addr=0x100) = 6 AGAIN" in text
     assert "sock_recv(fd=4, iovs=0xa0, iovs_len=1, flags=0, ro_datalen=0x88, ro_flags=0x8c) = 6 AGAIN" in text
     assert "flags=DONT_WAIT" in text
-    assert [e.outs for e in res.trace if e.name == "poll_oneoff"] == [(1,), (1,), (1,)]
+    assert [e.outs for e in res.log if e.name == "poll_oneoff"] == [(1,), (1,), (1,)]
     conn = [r for r in res.history_rows if r["fd"] == 4][0]
     assert "nonblock" in conn["flags"]
 
@@ -111,8 +111,8 @@ def test_nonblocking_connect_then_poll_writable(no_leak):
     c, _ = srv.accept()
     with c, srv:
         assert c.recv(10) == b"hi"
-    assert res.exit_code == 0, (res.message, res.trace.text())
-    connect = [e for e in res.trace if e.name == "sock_connect"][0]
+    assert res.exit_code == 0, (res.message, res.log.text())
+    connect = [e for e in res.log if e.name == "sock_connect"][0]
     assert connect.errno in (0, 26)
     row = [r for r in res.history_rows if r["kind"] == "socket"][0]
     assert row["peer"] == f"127.0.0.1:{port}" and row["bytes_out"] == 2

@@ -105,4 +105,4 @@ def test_run_takes_net_and_denies_by_default(no_leak):
                  data=[(0, addr_v4("203.0.113.9", 80))])
     res = wasix_nb.run(wat)
     assert res.exit_code == ACCES
-    assert "(denied by policy: connect 203.0.113.9:80)" in res.trace.text()
+    assert "(denied by policy: connect 203.0.113.9:80)" in res.log.text()

@@ -30,8 +30,8 @@ def test_fds_and_history(ran):
 
 def test_calls_typed(ran):
     p, r = ran
-    df = p.calls
-    assert len(df) == len(p.host.trace) == len(r.calls)
+    df = p.trace
+    assert len(df) == len(p.host.trace) == len(r.trace)
     assert isinstance(df["syscall"].dtype, pd.CategoricalDtype)
     assert isinstance(df["errno_name"].dtype, pd.CategoricalDtype)
     assert df["t_ns"].dtype == "int64" and df["dur_ns"].dtype == "int64" and df["fd"].dtype == "Int64"

@@ -23,7 +23,7 @@ def run(imports, body, data="", **opts):
 
 
 def events(r, name):
-    return [e for e in r.trace if e.name == name]
+    return [e for e in r.log if e.name == name]
 
 
 def test_thread_id_parallelism_and_spawn_refused():
@@ -38,7 +38,7 @@ def test_thread_id_parallelism_and_spawn_refused():
     assert events(r, "thread_parallelism")[0].outs == (1,)
     (spawn,) = events(r, "thread_spawn_v2")
     assert spawn.errno == 58 and "single-threaded" in spawn.mark          # NOTSUP, said why
-    assert "NOTSUP" in r.trace.text() and "threads are not supported" in r.trace.text()
+    assert "NOTSUP" in r.log.text() and "threads are not supported" in r.log.text()
 
 
 def test_thread_exit_ends_the_process():
@@ -73,7 +73,7 @@ def test_thread_join_and_signal_other_threads():
             """    (drop (call $thread_join (i32.const 1)))
     (drop (call $thread_join (i32.const 2)))
     (drop (call $thread_signal (i32.const 2) (i32.const 15)))""")
-    assert [e.errno for e in r.trace] == [16, 71, 71]        # DEADLK, SRCH, SRCH
+    assert [e.errno for e in r.log] == [16, 71, 71]        # DEADLK, SRCH, SRCH
 
 
 def test_proc_raise_default_actions():
@@ -117,7 +117,7 @@ def test_getcwd_and_chdir():
     (drop (call $getcwd (i32.const 0) (i32.const 0)))
     (drop (call $chdir (i32.const 1024) (i32.const 1)))
     (drop (call $chdir (i32.const 1024) (i32.const 4)))""", data="/tmp")
-    cwd, root, tmp = r.trace
+    cwd, root, tmp = r.log
     assert (cwd.errno, cwd.outs) == (28, None)              # null buffer: INVAL
     assert (root.errno, tmp.errno) == (0, 44)               # "/" is fine, "/tmp" does not exist
 
@@ -132,12 +132,12 @@ def test_path_calls_refused_without_preopens():
                       (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0)))
     (drop (call $path_unlink_file (i32.const 2) (i32.const 1024) (i32.const 8)))
     (drop (call $fd_filestat_get (i32.const 1) (i32.const 64)))""", data="data.txt")
-    opened, badf, unlink, stat = r.trace
+    opened, badf, unlink, stat = r.log
     assert (opened.errno, opened.outs) == (76, ("data.txt",))     # NOTCAPABLE, path shown
     assert badf.errno == 8
     assert unlink.errno == 76
     assert (stat.errno, stat.outs) == (0, (2,))                    # stdout: character device
-    assert "path=data.txt" in r.trace.text()
+    assert "path=data.txt" in r.log.text()
 
 
 def test_fork_join_signals_and_clock_set():
@@ -151,7 +151,7 @@ def test_fork_join_signals_and_clock_set():
     (drop (call $proc_signals_sizes_get (i32.const 0)))
     (drop (call $proc_signal (i32.const 2) (i32.const 9)))
     (drop (call $clock_time_set (i32.const 0) (i64.const 0)))""")
-    fork, join, sizes, sig, clock = r.trace
+    fork, join, sizes, sig, clock = r.log
     assert fork.errno == 58 and "fork" in fork.mark
     assert join.errno == 12                                  # CHILD: no children
     assert (sizes.errno, sizes.outs) == (0, (0,))

@@ -47,11 +47,8 @@ def main(argv=None) -> int:
         argv, prog_args = argv[:i], argv[i + 1:]
     opts = _parser().parse_args(argv)
     if opts.cmd == "trace":
-        from .trace import load_jsonl
-        with open(opts.file) as fp:
-            tr = load_jsonl(fp)
-        print(tr.summary_text() if opts.summary else tr.text())
-        return 0
+        from .views.text import print_trace
+        return print_trace(opts.file, summary=opts.summary)
 
     from .errors import WasixError
     from .process import Process
@@ -73,17 +70,17 @@ def main(argv=None) -> int:
         return 2
     result = proc.run()
     if opts.trace:
-        text = result.trace.text() + "\n"
+        text = result.log.text() + "\n"
         if opts.trace == "-":
             sys.stderr.write(text)
         else:
             with open(opts.trace, "w") as fp:
                 fp.write(text)
     if opts.summary:
-        sys.stderr.write(result.trace.summary_text() + "\n")
+        sys.stderr.write(result.log.summary_text() + "\n")
     if opts.save_trace:
         with open(opts.save_trace, "w") as fp:
-            result.trace.to_jsonl(fp)
+            result.log.to_jsonl(fp)
     if result.outcome not in ("returned", "exited"):
         print(f"wasix_nb: {result.message}", file=sys.stderr)
     return result.returncode

@@ -63,7 +63,7 @@ class WasixMagics(Magics):
     @argument("subcommand", nargs="*", help="Line form only: run PATH [-- ARGS] | ps | fds NAME | "
               "trace NAME [--summary] | kill NAME | kill --all")
     @argument("-n", "--name", help="Name the process and bind it to this variable (a Process: .fds, "
-              ".calls, .summary, .stdout_bytes, .wait(), .kill()).")
+              ".trace, .summary, .stdout_bytes, .wait(), .kill()).")
     @argument("--args", default="", help="Program arguments as one shell-quoted string (argv[0] is the name).")
     @argument("--env", action="append", default=[], metavar="K=V", help="Environment variable (repeatable).")
     @argument("--stdin", metavar="VAR", help="Name of a str/bytes variable to use as standard input.")
@@ -232,9 +232,9 @@ class WasixMagics(Magics):
         else:
             display(view)       # the final tables, once
         if opts.trace or self.trace:
-            print(result.trace.text())
+            print(result.log.text())
         if opts.summary or self.summary:
-            print(result.trace.summary_text())
+            print(result.log.summary_text())
         if not (opts.no_raise_error or not self.raise_error):
             result.check()
         return None

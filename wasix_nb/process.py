@@ -43,7 +43,8 @@ class _Views:
         return tables.history(self)
 
     @property
-    def calls(self):
+    def trace(self):
+        """One row per host call (a DataFrame); the raw event log is `.host.trace` / `Result.log`."""
         from .views import tables
         return tables.calls(self)
 
@@ -71,7 +72,7 @@ class Result(_Views):
         self.message = proc.message
         self.stdout = bytes(proc.stdout_bytes)
         self.stderr = bytes(proc.stderr_bytes)
-        self.trace = proc.host.trace
+        self.log = proc.host.trace  # the Trace (event log); .trace is its DataFrame
         self.fd_rows = proc.final_rows if proc.final_rows is not None else proc.host.fds.rows()
         self.history_rows = proc.host.fds.history_rows()
         self.duration = proc.duration
@@ -94,7 +95,7 @@ class Result(_Views):
         raise cls(self.message, self)
 
     def __repr__(self):
-        return (f"<Result {self.outcome} exit={self.exit_code} calls={len(self.trace)} "
+        return (f"<Result {self.outcome} exit={self.exit_code} calls={len(self.log)} "
                 f"stdout={len(self.stdout)}B>")
 
 

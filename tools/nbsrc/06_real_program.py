@@ -206,11 +206,11 @@ CELLS = [
     md("""
     ## The trace as a DataFrame
 
-    `csrv.calls` has one row per call: sequence number, start time and duration in ns, the call, its fd
+    `csrv.trace` has one row per call: sequence number, start time and duration in ns, the call, its fd
     argument, the errno, and the decoded arguments and results.
     """),
     code("""
-    calls = csrv.calls
+    calls = csrv.trace
     calls.head(12)
     """),
     md("""

@@ -68,8 +68,9 @@ def summary_frame(trace) -> pd.DataFrame:
 
 
 # -- on a Process or a Result -------------------------------------------------------------------
-def _trace(p):
-    return p.trace if hasattr(p, "fd_rows") else p.host.trace
+def event_log(p):
+    """The Trace (event log) of a Process or a Result."""
+    return p.log if hasattr(p, "fd_rows") else p.host.trace
 
 
 def open_rows(p):
@@ -96,11 +97,11 @@ def history(p) -> pd.DataFrame:
 
 
 def calls(p) -> pd.DataFrame:
-    return trace_frame(_trace(p))
+    return trace_frame(event_log(p))
 
 
 def summary(p) -> pd.DataFrame:
-    return summary_frame(_trace(p))
+    return summary_frame(event_log(p))
 
 
 def styled(df: pd.DataFrame, uid: str) -> str:

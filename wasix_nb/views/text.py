@@ -6,7 +6,8 @@ from ..trace import load_jsonl
 
 def save_trace(p, path) -> str:
     """Write the trace of a Process or Result as JSON lines (`Trace.to_jsonl`); returns the path."""
-    trace = p.trace if hasattr(p, "fd_rows") else p.host.trace
+    from .tables import event_log
+    trace = event_log(p)
     with open(path, "w", encoding="utf-8") as fp:
         trace.to_jsonl(fp)
     return str(path)

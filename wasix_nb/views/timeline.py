@@ -7,7 +7,7 @@ import html
 
 from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, START
-from .tables import closed_rows, fd_arg, open_rows
+from .tables import closed_rows, event_log, fd_arg, open_rows
 
 COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "other": "#ff7f0e"}
 WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
@@ -160,5 +160,5 @@ class Timeline:
 
 def timeline(p) -> Timeline:
     """The timeline of a Process (running or ended) or a Result."""
-    trace = p.trace if hasattr(p, "fd_rows") else p.host.trace
+    trace = event_log(p)
     return Timeline(render(trace, open_rows(p), closed_rows(p, at_exit=False), marks=error_marks(trace)))
