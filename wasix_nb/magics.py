@@ -118,7 +118,8 @@ class WasixMagics(Magics):
         if cell is not None:
             if opts.subcommand:
                 raise UsageError(f"%%wasix takes options only, not {' '.join(opts.subcommand)!r}")
-            return self._run(opts, cell, argv_tail)
+            # a leading newline makes WAT line numbers count the %%wasix line, as the notebook shows them
+            return self._run(opts, "\n" + cell, argv_tail)
         return self._line(opts, argv_tail)
 
     # -- line subcommands ---------------------------------------------------------------------
