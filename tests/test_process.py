@@ -182,3 +182,12 @@ def test_injection_by_import_name_or_syscall_name(driver):
     assert d2.call("sock_accept", 3, 0, 64, 128) == 6
     with pytest.raises(Exception, match="does not import"):
         driver("sock_open", inject=["sock_accept=AGAIN"])
+
+
+def test_process_stdout_while_and_after():
+    proc = Process(HEAD + '''(func (export "_start")
+      (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 3))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))''')
+    assert proc.stdout == b"" and proc.status == "created"
+    res = proc.run()
+    assert proc.stdout == res.stdout == b"hi\n" and proc.stderr == b""

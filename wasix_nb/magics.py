@@ -63,7 +63,7 @@ class WasixMagics(Magics):
     @argument("subcommand", nargs="*", help="Line form only: run PATH [-- ARGS] | ps | fds NAME | "
               "trace NAME [--summary] | kill NAME | kill --all")
     @argument("-n", "--name", help="Name the process and bind it to this variable (a Process: .fds, "
-              ".trace, .summary, .stdout_bytes, .wait(), .kill()).")
+              ".trace, .summary, .stdout, .status, .wait(), .kill()).")
     @argument("--args", default="", help="Program arguments as one shell-quoted string (argv[0] is the name).")
     @argument("--env", action="append", default=[], metavar="K=V", help="Environment variable (repeatable).")
     @argument("--stdin", metavar="VAR", help="Name of a str/bytes variable to use as standard input.")

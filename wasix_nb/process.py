@@ -280,6 +280,15 @@ class Process(_Views):
         self.stop("killed")
         return self.wait(timeout)
 
+    @property
+    def stdout(self) -> bytes:
+        """What the program wrote to fd 1 so far (safe to read while it runs)."""
+        return bytes(self.stdout_bytes)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self.stderr_bytes)
+
     def close(self):
         """Release a process that was linked but never run (its descriptors and engine)."""
         if self.status == "created":
