@@ -191,3 +191,18 @@ def test_process_stdout_while_and_after():
     assert proc.stdout == b"" and proc.status == "created"
     res = proc.run()
     assert proc.stdout == res.stdout == b"hi\n" and proc.stderr == b""
+
+
+def test_compile_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(wcompile.EnginePool, "MAX_MODULES", 3)
+    pool = wcompile.EnginePool()
+    eng = pool.checkout()
+    srcs = [wcompile.Source.load(f'(module (func (export "f{i}")))') for i in range(5)]
+    for s in srcs:
+        pool.module(eng, s)
+    assert pool.compiles == 5
+    assert len(pool._modules[id(eng)]) == 3 and len(pool._serialized) == 3
+    pool.module(eng, srcs[-1])
+    assert pool.compiles == 5            # still cached
+    pool.module(eng, srcs[0])
+    assert pool.compiles == 6            # evicted, compiled again

@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import threading
+from collections import OrderedDict
 
 import wasmtime
 
@@ -64,12 +65,14 @@ def _settings(fuel: bool):
 
 
 class EnginePool:
+    MAX_MODULES = 64     # per engine, and serialized: a long notebook session edits many cells
+
     def __init__(self):
         self._lock = threading.Lock()
-        self._idle = {}          # fuel flag -> [engine]
-        self._modules = {}       # id(engine) -> {digest: Module}
-        self._serialized = {}    # digest -> bytes (engine-independent cache)
-        self.compiles = 0        # how many real compilations happened (tests look at it)
+        self._idle = {}                  # fuel flag -> [engine]
+        self._modules = {}               # id(engine) -> OrderedDict{digest: Module}, least recent first
+        self._serialized = OrderedDict()  # (digest, fuel, wasmtime version) -> bytes, engine-independent
+        self.compiles = 0                # how many real compilations happened (tests look at it)
 
     def checkout(self, fuel: bool = False) -> wasmtime.Engine:
         with self._lock:
@@ -86,18 +89,28 @@ class EnginePool:
 
     def module(self, engine: wasmtime.Engine, src: Source) -> wasmtime.Module:
         key = src.digest
-        per_engine = self._modules.setdefault(id(engine), {})
-        mod = per_engine.get(key)
-        if mod is not None:
-            return mod
-        blob = self._serialized.get((key, engine._wasix_fuel))
-        if blob is not None:
-            mod = wasmtime.Module.deserialize(engine, blob)
-        else:
+        with self._lock:
+            per_engine = self._modules.setdefault(id(engine), OrderedDict())
+            mod = per_engine.get(key)
+            if mod is not None:
+                per_engine.move_to_end(key)
+                return mod
+            skey = (key, engine._wasix_fuel, WASMTIME_VERSION)
+            blob = self._serialized.get(skey)
+        compiled = blob is None
+        if compiled:
             mod = _compile(engine, src)
-            self.compiles += 1
-            self._serialized[(key, engine._wasix_fuel)] = bytes(mod.serialize())
-        per_engine[key] = mod
+            blob = bytes(mod.serialize())
+        else:
+            mod = wasmtime.Module.deserialize(engine, blob)
+        with self._lock:
+            self.compiles += compiled
+            self._serialized[skey] = blob
+            self._serialized.move_to_end(skey)
+            per_engine[key] = mod
+            for cache in (per_engine, self._serialized):
+                while len(cache) > self.MAX_MODULES:
+                    cache.popitem(last=False)
         return mod
 
 
