@@ -206,3 +206,15 @@ def test_compile_cache_is_bounded(monkeypatch):
     assert pool.compiles == 5            # still cached
     pool.module(eng, srcs[0])
     assert pool.compiles == 6            # evicted, compiled again
+
+
+def test_trace_keeps_its_limit_and_counts_the_rest():
+    from programs import clock_loop
+    res = wasix_nb.run(clock_loop(1000), trace_limit=100)
+    tr = res.log
+    assert len(tr) == 100 and tr.calls == 1000 and tr.unrecorded_calls == 900
+    summ = {r["syscall"]: r for r in tr.summary_rows()}
+    assert summ["clock_time_get"]["calls"] == 1000
+    assert tr.lines()[-1].startswith("  ... 900 more calls counted")
+    assert len(res.trace) == 100                # the DataFrame: the recorded events
+    assert res.summary.set_index("syscall").loc["clock_time_get", "calls"] == 1000

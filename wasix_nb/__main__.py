@@ -25,6 +25,7 @@ def _parser():
     r.add_argument("--inject", action="append", default=[], metavar="RULE")
     r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
     r.add_argument("--stub-missing", action="store_true")
+    r.add_argument("--trace-limit", type=int, metavar="N", help="trace events kept (later calls only counted)")
     r.add_argument("--entry", default="_start")
     t = sub.add_parser("trace", help="print a trace saved with --save-trace")
     t.add_argument("file")
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     kwargs = dict(args=prog_args, env=env, stdin=sys.stdin.buffer, stdout=_out(sys.stdout.buffer),
                   stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
                   fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
-                  entry=opts.entry, argv0=os.path.basename(opts.file))
+                  entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit)
     if opts.net:
         kwargs["net"] = opts.net
     try:

@@ -52,6 +52,8 @@ class WasixMagics(Magics):
     stub_missing = Bool(False, config=True, help="Link imports the host lacks as NOSYS stubs.")
     raise_error = Bool(True, config=True, help="Fail the cell on a trap, timeout or non-zero exit.")
     net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
+    trace_limit = Int(1_000_000, config=True, help="Trace events kept per process; later calls are only "
+                      "counted (in the summary), so long-running servers stay within memory.")
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
@@ -77,6 +79,8 @@ class WasixMagics(Magics):
                    "sock_open:af=INET6=AFNOSUPPORT (matching calls), fd_write=IO (every call).")
     @argument("--net", help="Network policy: loopback (default), any, or an allow-list "
               "like 10.0.0.0/8,192.168.1.5:80.")
+    @argument("--trace-limit", type=int, metavar="N", help="Keep the first N trace events (default "
+              "1,000,000, ~300 B each); later calls are counted in the summary only.")
     @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
     @argument("--trace", action="store_true", help="Print the strace-style trace after the run.")
     @argument("--summary", action="store_true", help="Print a per-syscall summary (like strace -c).")
@@ -105,7 +109,7 @@ class WasixMagics(Magics):
             %wasix kill NAME | --all         stop background processes
 
         Defaults: `%config WasixMagics.timeout = 10` (also fd_limit, live, trace, summary,
-        stub_missing, raise_error, net).
+        stub_missing, raise_error, net, trace_limit).
         """
         argv_tail = []
         if " -- " in f" {line} ":
@@ -202,6 +206,7 @@ class WasixMagics(Magics):
             timeout=opts.timeout if opts.timeout is not None else self.timeout, fuel=opts.fuel,
             memory_limit=opts.memory_limit, fd_limit=opts.fd_limit or self.fd_limit, inject=opts.inject,
             stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
+            trace_limit=opts.trace_limit or self.trace_limit,
         )
         net = opts.net or self.net
         if net != "loopback":

@@ -107,12 +107,13 @@ class Process(_Views):
     (seconds), `fuel`, `memory_limit` (bytes), `fd_limit`, `inject` (fault-injection rules),
     `stub_missing` (link unknown imports as NOSYS stubs), `entry` (export to call), `name`,
     `net` (network policy: None = loopback and LOCAL only, "any", or an allow-list such as
-    "10.0.0.0/8,192.168.1.5:80"; see host/policy.py), `policy` (a ready `Policy`, overrides `net`).
+    "10.0.0.0/8,192.168.1.5:80"; see host/policy.py), `policy` (a ready `Policy`, overrides `net`),
+    `trace_limit` (events kept, default 1,000,000; later calls are counted in the summary only).
     """
 
     def __init__(self, source, *, args=(), env=None, stdin=None, stdout=None, stderr=None, timeout=None,
                  fuel=None, memory_limit=None, fd_limit=DEFAULT_LIMIT, inject=None, stub_missing=False,
-                 entry="_start", name=None, argv0=None, policy=None, net=None):
+                 entry="_start", name=None, argv0=None, policy=None, trace_limit=None, net=None):
         self.source = _compile.Source.load(source)
         self.name = name or os.path.basename(self.source.name)
         self.entry = entry
@@ -126,7 +127,7 @@ class Process(_Views):
         out_sink, err_sink = _tee(self.stdout_bytes, stdout), _tee(self.stderr_bytes, stderr)
         argv = [argv0 or self.name] + [str(a) for a in args]
         self.host = Host(argv, env, stdin, out_sink, err_sink, fd_limit,
-                         policy=policy if policy is not None else Policy(net))
+                         policy=policy if policy is not None else Policy(net), trace_limit=trace_limit)
         self.status = "created"
         self.exit_code = None
         self.message = ""

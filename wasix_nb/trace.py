@@ -75,16 +75,48 @@ def format_event(seq: int, ev, t0: int = 0) -> str:
     return line
 
 
-class Trace:
-    """Append-only event log of one process."""
+DEFAULT_LIMIT = 1_000_000     # events kept per process (~300 bytes each); later calls are only counted
 
-    def __init__(self):
+
+class Trace:
+    """Append-only event log of one process.
+
+    It keeps the first `limit` events; later calls are only counted per function (`unrecorded`), so a
+    long-running server cannot exhaust the kernel's memory and the summary still counts every call.
+    """
+
+    def __init__(self, limit: int = DEFAULT_LIMIT):
         self.events = []
+        self.limit = limit
+        self.unrecorded = {}        # name -> [calls, errors, total_ns] of calls past the limit
+        self.unrecorded_calls = 0
         self.t0 = time.perf_counter_ns()
         self.wall0 = time.time()
 
     def __len__(self):
+        """Recorded events (what the indexes and `seq` numbers refer to); see `calls` for all calls."""
         return len(self.events)
+
+    @property
+    def calls(self) -> int:
+        """Every host call made, recorded or only counted."""
+        return len(self.events) + self.unrecorded_calls
+
+    def add(self, ev):
+        """Record `ev`, or only count it once the trace is full."""
+        if len(self.events) < self.limit:
+            self.events.append(ev)
+        else:
+            self.overflow(ev)
+
+    def overflow(self, ev):
+        row = self.unrecorded.get(ev[CALL].name)
+        if row is None:
+            row = self.unrecorded[ev[CALL].name] = [0, 0, 0]
+        row[0] += 1
+        row[1] += 1 if ev[ERRNO] else 0
+        row[2] += ev[DUR]
+        self.unrecorded_calls += 1
 
     def restart(self):
         """Make time zero now (the program starts); events already recorded keep their times."""
@@ -101,17 +133,22 @@ class Trace:
 
     def lines(self, start: int = 0, stop=None):
         evs = self.events[start:stop]
-        return [format_event(start + i, ev, self.t0) for i, ev in enumerate(evs)]
+        out = [format_event(start + i, ev, self.t0) for i, ev in enumerate(evs)]
+        if self.unrecorded_calls and stop is None:
+            out.append(f"  ... {self.unrecorded_calls} more calls counted, not recorded "
+                       f"(the trace keeps the first {self.limit}; see the summary)")
+        return out
 
     def text(self, start: int = 0, stop=None) -> str:
         return "\n".join(self.lines(start, stop))
 
     def errors(self) -> int:
-        return sum(1 for ev in list(self.events) if ev[ERRNO])
+        return sum(1 for ev in list(self.events) if ev[ERRNO]) + sum(r[1] for r in list(self.unrecorded.values()))
 
     def summary_rows(self):
-        """Per-function rows like `strace -c`: name, calls, errors, total_ns, mean_ns."""
-        acc = {}
+        """Per-function rows like `strace -c`: name, calls, errors, total_ns, mean_ns (every call,
+        recorded or only counted)."""
+        acc = {name: list(row) for name, row in list(self.unrecorded.items())}
         for ev in list(self.events):
             row = acc.setdefault(ev[CALL].name, [0, 0, 0])
             row[0] += 1

@@ -57,8 +57,8 @@ class Host:
     """Everything the syscalls act on. One per process; never shared between processes."""
 
     def __init__(self, args=(), env=None, stdin=None, stdout=None, stderr=None, fd_limit=DEFAULT_LIMIT,
-                 policy=None, scratch_dir=None):
-        self.trace = Trace()
+                 policy=None, scratch_dir=None, trace_limit=None):
+        self.trace = Trace() if trace_limit is None else Trace(trace_limit)
         events = self.trace.events
         self.fds = FdTable(fd_limit, seq=events.__len__)
         self.fds.host = self                # open files find their host (to wait cancellably)

@@ -72,38 +72,50 @@ def lookup(module: str, name: str):
 
 
 def wrap(call: Syscall, host, rules=()):
-    """The callable wasmtime invokes: run `call.fn`, map errors, append one trace event."""
+    """The callable wasmtime invokes: run `call.fn`, map errors, append one trace event (or, once the
+    trace holds its limit of events, only count the call: the summary stays exact, memory bounded)."""
     fn = call.fn
-    append = host.trace.events.append
+    trace = host.trace
+    events = trace.events
+    append, overflow, limit = events.append, trace.overflow, trace.limit
     clock = time.perf_counter_ns
     on_error = host.on_host_error
     IO, FAULT = int(Errno.IO), int(Errno.FAULT)
 
+    def record(ev):
+        if len(events) < limit:
+            append(ev)
+        else:
+            overflow(ev)
+
     # the common case, kept to a single Python frame around fn
     def plain(*args):
         t0 = clock()
+        outs = mark = None
         try:
             r = fn(host, *args)
             if r.__class__ is int:
-                append((t0, clock() - t0, call, args, r, None, None))
-                return r
-            # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
-            err, outs = r[0], r[1]
-            append((t0, clock() - t0, call, args, err, outs, r[2] if len(r) > 2 else None))
-            return err
+                err = r
+            else:   # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
+                err, outs = r[0], r[1]
+                if len(r) > 2:
+                    mark = r[2]
         except WasiError as e:
-            append((t0, clock() - t0, call, args, e.errno, None, e.mark))
-            return e.errno
+            err, mark = e.errno, e.mark
         except Fault:
-            append((t0, clock() - t0, call, args, FAULT, None, None))
-            return FAULT
+            err = FAULT
         except Control:
-            append((t0, clock() - t0, call, args, 0, None, None))
+            record((t0, clock() - t0, call, args, 0, None, None))
             raise
-        except Exception as e:  # noqa: BLE001
-            append((t0, clock() - t0, call, args, IO, None, f"host error: {type(e).__name__}: {e}"))
+        except Exception as e:  # noqa: BLE001 - a host bug must not reach the program as an exception
+            err, mark = IO, f"host error: {type(e).__name__}: {e}"
             on_error(call, args, traceback.format_exc())
-            return IO
+        ev = (t0, clock() - t0, call, args, err, outs, mark)
+        if len(events) < limit:
+            append(ev)
+        else:
+            overflow(ev)
+        return err
 
     if rules:
         bound = [(r, r.bind(call)) for r in rules]
@@ -111,7 +123,7 @@ def wrap(call: Syscall, host, rules=()):
         def injected(*args):
             for rule, b in bound:
                 if rule.matches(b, args):
-                    append((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}"))
+                    record((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}"))
                     return rule.errno
             return plain(*args)
         return injected
@@ -128,11 +140,11 @@ def nosys_stub(module, name, ty: wasmtime.FuncType, host):
     kinds = " ".join(f"a{i}:{'i64' if str(p) == 'i64' else 'int'}" for i, p in enumerate(ty.params))
     res = list(ty.results)
     call = Syscall(f"{module}.{name}", kinds, "", "errno" if res else None, None, {}, "stub")
-    append, clock = host.trace.events.append, time.perf_counter_ns
+    trace, clock = host.trace, time.perf_counter_ns
     zero = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 
     def stub(*args):
-        append((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys"))
+        trace.add((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys"))
         if not res:
             return None
         vals = [int(Errno.NOSYS) if i == 0 and str(t) == "i32" else zero.get(str(t), 0) for i, t in enumerate(res)]

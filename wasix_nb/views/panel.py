@@ -127,6 +127,18 @@ class LivePanel:
                               f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
         self._cursor = n
 
+    def _summary(self, trace):
+        """The per-function counts of the recorded events plus the calls past the trace's limit."""
+        if not trace.unrecorded:
+            return self._acc
+        acc = {k: list(v) for k, v in self._acc.items()}
+        for name, (c, e, t) in list(trace.unrecorded.items()):
+            row = acc.setdefault(name, [0, 0, 0])
+            row[0] += c
+            row[1] += e
+            row[2] += t
+        return acc
+
     def _render(self, final):
         p = self.proc
         trace, fds = p.host.trace, p.host.fds
@@ -176,7 +188,8 @@ class LivePanel:
             elapsed = p.duration
         note = f"(the host closed {at_exit} descriptors at exit)" if at_exit else ""
         top = "".join([sections.CSS, '<div class="wxp">',
-                       sections.status_html(p.name, p.status, p.exit_code, elapsed, n, self._errors, note),
+                       sections.status_html(p.name, p.status, p.exit_code, elapsed, trace.calls,
+                                           self._errors + sum(r[1] for r in list(trace.unrecorded.values())), note),
                        sections.fd_table_html(rows, ages, flashes),
                        sections.closed_html(closed, gone), "</div>"])
         if final or n != self._bottom_n or version != self._bottom_v:
@@ -185,7 +198,7 @@ class LivePanel:
             self._bottom = "".join([
                 sections.CSS, '<div class="wxp"><div class="wx-cols">',
                 sections.calls_html(events[first:n], first, trace.t0),
-                sections.summary_html(self._acc) if self._acc else "", "</div>", svg, "</div>"])
+                sections.summary_html(self._summary(trace)) if self._acc else "", "</div>", svg, "</div>"])
             self._bottom_n, self._bottom_v = n, version
         return top, self._bottom
 

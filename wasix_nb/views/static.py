@@ -18,7 +18,7 @@ def status_line(proc) -> str:
         word = f"exited {proc.exit_code}"
     else:
         word = proc.status
-    return f"{proc.name}: {word} · {len(tr)} calls · {errs} errors · {dur}"
+    return f"{proc.name}: {word} · {tr.calls} calls · {errs} errors · {dur}"
 
 
 class Static:

@@ -118,7 +118,7 @@ def processes_frame(procs) -> pd.DataFrame:
         rows.append({
             "name": p.name, "status": p.status, "exit_code": p.exit_code,
             "sockets": sum(1 for r in open_rows(p) if r["kind"] == "socket") if running else 0,
-            "calls": len(p.host.trace), "errors": p.host.trace.errors(),
+            "calls": p.host.trace.calls, "errors": p.host.trace.errors(),
             "seconds": round(p.duration, 3) if p.duration is not None else None,
         })
     return pd.DataFrame(rows, columns=["name", "status", "exit_code", "sockets", "calls", "errors", "seconds"])
