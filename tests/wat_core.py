@@ -1,23 +1,22 @@
 """Test helpers: a driver module that re-exports host imports so a test can call syscalls one by one."""
 import os
 
+import watlib
 from wasix_nb.host import registry
 from wasix_nb.process import Process
 
 
 def driver_wat(names, module="wasix_32v1", memory_pages=1):
-    imports, exports = [], []
-    for i, name in enumerate(names):
+    """Imports `names` from `module` (not watlib's preview1-first choice) and re-exports each."""
+    calls, lines = [], []
+    for name in names:
         call = registry.lookup(module, name)
         assert call is not None, f"{module}.{name} is not registered"
         params, results = call.wasm_type
-        p = " ".join(params)
-        r = f"(result {' '.join(results)})" if results else ""
-        imports.append(f'(import "{module}" "{name}" (func $f{i} (param {p}) {r}))')
-        gets = " ".join(f"(local.get {k})" for k in range(len(params)))
-        exports.append(f'(func (export "{name}") (param {p}) {r} (call $f{i} {gets}))')
-    return "(module\n  " + "\n  ".join(imports) + f'\n  (memory (export "memory") {memory_pages})\n  ' + \
-        "\n  ".join(exports) + '\n  (func (export "_start")))'
+        r = f" (result {' '.join(results)})" if results else ""
+        lines.append(f'  (import "{module}" "{name}" (func ${name} (param {" ".join(params)}){r}))')
+        calls.append((name, call))
+    return watlib.module("\n".join(lines), watlib.forwarders(calls), pages=memory_pages)
 
 
 class Driver:

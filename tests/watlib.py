@@ -81,18 +81,21 @@ def decode_addr(raw: bytes):
 
 
 # -- the shim: every host function re-exported, called from Python -----------------------------------------
-def shim_wat() -> str:
-    names = sorted({c.name for c in registry.TABLE.values()})
+def forwarders(calls) -> str:
+    """An export per (name, Syscall) that passes its arguments to the import `$name`."""
     funcs = []
-    for n in names:
-        call = _find(n)[2]
+    for n, call in calls:
         params, results = call.wasm_type
         p = f" (param {' '.join(params)})" if params else ""
         r = f" (result {' '.join(results)})" if results else ""
         gets = " ".join(f"(local.get {i})" for i in range(len(params)))
         funcs.append(f'  (func (export "{n}"){p}{r} (call ${n} {gets}))')
-    body = "\n".join(funcs) + '\n  (func (export "_start"))'
-    return module(imports(*names), body, pages=1)
+    return "\n".join(funcs) + '\n  (func (export "_start"))'
+
+
+def shim_wat() -> str:
+    names = sorted({c.name for c in registry.TABLE.values()})
+    return module(imports(*names), forwarders((n, _find(n)[2]) for n in names), pages=1)
 
 
 def _i32(v):
