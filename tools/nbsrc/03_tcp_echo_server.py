@@ -83,7 +83,7 @@ CELLS = [
     '''),
     md("""
     The panel above is **live**: it updates while the server runs (in Binder, keep it in view while you
-    run the next cells; a saved copy of the notebook shows it as it was when the server started).
+    run the next cells; when `%wasix kill` stops the server, the panel's saved copy gets the final tables).
     `srv.fds` is the same descriptor table as a DataFrame, read at the moment you ask.
 
     ## Which port did we get?
