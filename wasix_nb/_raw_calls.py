@@ -20,8 +20,8 @@ _define = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ct
     ("wasmtime_linker_define_func_unchecked", ffi.dll))
 _RAW = 16                                   # sizeof(wasmtime_val_raw_t)
 # One view of the whole user address space: unpacking the argument array at its address then needs no
-# per-call ctypes object (user-space pointers on 64-bit Linux are below 2**47).
-_SPACE = memoryview((ctypes.c_char * (1 << 47)).from_address(0)).cast("B")
+# per-call ctypes object (user-space pointers on 64-bit Linux, x86-64 or arm64, are below 2**56).
+_SPACE = memoryview((ctypes.c_char * (1 << 56)).from_address(0)).cast("B")
 _FIELD = {"i32": "i12x", "i64": "q8x"}
 _RESULT = {"i32": struct.Struct("<i"), "i64": struct.Struct("<q")}
 
