@@ -159,12 +159,14 @@ class Host:
         if self._own_scratch:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
             self._own_scratch = False
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._wake_r = self._wake_w = -1
+        # forget the numbers first: a late cancel() from another thread must not write to a reused fd
+        fds, (self._wake_r, self._wake_w) = (self._wake_r, self._wake_w), (-1, -1)
+        for fd in fds:
+            if fd != -1:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def _stdin_source(stdin):

@@ -15,23 +15,9 @@ _DEFAULT_PROTO = {SockType.STREAM: _TCP, SockType.DGRAM: _UDP}
 
 @syscall("sock_open", "af:af type:socktype proto:proto ro_fd:ptr", outs="fd")
 def sock_open(h, af, socktype, proto, ro_fd):
-    if af not in (1, 2, 3):
-        return int(Errno.AFNOSUPPORT)
-    socktype &= MASK32
-    base = socktype & ~SOCK_TYPE_FLAGS
-    if base not in (1, 2, 3, 4):
-        return int(Errno.INVAL)
-    if base in (3, 4):
-        return int(Errno.NOTSUP)
-    if af == AddressFamily.LOCAL:
-        if proto != 0:
-            return int(Errno.PROTONOSUPPORT)
-    elif proto == 0:
-        proto = _DEFAULT_PROTO[base]
-    elif proto != _DEFAULT_PROTO[base]:
-        return int(Errno.PROTONOSUPPORT)
-    h.mem.check(ro_fd, 4)
-    h.fds.check_room()
+    base, proto, socktype = check_type(af, socktype, proto)       # checks 1-3
+    h.mem.check(ro_fd, 4)                                          # 4
+    h.fds.check_room()                                             # 5 (then the OS may refuse)
     try:
         sock = Socket(af, base, proto, nonblock=bool(socktype & SOCK_NONBLOCK))
     except OSError as e:
@@ -43,6 +29,27 @@ def sock_open(h, af, socktype, proto, ro_fd):
         raise
     h.mem.set_u32(ro_fd, fd)
     return 0, (fd,)
+
+
+def check_type(af, socktype, proto):
+    """sock_open's checks 1-3 in order (also sock_pair's): returns (base type, proto, socktype) or
+    raises the errno. Flag bits SOCK_CLOEXEC/SOCK_NONBLOCK stay in socktype for the caller."""
+    if af not in (1, 2, 3):
+        raise WasiError(Errno.AFNOSUPPORT)
+    socktype &= MASK32
+    base = socktype & ~SOCK_TYPE_FLAGS
+    if base not in (1, 2, 3, 4):
+        raise WasiError(Errno.INVAL)
+    if base in (3, 4):
+        raise WasiError(Errno.NOTSUP)
+    if af == AddressFamily.LOCAL:
+        if proto != 0:
+            raise WasiError(Errno.PROTONOSUPPORT)
+    elif proto == 0:
+        proto = _DEFAULT_PROTO[base]
+    elif proto != _DEFAULT_PROTO[base]:
+        raise WasiError(Errno.PROTONOSUPPORT)
+    return base, proto, socktype
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -72,30 +79,10 @@ def addr_size(s: Socket) -> int:
     return _LOCAL_ADDR_SIZE if s.af == _LOCAL else _ADDR_SIZE
 
 
-def _check_type(af, socktype, proto):
-    """sock_open's checks 1-3 (for sock_pair); returns (base type, proto, flags) or raises."""
-    if af not in (1, 2, 3):
-        raise WasiError(Errno.AFNOSUPPORT)
-    socktype &= MASK32
-    base = socktype & ~SOCK_TYPE_FLAGS
-    if base not in (1, 2, 3, 4):
-        raise WasiError(Errno.INVAL)
-    if base in (3, 4):
-        raise WasiError(Errno.NOTSUP)
-    if af == AddressFamily.LOCAL:
-        if proto != 0:
-            raise WasiError(Errno.PROTONOSUPPORT)
-    elif proto == 0:
-        proto = _DEFAULT_PROTO[base]
-    elif proto != _DEFAULT_PROTO[base]:
-        raise WasiError(Errno.PROTONOSUPPORT)
-    return base, proto, socktype
-
-
 # -- creating, naming, connecting ------------------------------------------------------------------------
 @syscall("sock_pair", "af:af type:socktype proto:proto ro_fd1:ptr ro_fd2:ptr", outs="fd1 fd2")
 def sock_pair(h, af, socktype, proto, ro_fd1, ro_fd2):
-    base, proto, socktype = _check_type(af, socktype, proto)
+    base, proto, socktype = check_type(af, socktype, proto)
     if af != _LOCAL:
         return int(Errno.NOTSUP)          # Linux: socketpair works only for AF_UNIX
     h.mem.check(ro_fd1, 4)
