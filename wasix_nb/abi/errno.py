@@ -128,8 +128,8 @@ def from_os(os_errno) -> int:
 class WasiError(Exception):
     """Raised inside a syscall to return `errno` to the program (the registry catches it)."""
 
-    __slots__ = ("errno",)
-    mark = None     # a note for the trace event (e.g. "denied by policy: ..."); see host.policy.Denied
+    __slots__ = ("errno", "mark")
 
-    def __init__(self, errno: int):
+    def __init__(self, errno: int, mark: str = None):
         self.errno = int(errno)
+        self.mark = mark    # a note for the trace event ("denied by policy: ...", "threads are not supported")

@@ -17,8 +17,7 @@ class Denied(WasiError):
     """ACCES from the policy; `mark` is what the trace event shows."""
 
     def __init__(self, what: str):
-        super().__init__(Errno.ACCES)
-        self.mark = f"denied by policy: {what}"
+        super().__init__(Errno.ACCES, f"denied by policy: {what}")
 
 
 class Policy:

@@ -1,7 +1,7 @@
 """The process itself: exit, its id, its parent, its terminal."""
 import struct
 
-from ...abi.errno import Errno
+from ...abi.errno import Errno, WasiError
 from ..host import ProcExit
 from ..registry import WASIX, syscall
 
@@ -54,9 +54,8 @@ def tty_set(h, state):
 
 @syscall("proc_fork", "copy_memory:bool ret_pid:ptr", outs="pid", modules=(WASIX,))
 def proc_fork(h, copy_memory, ret_pid):
-    from .threads import Refused
     h.mem.check(ret_pid, 4)
-    raise Refused(Errno.NOTSUP, "fork is not supported: one process per program")
+    raise WasiError(Errno.NOTSUP, "fork is not supported: one process per program")
 
 
 @syscall("proc_join", "pid:ptr flags:u32 ret_status:ptr", modules=(WASIX,))

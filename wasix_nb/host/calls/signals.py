@@ -2,10 +2,10 @@
 its default action: the default-ignored ones do nothing, the rest end the process with status 128+sig
 (the shell's convention).  A handler registered with `callback_signal` is remembered but not called.
 """
-from ...abi.errno import Errno
+from ...abi.errno import Errno, WasiError
 from ..host import ProcExit
 from ..registry import WASIX, syscall
-from .threads import MAIN_TID, Refused
+from .threads import MAIN_TID
 
 # WASI signal numbers whose default action is to do nothing: CHLD, CONT, URG, WINCH
 _IGNORED = {16, 17, 22, 27}
@@ -42,7 +42,7 @@ def thread_signal(h, tid, sig):
 def proc_raise_interval(h, sig, interval, repeat):
     if interval == 0:
         return 0                            # cancels a timer that was never set
-    raise Refused(Errno.NOTSUP, "timed signals are not supported")
+    raise WasiError(Errno.NOTSUP, "timed signals are not supported")
 
 
 @syscall("callback_signal", "name:ptr name_len:len", result=None, modules=(WASIX,))

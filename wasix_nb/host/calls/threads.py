@@ -15,14 +15,6 @@ MAIN_TID = 1
 _OPTION_TS = struct.Struct("<B7xQ")     # option_timestamp: u8 tag @0 (0 none, 1 some), u64 ns @8
 
 
-class Refused(WasiError):
-    """An errno with a note for the trace (why the host says no)."""
-
-    def __init__(self, errno, mark):
-        super().__init__(errno)
-        self.mark = mark
-
-
 def sleep_ns(h, ns):
     """Cancellable sleep; None, or more than Python can wait for, means until the process is stopped."""
     secs = None if ns is None else ns / 1e9
@@ -70,7 +62,7 @@ def thread_parallelism(h, ret):
 @syscall("thread_spawn_v2", "start:ptr ret_tid:ptr", modules=(WASIX,))
 def thread_spawn_v2(h, start, ret_tid):
     h.mem.check(start, 4)
-    raise Refused(Errno.NOTSUP, "threads are not supported: single-threaded host")
+    raise WasiError(Errno.NOTSUP, "threads are not supported: single-threaded host")
 
 
 @syscall("thread_join", "tid:u32", modules=(WASIX,))
