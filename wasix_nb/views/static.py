@@ -28,10 +28,11 @@ class Static:
         self.proc = proc
         self.uid = f"wasix-{re.sub(r'[^A-Za-z0-9]+', '', proc.name) or 'p'}-{next(_counter)}"
 
-    def html(self) -> str:
+    def html(self, fds=None) -> str:
         p, uid = self.proc, self.uid
+        fds = tables.fds(p) if fds is None else fds
         parts = [f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
-                 "<h4>descriptors</h4>", tables.styled(tables.fds(p), uid + "-fds")]
+                 "<h4>descriptors</h4>", tables.styled(fds, uid + "-fds")]
         closed = tables.closed_rows(p, at_exit=False)
         if closed:
             parts += ["<h4>closed</h4>", tables.styled(tables.history_frame(closed), uid + "-closed")]
@@ -47,12 +48,14 @@ class Static:
         parts.append("</div>")
         return "".join(parts)
 
-    def text(self) -> str:
+    def text(self, fds=None) -> str:
         p = self.proc
-        out = [status_line(p), tables.fds(p).to_string(index=False)]
+        fds = tables.fds(p) if fds is None else fds
+        out = [status_line(p), fds.to_string(index=False)]
         if len(p.host.trace):
             out.append(p.host.trace.summary_text())
         return "\n".join(out)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": self.text(), "text/html": self.html()}
+        fds = tables.fds(self.proc)     # one frame for both forms
+        return {"text/plain": self.text(fds), "text/html": self.html(fds)}

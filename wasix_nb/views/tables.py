@@ -63,8 +63,10 @@ def trace_frame(trace, start: int = 0, stop=None) -> pd.DataFrame:
 
 def summary_frame(trace) -> pd.DataFrame:
     """Per-function calls, errors, total and mean time (ns), the slowest in total first."""
-    df = pd.DataFrame(trace.summary_rows(), columns=SUMMARY_COLUMNS)
-    return df.astype({"calls": "int64", "errors": "int64", "total_ns": "int64", "mean_ns": "int64"})
+    rows = trace.summary_rows()
+    cols = {c: [r[c] for r in rows] for c in SUMMARY_COLUMNS}
+    cols = {c: pd.array(v, dtype=object if c == "syscall" else "int64") for c, v in cols.items()}
+    return pd.DataFrame(cols, columns=SUMMARY_COLUMNS, copy=False)
 
 
 # -- on a Process or a Result -------------------------------------------------------------------
