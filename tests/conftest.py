@@ -6,6 +6,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # tests import watlib, wat_core, programs
 
 import pytest  # noqa: E402
+from IPython.utils.capture import capture_output  # noqa: E402
 
 from wat_core import Driver  # noqa: E402
 
@@ -87,3 +88,10 @@ def pytest_runtest_makereport(item, call):
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
         rep.outcome = "failed"
         rep.longrepr = f"skipped in strict mode (CI installs every tool, so nothing may skip): {reason}"
+
+
+def cell(ip, line, body):
+    """Run a %%wasix cell in an in-process shell; returns the captured output."""
+    with capture_output() as cap:
+        ip.run_cell_magic("wasix", line, body)
+    return cap

@@ -2,8 +2,8 @@
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 
+from conftest import cell
 from wasix_nb.errors import MissingImports, ProgramExit, ProgramTrapped, WatSyntaxError
 
 PRINT_AND_OPEN = '''(module
@@ -27,12 +27,6 @@ def ip():
     shell.run_line_magic("load_ext", "wasix_nb")
     yield shell
     shell.run_line_magic("unload_ext", "wasix_nb")
-
-
-def cell(ip, line, body):
-    with capture_output() as cap:
-        ip.run_cell_magic("wasix", line, body)
-    return cap
 
 
 def test_output_summary_line_and_fd_table(ip):

@@ -7,7 +7,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from conftest import listening_port, open_fds, wait_for
+from conftest import cell, listening_port, open_fds, wait_for
 from watlib import addr_v4, echo_server, stream_client
 
 
@@ -17,12 +17,6 @@ def ip():
     shell.run_line_magic("load_ext", "wasix_nb")
     yield shell
     shell.run_line_magic("unload_ext", "wasix_nb")
-
-
-def cell(ip, line, body):
-    with capture_output() as cap:
-        ip.run_cell_magic("wasix", line, body)
-    return cap
 
 
 def test_background_echo_server_inspected_from_the_next_cell(ip):
