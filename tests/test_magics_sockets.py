@@ -33,8 +33,9 @@ def test_background_echo_server_inspected_from_the_next_cell(ip):
         row = fds[fds["state"] == "connected"].iloc[0]
         assert row["peer"] == "127.0.0.1:%d" % c.getsockname()[1] and row["bytes_in"] == 4
         assert row["local"] == f"127.0.0.1:{port}"
-    trace = ip.run_line_magic("wasix", "trace srv")
-    assert {"sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send"} <= set(trace["syscall"])
+    # the reply reaches the client before sock_send's event is appended: wait for it, bounded
+    want = {"sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send"}
+    wait_for(lambda: want <= set(ip.run_line_magic("wasix", "trace srv")["syscall"]))
     t0 = time.perf_counter()
     ip.run_line_magic("wasix", "kill srv")        # blocked in accept: ends at once
     assert time.perf_counter() - t0 < 1.0
