@@ -2,23 +2,44 @@
 
 Engines are pooled: a process checks one out for its lifetime (so an epoch increment that stops it
 cannot stop another process) and gives it back, and each engine keeps its compiled modules.  A module
-compiled in one engine is moved to another by (fast) deserialization.
+compiled in one engine is moved to another by (fast) deserialization.  Serialized modules also go to
+a disk cache (see diskcache.py), so a second CLI run or another kernel deserializes (milliseconds)
+instead of compiling (seconds for a large real binary).
 """
 import hashlib
 import os
+import platform
 import re
 import threading
 from collections import OrderedDict
 
 import wasmtime
 
+from .diskcache import DiskCache
 from .errors import CompileError, WatSyntaxError
 
-try:
-    from importlib.metadata import version as _pkg_version
-    WASMTIME_VERSION = _pkg_version("wasmtime")
-except Exception:  # noqa: BLE001
-    WASMTIME_VERSION = "unknown"
+
+def _wasmtime_id() -> str:
+    """The wasmtime version and the identity of its shared library (a rebuilt library invalidates)."""
+    pkg = os.path.dirname(wasmtime.__file__)
+    version = "unknown"
+    try:   # the dist-info folder name; importlib.metadata would cost 16 ms of imports per CLI run
+        for name in os.listdir(os.path.dirname(pkg)):
+            if name.startswith("wasmtime-") and name.endswith(".dist-info"):
+                version = name[len("wasmtime-"):-len(".dist-info")]
+                break
+    except OSError:
+        pass
+    try:
+        from wasmtime import _ffi
+        st = os.stat(_ffi.dll._name)
+        lib = f"{st.st_size}:{st.st_mtime_ns}"
+    except (OSError, AttributeError, ImportError):
+        lib = "?"
+    return f"{version}/{lib}"
+
+
+WASMTIME_VERSION = _wasmtime_id()
 
 
 class Source:
@@ -54,6 +75,10 @@ class Source:
         raise TypeError(f"expected WAT text, wasm bytes or a path, not {type(source).__name__}")
 
 
+# change this tag whenever _settings changes: it is part of the disk cache key
+SETTINGS_TAG = "epoch,threads,shared-memory,no-move,v1"
+
+
 def _settings(fuel: bool):
     cfg = wasmtime.Config()
     cfg.epoch_interruption = True
@@ -67,12 +92,14 @@ def _settings(fuel: bool):
 class EnginePool:
     MAX_MODULES = 64     # per engine, and serialized: a long notebook session edits many cells
 
-    def __init__(self):
+    def __init__(self, disk: DiskCache = None):
+        self.disk = disk                 # None: memory only
         self._lock = threading.Lock()
         self._idle = {}                  # fuel flag -> [engine]
         self._modules = {}               # id(engine) -> OrderedDict{digest: Module}, least recent first
         self._serialized = OrderedDict()  # (digest, fuel, wasmtime version) -> bytes, engine-independent
         self.compiles = 0                # how many real compilations happened (tests look at it)
+        self.disk_loads = 0              # modules deserialized from the disk cache
 
     def checkout(self, fuel: bool = False) -> wasmtime.Engine:
         with self._lock:
@@ -97,12 +124,17 @@ class EnginePool:
                 return mod
             skey = (key, engine._wasix_fuel, WASMTIME_VERSION)
             blob = self._serialized.get(skey)
-        compiled = blob is None
+        mod = None
+        if blob is not None:
+            mod = wasmtime.Module.deserialize(engine, blob)
+        elif self.disk is not None:
+            mod, blob = self._from_disk(engine, skey)
+        compiled = mod is None
         if compiled:
             mod = _compile(engine, src)
             blob = bytes(mod.serialize())
-        else:
-            mod = wasmtime.Module.deserialize(engine, blob)
+            if self.disk is not None:
+                self.disk.put(disk_key(skey), blob)
         with self._lock:
             self.compiles += compiled
             self._serialized[skey] = blob
@@ -112,6 +144,26 @@ class EnginePool:
                 while len(cache) > self.MAX_MODULES:
                     cache.popitem(last=False)
         return mod
+
+    def _from_disk(self, engine, skey):
+        key = disk_key(skey)
+        blob = self.disk.get(key)
+        if blob is None:
+            return None, None
+        try:
+            mod = wasmtime.Module.deserialize(engine, blob)
+        except wasmtime.WasmtimeError:      # written by an incompatible build: compile again
+            self.disk.drop(key)
+            return None, None
+        with self._lock:
+            self.disk_loads += 1
+        return mod, blob
+
+
+def disk_key(skey) -> str:
+    digest, fuel, version = skey
+    text = f"{digest}|fuel={int(fuel)}|{SETTINGS_TAG}|wasmtime={version}|{platform.machine()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 def _compile(engine, src: Source) -> wasmtime.Module:
@@ -133,4 +185,4 @@ def _clean_wat_error(msg: str, name: str) -> str:
     return re.sub(r"\n{2,}", "\n", msg).strip()
 
 
-POOL = EnginePool()
+POOL = EnginePool(DiskCache.from_env())
