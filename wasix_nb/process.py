@@ -24,6 +24,7 @@ from .host import registry
 from .host.fdtable import DEFAULT_LIMIT
 from .host.host import Cancelled, Host, ProcExit
 from .host.policy import Policy
+from .runtime import asyncify
 from .trace import parse_rules
 
 _EXIT_STATUS = {"trapped": 134, "timeout": 124, "interrupted": 130, "killed": 137}
@@ -208,6 +209,7 @@ class Process(_Views):
                 host.mem = GuestMemory.of_shared(mem)
         if host.mem is None:
             host.mem = GuestMemory.of_bytearray(bytearray())  # every pointer is then out of range: FAULT
+        self.stack = asyncify.Stack.of(store, instance, self.module, host.mem)
         return store, instance, shared
 
     def _linked_calls(self):
@@ -311,7 +313,7 @@ class Process(_Views):
             self.error = NoEntry(self.message)
             return
         try:
-            func(self.store)
+            asyncify.call(func, self.store, (), self.stack)
             self.status, self.exit_code = "returned", 0
             self.message = "returned from " + self.entry
         except ProcExit as e:
