@@ -2,6 +2,7 @@
 import os
 
 import watlib
+from wasix_nb import _raw_calls
 from wasix_nb.host import registry
 from wasix_nb.process import Process
 
@@ -24,12 +25,13 @@ class Driver:
 
     def __init__(self, *names, module="wasix_32v1", memory_pages=1, **opts):
         self.proc = Process(driver_wat(names, module, memory_pages), **opts)
+        self.proc.instantiate()
         self.host = self.proc.host
         self.mem = self.host.mem
         self._exports = self.proc.instance.exports(self.proc.store)
 
     def call(self, name, *args):
-        return self._exports[name](self.proc.store, *args)
+        return _raw_calls.call(self._exports[name], self.proc.store, *args)
 
     def last(self):
         return self.host.trace.event(len(self.host.trace) - 1)

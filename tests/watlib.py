@@ -10,6 +10,7 @@ exits with status 100 + errno when errno is not 0.
 import ipaddress
 import struct
 
+from wasix_nb import _raw_calls
 from wasix_nb.host import calls  # noqa: F401  (registers every syscall)
 from wasix_nb.host import registry
 
@@ -114,6 +115,7 @@ class Shim:
     def __init__(self, **options):
         from wasix_nb.process import Process
         self.proc = Process(shim_wat(), name="shim", **options)
+        self.proc.instantiate()
         self.host = self.proc.host
         self.mem = self.host.mem
         self._exports = self.proc.instance.exports(self.proc.store)
@@ -125,7 +127,7 @@ class Shim:
         kinds = call.wasm_type[0]
 
         def invoke(*args):
-            return func(store, *[_i32(a) if k == "i32" else a for a, k in zip(args, kinds)])
+            return _raw_calls.call(func, store, *[_i32(a) if k == "i32" else a for a, k in zip(args, kinds)])
         return invoke
 
     def last(self):

@@ -7,16 +7,17 @@
 """
 __version__ = "0.1.0"
 
-__all__ = ["run", "Process", "Result", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["run", "Process", "Result", "Options", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def run(source, *, check=False, **options):
     """Compile and run `source` (WAT text, wasm bytes or a path) to the end; return its `Result`.
 
-    Takes the options of `Process` (args, env, stdin, stdout, stderr, timeout, fuel, memory_limit,
-    fd_limit, inject, stub_missing, entry, net).  With `check=True` a trap, timeout or non-zero exit raises.
+    Takes the options of `Process` (see `wasix_nb.options.Options`: args, env, stdin, stdout, stderr,
+    timeout, fuel, memory_limit, capture_limit, fd_limit, trace_limit, inject, stub_missing, entry,
+    net).  With `check=True` a trap, timeout or non-zero exit raises.
     """
-    from .process import Process
+    from .runtime import Process
     result = Process(source, **options).run()
     return result.check() if check else result
 
@@ -24,8 +25,11 @@ def run(source, *, check=False, **options):
 def __getattr__(name):
     # the heavy modules (wasmtime, pandas) load on first use, so `import wasix_nb` stays cheap
     if name in ("Process", "Result"):
-        from . import process
-        return getattr(process, name)
+        from . import runtime
+        return getattr(runtime, name)
+    if name == "Options":
+        from .options import Options
+        return Options
     raise AttributeError(name)
 
 

@@ -22,6 +22,8 @@ def _parser():
     r.add_argument("--timeout", type=float)
     r.add_argument("--fuel", type=int)
     r.add_argument("--fd-limit", type=int, default=1024)
+    r.add_argument("--memory-limit", metavar="BYTES", help="all memories and tables together (default 1G)")
+    r.add_argument("--capture-limit", metavar="BYTES", help="stdout/stderr bytes kept per stream (default 16M)")
     r.add_argument("--inject", action="append", default=[], metavar="RULE")
     r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
     r.add_argument("--stub-missing", action="store_true")
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
         return print_trace(opts.file, summary=opts.summary)
 
     from .errors import WasixError
-    from .process import Process
+    from .runtime import Process
     try:
         env = dict(kv.split("=", 1) for kv in opts.env)
     except ValueError:
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
     kwargs = dict(args=prog_args, env=env, stdin=sys.stdin.buffer, stdout=_out(sys.stdout.buffer),
                   stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
                   fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
-                  entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit)
+                  entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit,
+                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit)
     if opts.net:
         kwargs["net"] = opts.net
     try:

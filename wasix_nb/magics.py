@@ -72,7 +72,7 @@ class WasixMagics(Magics):
     @argument("--entry", default="_start", help="Exported function to call (default _start).")
     @argument("--timeout", type=float, help="Stop the program after this many seconds.")
     @argument("--fuel", type=int, help="Trap after this much wasm fuel (instructions, roughly).")
-    @argument("--memory-limit", type=int, metavar="BYTES", help="Largest linear memory allowed.")
+    @argument("--memory-limit", metavar="BYTES", help="All memories and tables together (e.g. 256M; default 1G).")
     @argument("--fd-limit", type=int, help="Open-descriptor limit (default 1024): MFILE past it.")
     @argument("--inject", action="append", default=[], metavar="RULE",
               help="Fault injection, repeatable: sock_open#3=MFILE (3rd call), "
@@ -174,7 +174,7 @@ class WasixMagics(Magics):
 
     # -- running ------------------------------------------------------------------------------
     def _run(self, opts, source, argv_tail, from_path=False):
-        from .process import Process
+        from .runtime import Process
         from .views import display as views
 
         name = opts.name

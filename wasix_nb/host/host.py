@@ -58,6 +58,7 @@ class Host:
 
     def __init__(self, args=(), env=None, stdin=None, stdout=None, stderr=None, fd_limit=DEFAULT_LIMIT,
                  policy=None, scratch_dir=None, trace_limit=None):
+        self.pid = 1                        # the process id the trace records (procs numbers them)
         self.trace = Trace() if trace_limit is None else Trace(trace_limit)
         events = self.trace.events
         self.fds = FdTable(fd_limit, seq=events.__len__)

@@ -9,6 +9,7 @@ and returns an errno (int), `(errno, (out, ...))` or `(errno, (out, ...), "trace
 pointer.  `wrap()` adds the tracing, the error mapping and the fault injection around it, and `link()`
 defines it under every import module that names it (`wasi_snapshot_preview1` and `wasix_32v1` by default).
 """
+import threading
 import time
 import traceback
 
@@ -24,6 +25,15 @@ _I64_KINDS = {"u64", "i64", "ns"}
 
 #: (module, import name) -> Syscall
 TABLE = {}
+
+
+class _Thread(threading.local):
+    """Which wasm thread the current Python thread runs: the runtime sets `THREAD.tid` when a wasm
+    thread starts (the trace records it per event); 1 is the main thread."""
+    tid = 1
+
+
+THREAD = _Thread()
 
 
 class Control(BaseException):
@@ -135,10 +145,11 @@ def wrap(call: Syscall, host, rules=()):
     return plain
 
 
-def nosys_stub(module, name, ty: wasmtime.FuncType, host):
-    """A stand-in for an import the host lacks: returns NOSYS (or zeros) and is traced."""
-    kinds = " ".join(f"a{i}:{'i64' if str(p) == 'i64' else 'int'}" for i, p in enumerate(ty.params))
-    res = list(ty.results)
+def nosys_stub(module, name, ty, host):
+    """A stand-in for an import the host lacks: returns NOSYS (or zeros) and is traced.
+    `ty` is a FuncType or a (params, results) pair of type names; numbers only (see _raw_calls.supported)."""
+    params, res = _sig(ty)
+    kinds = " ".join(f"a{i}:{'i64' if p == 'i64' else 'int'}" for i, p in enumerate(params))
     call = Syscall(f"{module}.{name}", kinds, "", "errno" if res else None, None, {}, "stub")
     trace, clock = host.trace, time.perf_counter_ns
     zero = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
@@ -147,16 +158,24 @@ def nosys_stub(module, name, ty: wasmtime.FuncType, host):
         trace.add((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys"))
         if not res:
             return None
-        vals = [int(Errno.NOSYS) if i == 0 and str(t) == "i32" else zero.get(str(t), 0) for i, t in enumerate(res)]
+        vals = [int(Errno.NOSYS) if i == 0 and t == "i32" else zero.get(t, 0) for i, t in enumerate(res)]
         return vals[0] if len(vals) == 1 else vals
     return stub
 
 
+def _sig(ty):
+    """(params, results) as type names, from a FuncType or an already-read pair."""
+    if isinstance(ty, tuple):
+        return ty
+    return tuple(map(str, ty.params)), tuple(map(str, ty.results))
+
+
 def describe_type(ty) -> str:
-    if isinstance(ty, wasmtime.FuncType):
-        return f"func ({' '.join(map(str, ty.params))}) -> ({' '.join(map(str, ty.results))})"
+    if isinstance(ty, (wasmtime.FuncType, tuple)):
+        params, results = _sig(ty)
+        return f"func ({' '.join(params)}) -> ({' '.join(results)})"
     return type(ty).__name__
 
 
-def same_type(ty: wasmtime.FuncType, call: Syscall) -> bool:
-    return (tuple(map(str, ty.params)), tuple(map(str, ty.results))) == call.wasm_type
+def same_type(ty, call: Syscall) -> bool:
+    return _sig(ty) == call.wasm_type
