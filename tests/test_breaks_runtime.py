@@ -122,10 +122,16 @@ def test_b1_start_function_exit_and_trap_end_as_results():
 
 def test_b1_start_function_sigint_interrupts():
     code = f'''
-import os, signal, threading, wasix_nb
-threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-r = wasix_nb.run({SPIN_START!r})
-print(r.outcome)
+import os, signal, threading, time
+from wasix_nb.runtime import Process
+p = Process({SPIN_START!r})
+def later():
+    while p.status != "running":
+        time.sleep(0.01)
+    time.sleep(0.3)
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=later, daemon=True).start()
+print(p.run().outcome)
 '''
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
