@@ -10,6 +10,7 @@ from ..registry import P1, WASIX, syscall
 from ..sockets import OS_TYPE, Socket, addr_text
 
 _TCP, _UDP = 6, 17
+_BACKLOG = max(socket.SOMAXCONN, 4096)      # the kernel caps it at net.core.somaxconn
 _DEFAULT_PROTO = {SockType.STREAM: _TCP, SockType.DGRAM: _UDP}
 
 
@@ -130,7 +131,9 @@ def sock_listen(h, fd, backlog):
     if s.state not in ("opened", "bound", "listening"):
         return _INVAL
     try:
-        s.os.listen(max(backlog, 0))       # an unbound socket gets an ephemeral port (POSIX)
+        # the guest's backlog is a hint: the queue is the system's largest (as Wasmer: SOMAXCONN), or a
+        # burst of connects beyond a small backlog loses SYNs and waits a 1 s retransmit each (issue 14)
+        s.os.listen(_BACKLOG)              # an unbound socket gets an ephemeral port (POSIX)
     except OSError as e:
         raise WasiError(from_os(e)) from None
     s.note_local()
