@@ -14,7 +14,6 @@ crash this one (SIGBUS).
 """
 import hashlib
 import os
-import tempfile
 import time
 
 MAGIC = b"WXNBMOD1"
@@ -83,6 +82,7 @@ class DiskCache:
         """Store an entry; False (and no exception) when the directory is not writable."""
         if len(payload) + _HEAD > self.max_bytes:
             return False
+        import tempfile      # here, not at the top: a CLI run that hits the cache never needs it
         tmp = None
         try:
             os.makedirs(self.dir, mode=0o700, exist_ok=True)
