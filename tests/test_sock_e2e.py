@@ -54,7 +54,7 @@ def test_tcp_echo_1mib(no_leak):
     assert hist[3]["local"] == f"127.0.0.1:{port}"
     # the accept event shows the peer; bind shows the address actually bound
     lines = res.log.text()
-    assert f"sock_bind(fd=3, addr=0x0) = 0 addr=127.0.0.1:{port}" in lines
+    assert f"sock_bind(fd=3, addr={{127.0.0.1:0}}) = 0 addr=127.0.0.1:{port}" in lines
     assert "sock_accept_v2(" in lines and "fd=4 peer=127.0.0.1:" in lines
 
 
@@ -102,7 +102,7 @@ def test_tcp_client_against_python_server(no_leak):
     row = res.history_rows[0]
     assert row["peer"] == f"127.0.0.1:{port}" and row["state"] == "closed"
     assert row["bytes_out"] == 11 and row["bytes_in"] == 33
-    assert f"sock_connect(fd=3, addr=0x0) = 0 addr=127.0.0.1:{port}" in res.log.text()
+    assert f"sock_connect(fd=3, addr={{127.0.0.1:{port}}}) = 0 addr=127.0.0.1:{port}" in res.log.text()
 
 
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this machine")

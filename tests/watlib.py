@@ -23,8 +23,8 @@ def _find(name):
     for (mod, imp), call in sorted(registry.TABLE.items()):
         if call.name == name and mod == registry.P1:
             return mod, imp, call
-    for (mod, imp), call in sorted(registry.TABLE.items()):
-        if call.name == name:
+    for (mod, imp), call in sorted(registry.TABLE.items(), key=lambda kv: (kv[0][1] != name, kv[0])):
+        if call.name == name:       # the import named like the call first: the trace shows import names
             return mod, imp, call
     raise KeyError(f"no host function {name!r}")
 

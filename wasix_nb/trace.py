@@ -2,23 +2,36 @@
 
 An event is a plain tuple, so that recording one costs a single `list.append`:
 
-    (start_ns, duration_ns, syscall, args, errno, outs, mark)
+    (start_ns, duration_ns, syscall, args, errno, outs, mark, pid, tid, cap)
 
 `syscall` is the `Syscall` declaration (name, parameter names and kinds), `args` the raw wasm arguments,
 `outs` a tuple of values matching `syscall.outs` (or None), `mark` None or a short note such as
-"injected", "nosys" or "host error: …".  Decoding into names happens only when a view asks.
+"injected", "nosys" or "host error: …", `pid`/`tid` the process and thread that made the call, `cap`
+None or the raw input bytes copied at call time (see capture.py).  A call that never returned (the
+program was killed, timed out or interrupted while it blocked, or it was proc_exit) has errno None and
+its state in `mark` ("killed", "timeout", "interrupted", "unfinished", "exit").  Decoding into names
+happens only when a view asks.
 """
+import base64
 import json
 import re
 import time
 from collections import namedtuple
 
+from . import capture as _cap
 from .abi import errno as _errno
 from .abi import types as T
 
-START, DUR, CALL, ARGS, ERRNO, OUTS, MARK = range(7)
+START, DUR, CALL, ARGS, ERRNO, OUTS, MARK, PID, TID, CAP = range(10)
 
-Event = namedtuple("Event", "seq start_ns duration_ns name args errno outs mark")
+#: the states of a call that did not return an errno (errno None); "exit" is proc_exit's `= ?`
+UNFINISHED = ("killed", "timeout", "interrupted", "unfinished")
+NORETURN = "exit"
+
+Event = namedtuple("Event", "seq start_ns duration_ns name args errno outs mark pid tid state")
+
+DEFAULT_STRSIZE = 32        # bytes of each string a trace line shows (strace -s)
+MARK_CAP = 512              # characters of a note kept per event
 
 
 def _u32(v):
@@ -46,52 +59,120 @@ FORMAT = {
     "riflags": _flags(T.RiFlags), "siflags": _flags(T.SiFlags), "how": _enum(T.SdFlags),
     "clockid": _enum(T.ClockId), "whence": _enum(T.Whence), "bool": str,
 }
+#: kinds whose DataFrame value is a name (str) rather than an int
+NAMED = {"af", "socktype", "proto", "sockopt", "fdflags", "fdflagsext", "riflags", "siflags", "how",
+         "clockid", "whence"}
+_UNSIGNED = {"u32": 0xFFFFFFFF, "len": 0xFFFFFFFF, "ptr": 0xFFFFFFFF, "addr": 0xFFFFFFFF,
+             "u64": 2**64 - 1, "ns": 2**64 - 1}
 
 
-def format_args(call, args) -> str:
-    return ", ".join(f"{n}={FORMAT[k](v)}" for (n, k), v in zip(call.params, args))
+def plan_of(call):
+    """The capture plan of a declaration (computed once, kept on it)."""
+    try:
+        return call.plan
+    except AttributeError:
+        return None
 
 
-def format_outs(call, outs) -> str:
+def state_of(ev) -> str:
+    """ok | error | exit | killed | timeout | interrupted | unfinished."""
+    err = ev[ERRNO]
+    if err is None:
+        return ev[MARK] or NORETURN
+    return "error" if err else "ok"
+
+
+def _nbytes(call, ev):
+    """Bytes a payload call moved (its first out), or None when it did not succeed."""
+    outs = ev[OUTS]
+    if ev[ERRNO] == 0 and outs:
+        return outs[0]
+    return None
+
+
+def format_args(call, args, cap=None, strsize=DEFAULT_STRSIZE, ev=None) -> str:
+    plan = plan_of(call) if cap else None
+    if plan is None:
+        return ", ".join(f"{n}={FORMAT[k](v)}" for (n, k), v in zip(call.params, args))
+    by_arg, items = plan.by_arg, plan.items
+    nb = _nbytes(call, ev) if ev is not None and plan.io == "in" else None
+    out = []
+    for i, ((n, k), v) in enumerate(zip(call.params, args)):
+        j = by_arg.get(i)
+        if j is None or j >= len(cap):
+            out.append(f"{n}={FORMAT[k](v)}")
+        elif plan.io == "in" and j == plan.iov and nb is None:
+            out.append(f"{n}={_hex(v)}")            # a failed read: nothing to show
+        else:
+            kind, _, aux = items[j]
+            out.append(f"{n}={_cap.show(kind, cap[j], args, aux, strsize, nb)}")
+    return ", ".join(out)
+
+
+def format_outs(call, outs, strsize=None) -> str:
     if not outs:
         return ""
-    return " ".join(f"{n}={v}" for n, v in zip(call.outs, outs))
+    return " ".join(f"{n}={_cap.escape_text(v, strsize) if v.__class__ is str else v}"
+                    for n, v in zip(call.outs, outs))
 
 
-def format_event(seq: int, ev, t0: int = 0) -> str:
-    """One strace-style line: `   3 +0.000120 sock_open(af=INET, ...) = 0 fd=3`."""
+def format_event(seq: int, ev, t0: int = 0, strsize=DEFAULT_STRSIZE, who: str = "") -> str:
+    """One strace-style line: `   3 +0.000120 sock_open(af=INET, ...) = 0 fd=3`; `who` ("[pid 2] ")
+    goes before the call when a trace holds several processes or threads."""
     call, err = ev[CALL], ev[ERRNO]
-    res = "0" if err == 0 else f"{err} {_errno.name(err)}"
-    if call.result is None:
+    cap = ev[CAP] if len(ev) > CAP else None
+    mark = ev[MARK]
+    if err is None:
+        state = mark or NORETURN
+        res = "?" if state == NORETURN else "? <unfinished ...>" if state == "unfinished" else f"? <{state}>"
+        mark = None
+    elif call.result is None:
         res = "?"
-    line = f"{seq:>5} {(ev[START] - t0) / 1e9:+.6f} {call.name}({format_args(call, ev[ARGS])}) = {res}"
-    outs = format_outs(call, ev[OUTS])
+    else:
+        res = "0" if err == 0 else f"{err} {_errno.name(err)}"
+    name = call.name if call.name.isidentifier() else _cap.escape_text(call.name)
+    line = (f"{seq:>5} {(ev[START] - t0) / 1e9:+.6f} {who}{name}({format_args(call, ev[ARGS], cap, strsize, ev)})"
+            f" = {res}")
+    outs = format_outs(call, ev[OUTS], strsize)
     if outs:
         line += " " + outs
     if ev[DUR] >= 1_000_000:
         line += f" <{ev[DUR] / 1e9:.6f}>"
-    if ev[MARK]:
-        line += f" ({ev[MARK]})"
+    if mark:
+        line += f" ({_cap.escape_text(mark)})"
     return line
 
 
-DEFAULT_LIMIT = 1_000_000     # events kept per process (~300 bytes each); later calls are only counted
+EVENT_BYTES = 256           # what one event costs in memory, as the byte budget counts it (estimate)
+DEFAULT_LIMIT = 1_000_000   # events kept per process; later calls are only counted
+DEFAULT_BYTES = 256 << 20   # bytes a trace may hold: events at EVENT_BYTES each plus captured data
 
 
 class Trace:
     """Append-only event log of one process.
 
-    It keeps the first `limit` events; later calls are only counted per function (`unrecorded`), so a
-    long-running server cannot exhaust the kernel's memory and the summary still counts every call.
+    It keeps the first `limit` events and at most `max_bytes` bytes (each event counts EVENT_BYTES,
+    captured payloads and strings their length); later calls are only counted per function
+    (`unrecorded`), so a long-running server cannot exhaust the kernel's memory and the summary still
+    counts every call.  `strsize` is how many bytes of each string the text shows (strace -s);
+    `capture` how many payload bytes a data call keeps (see `io_rows`).
     """
 
-    def __init__(self, limit: int = DEFAULT_LIMIT):
+    def __init__(self, limit: int = DEFAULT_LIMIT, max_bytes: int = DEFAULT_BYTES,
+                 strsize: int = DEFAULT_STRSIZE, capture: int = _cap.DEFAULT_CAPTURE):
         self.events = []
-        self.limit = limit
+        self.max_limit = limit
+        self.max_bytes = max_bytes
+        self.limit = max(0, min(limit, max_bytes // EVENT_BYTES))   # lowered as captured bytes are kept
+        self.strsize = strsize
+        self.capture = capture
+        self.captured_bytes = 0
         self.unrecorded = {}        # name -> [calls, errors, total_ns] of calls past the limit
+        self.unrecorded_unfinished = {}
         self.unrecorded_calls = 0
         self.t0 = time.perf_counter_ns()
         self.wall0 = time.time()
+        self._io = ([], 0)          # io rows found so far, events scanned
 
     def __len__(self):
         """Recorded events (what the indexes and `seq` numbers refer to); see `calls` for all calls."""
@@ -103,16 +184,32 @@ class Trace:
         return len(self.events) + self.unrecorded_calls
 
     def add(self, ev):
-        """Record `ev`, or only count it once the trace is full."""
+        """Record `ev`, or only count it once the trace is full.  A 7-field event (older callers) gets
+        pid 1, tid 1 and no capture."""
+        if len(ev) == 7:
+            ev = ev + (1, 1, None)
         if len(self.events) < self.limit:
             self.events.append(ev)
         else:
             self.overflow(ev)
 
+    def spend(self, n: int) -> bool:
+        """Take `n` bytes of the budget for captured data (True), or refuse when the rest of the budget
+        would hold fewer than one more event."""
+        cost = -(-n // EVENT_BYTES)
+        if self.limit - cost <= len(self.events):
+            return False
+        self.limit -= cost
+        self.captured_bytes += n
+        return True
+
     def overflow(self, ev):
-        row = self.unrecorded.get(ev[CALL].name)
+        name = ev[CALL].name
+        if ev[ERRNO] is None and ev[MARK] in UNFINISHED:
+            self.unrecorded_unfinished[name] = self.unrecorded_unfinished.get(name, 0) + 1
+        row = self.unrecorded.get(name)
         if row is None:
-            row = self.unrecorded[ev[CALL].name] = [0, 0, 0]
+            row = self.unrecorded[name] = [0, 0, 0]
         row[0] += 1
         row[1] += 1 if ev[ERRNO] else 0
         row[2] += ev[DUR]
@@ -129,34 +226,68 @@ class Trace:
 
     def event(self, seq, ev=None) -> Event:
         ev = ev or self.events[seq]
-        return Event(seq, ev[START] - self.t0, ev[DUR], ev[CALL].name, ev[ARGS], ev[ERRNO], ev[OUTS], ev[MARK])
+        return Event(seq, ev[START] - self.t0, ev[DUR], ev[CALL].name, ev[ARGS], ev[ERRNO], ev[OUTS], ev[MARK],
+                     ev[PID], ev[TID], state_of(ev))
 
-    def lines(self, start: int = 0, stop=None):
+    def line(self, seq, strsize=None) -> str:
+        """The full text of one call (every argument; `strsize` None: strings up to what was kept)."""
+        return format_event(seq, self.events[seq], self.t0, strsize)
+
+    def who(self, evs=None):
+        """How lines name their caller: '' (one process, one thread), 'tid' or 'pid' (strace -f)."""
+        pids, tids = set(), set()
+        for ev in (self.events if evs is None else evs):
+            pids.add(ev[PID])
+            tids.add(ev[TID])
+            if len(pids) > 1:
+                return "pid"
+        return "tid" if len(tids) > 1 else ""
+
+    def lines(self, start: int = 0, stop=None, strsize=None):
+        strsize = self.strsize if strsize is None else strsize
         evs = self.events[start:stop]
-        out = [format_event(start + i, ev, self.t0) for i, ev in enumerate(evs)]
+        who = self.who()
+        out = []
+        for i, ev in enumerate(evs):
+            w = "" if not who else (f"[pid {ev[PID]}] " if who == "pid" and ev[TID] == 1 else
+                                    f"[pid {ev[PID]} tid {ev[TID]}] " if who == "pid" else f"[tid {ev[TID]}] ")
+            out.append(format_event(start + i, ev, self.t0, strsize, w))
         if self.unrecorded_calls and stop is None:
             out.append(f"  ... {self.unrecorded_calls} more calls counted, not recorded "
-                       f"(the trace keeps the first {self.limit}; see the summary)")
+                       f"(the trace keeps the first {len(self.events)} within {self.max_bytes} bytes; "
+                       "see the summary)")
         return out
 
-    def text(self, start: int = 0, stop=None) -> str:
-        return "\n".join(self.lines(start, stop))
+    def text(self, start: int = 0, stop=None, strsize=None) -> str:
+        return "\n".join(self.lines(start, stop, strsize))
 
     def errors(self) -> int:
         return sum(1 for ev in list(self.events) if ev[ERRNO]) + sum(r[1] for r in list(self.unrecorded.values()))
 
+    def unfinished(self) -> int:
+        """Calls cut short (killed, timed out, interrupted while they blocked)."""
+        return (sum(1 for ev in list(self.events) if ev[ERRNO] is None and ev[MARK] in UNFINISHED)
+                + sum(self.unrecorded_unfinished.values()))
+
     def summary_rows(self):
-        """Per-function rows like `strace -c`: name, calls, errors, total_ns, mean_ns (every call,
-        recorded or only counted)."""
-        acc = {name: list(row) for name, row in list(self.unrecorded.items())}
+        """Per-function rows like `strace -c`: name, calls, errors, total_ns, mean_ns, unfinished (every
+        call, recorded or only counted; an unfinished call is neither an error nor a success)."""
+        acc = {name: list(row) + [self.unrecorded_unfinished.get(name, 0)]
+               for name, row in list(self.unrecorded.items())}
         for ev in list(self.events):
-            row = acc.setdefault(ev[CALL].name, [0, 0, 0])
+            row = acc.get(ev[CALL].name)
+            if row is None:
+                row = acc[ev[CALL].name] = [0, 0, 0, 0]
             row[0] += 1
-            row[1] += 1 if ev[ERRNO] else 0
+            err = ev[ERRNO]
+            if err:
+                row[1] += 1
+            elif err is None and ev[MARK] in UNFINISHED:
+                row[3] += 1
             row[2] += ev[DUR]
         rows = [
-            {"syscall": name, "calls": c, "errors": e, "total_ns": t, "mean_ns": t // c}
-            for name, (c, e, t) in acc.items()
+            {"syscall": name, "calls": c, "errors": e, "total_ns": t, "mean_ns": t // c, "unfinished": u}
+            for name, (c, e, t, u) in acc.items()
         ]
         rows.sort(key=lambda r: -r["total_ns"])
         return rows
@@ -164,45 +295,113 @@ class Trace:
     def summary_text(self) -> str:
         rows = self.summary_rows()
         total = sum(r["total_ns"] for r in rows) or 1
-        out = [f"{'% time':>7} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9} syscall",
-               "------- ----------- ----------- --------- --------- ----------------"]
+        unf = any(r["unfinished"] for r in rows)
+        extra, rule = (f" {'unfinished':>10}", " ----------") if unf else ("", "")
+        out = [f"{'% time':>7} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9}{extra} syscall",
+               f"------- ----------- ----------- --------- ---------{rule} ----------------"]
         for r in rows:
+            u = f" {r['unfinished'] or '':>10}" if unf else ""
             out.append(f"{100 * r['total_ns'] / total:7.2f} {r['total_ns'] / 1e9:11.6f} "
-                       f"{r['mean_ns'] // 1000:11d} {r['calls']:9d} {r['errors'] or '':>9} {r['syscall']}")
-        out.append("------- ----------- ----------- --------- --------- ----------------")
+                       f"{r['mean_ns'] // 1000:11d} {r['calls']:9d} {r['errors'] or '':>9}{u} "
+                       f"{_cap.escape_text(r['syscall'])}")
+        out.append(f"------- ----------- ----------- --------- ---------{rule} ----------------")
+        u = f" {sum(r['unfinished'] for r in rows) or '':>10}" if unf else ""
         out.append(f"100.00 {total / 1e9:11.6f} {'':>11} {sum(r['calls'] for r in rows):9d} "
-                   f"{sum(r['errors'] for r in rows) or '':>9} total")
+                   f"{sum(r['errors'] for r in rows) or '':>9}{u} total")
         return "\n".join(out)
 
+    # -- the payloads, in order --------------------------------------------------------------------
+    def io_rows(self):
+        """(seq, t_ns, pid, tid, fd, direction, nbytes, data, peer) of every successful data call, in
+        order; scanned incrementally (the event list only grows)."""
+        rows, upto = self._io
+        events = self.events
+        n = len(events)
+        if upto < n:
+            rows = list(rows)
+            t0 = self.t0
+            for seq in range(upto, n):
+                ev = events[seq]
+                call = ev[CALL]
+                plan = plan_of(call)
+                if plan is None or plan.io is None or ev[ERRNO] != 0 or not ev[OUTS] or not ev[OUTS][0]:
+                    continue
+                cap = ev[CAP]
+                nbytes = ev[OUTS][0]
+                iov = cap[plan.iov] if cap and plan.iov is not None and plan.iov < len(cap) else None
+                data = iov[2][:nbytes] if iov else b""
+                peer = ""
+                if call.name == "sock_recv_from" and len(ev[OUTS]) > 2:
+                    peer = ev[OUTS][2]
+                elif call.name == "sock_send_to" and cap and cap[0] is not None:
+                    peer = _cap.addr_text(cap[plan.by_arg[4]]) if 4 in plan.by_arg else ""
+                if not peer and cap and len(cap) > len(plan.items):
+                    peer = cap[-1] or ""
+                rows.append((seq, ev[START] - t0, ev[PID], ev[TID], ev[ARGS][0], plan.io, nbytes, data, peer))
+            self._io = (rows, n)
+        return rows
+
+    # -- saved traces ------------------------------------------------------------------------------
     def to_jsonl(self, fp) -> None:
         """Write one JSON object per event (read back by `load_jsonl`)."""
         for seq, ev in enumerate(list(self.events)):
             call = ev[CALL]
+            plan = plan_of(call)
             fp.write(json.dumps({
                 "seq": seq, "t_ns": ev[START] - self.t0, "dur_ns": ev[DUR], "name": call.name,
                 "params": [list(p) for p in call.params], "args": list(ev[ARGS]), "errno": ev[ERRNO],
                 "outs": dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {}, "mark": ev[MARK],
-                "result": call.result,
+                "result": call.result, "pid": ev[PID], "tid": ev[TID],
+                "cap": _to_json(ev[CAP]) if ev[CAP] is not None else None,
+                "plan": [list(p) for p in plan.items] if plan is not None else None,
+                "io": plan.io if plan is not None else None,
             }, default=str) + "\n")
+
+
+def _to_json(v):
+    if isinstance(v, (bytes, bytearray)):
+        return {"b64": base64.b64encode(v).decode()}
+    if isinstance(v, (tuple, list)):
+        return [_to_json(x) for x in v]
+    return v
+
+
+def _from_json(v):
+    if isinstance(v, dict) and "b64" in v:
+        return base64.b64decode(v["b64"])
+    if isinstance(v, list):
+        return tuple(_from_json(x) for x in v)
+    return v
 
 
 class _Loaded:
     """Stand-in declaration for events read back from JSON."""
 
-    def __init__(self, name, params, outs, result):
+    def __init__(self, name, params, outs, result, plan=None, io=None):
         self.name, self.params, self.outs, self.result = name, tuple(map(tuple, params)), tuple(outs), result
+        self.plan = None
+        if plan is not None:
+            self.plan = _cap.Plan([tuple(p) for p in plan], io, False)
 
 
 def load_jsonl(fp) -> Trace:
     tr = Trace()
     tr.t0 = 0
+    decls = {}
     for line in fp:
         if not line.strip():
             continue
         d = json.loads(line)
-        call = _Loaded(d["name"], d["params"], list(d["outs"]), d.get("result", "errno"))
+        key = (d["name"], json.dumps(d["params"]), tuple(d["outs"]), d.get("result", "errno"),
+               json.dumps(d.get("plan")), d.get("io"))
+        call = decls.get(key)
+        if call is None:
+            call = decls[key] = _Loaded(d["name"], d["params"], list(d["outs"]), d.get("result", "errno"),
+                                        d.get("plan"), d.get("io"))
         outs = tuple(d["outs"].values()) or None
-        tr.events.append((d["t_ns"], d["dur_ns"], call, tuple(d["args"]), d["errno"], outs, d["mark"]))
+        cap = d.get("cap")
+        tr.events.append((d["t_ns"], d["dur_ns"], call, tuple(d["args"]), d["errno"], outs, d["mark"],
+                          d.get("pid", 1), d.get("tid", 1), _from_json(cap) if cap is not None else None))
     return tr
 
 

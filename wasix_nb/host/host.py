@@ -56,6 +56,8 @@ class Stdio(OpenFile):
 class Host:
     """Everything the syscalls act on. One per process; never shared between processes."""
 
+    host_errors_more = 0    # host errors past the first registry.HOST_ERRORS_KEPT (only counted)
+
     def __init__(self, args=(), env=None, stdin=None, stdout=None, stderr=None, fd_limit=DEFAULT_LIMIT,
                  policy=None, scratch_dir=None, trace_limit=None):
         self.pid = 1                        # the process id the trace records (procs numbers them)

@@ -15,6 +15,7 @@ import traceback
 
 import wasmtime
 
+from .. import capture as _cap
 from ..abi.errno import Errno, WasiError
 from ..abi.memory import Fault
 
@@ -27,21 +28,33 @@ _I64_KINDS = {"u64", "i64", "ns"}
 TABLE = {}
 
 
-class _Thread(threading.local):
-    """Which wasm thread the current Python thread runs: the runtime sets `THREAD.tid` when a wasm
-    thread starts (the trace records it per event); 1 is the main thread."""
-    tid = 1
-
-
-THREAD = _Thread()
-
-
 class Control(BaseException):
     """Ends the program from inside a host call (exit, kill); passes through wasm untouched."""
 
 
+_THREADED = False       # set once any thread takes a tid other than 1: only then is THREAD read per call
+
+
+class _Thread(threading.local):
+    """Which wasm thread the current Python thread runs: the runtime sets `THREAD.tid` when a wasm
+    thread starts (the trace records it per event, with its host's `pid`); 1 is the main thread."""
+    tid = 1
+
+    def __setattr__(self, name, value):
+        global _THREADED
+        if name == "tid" and value != 1:
+            _THREADED = True
+        super().__setattr__(name, value)
+
+
+THREAD = _Thread()
+HOST_ERRORS_KEPT = 20       # host-error tracebacks kept per process; later ones only counted
+_TB_CAP = 16384             # characters of each kept traceback
+_UNFINISHED = {"killed", "timeout", "interrupted"}
+
+
 class Syscall:
-    __slots__ = ("name", "params", "outs", "result", "fn", "imports", "wasm_type", "family")
+    __slots__ = ("name", "params", "outs", "result", "fn", "imports", "wasm_type", "family", "plan")
 
     def __init__(self, name, params, outs, result, fn, imports, family):
         self.name = name
@@ -54,6 +67,15 @@ class Syscall:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         self.wasm_type = (tuple("i64" if k in _I64_KINDS else "i32" for _, k in self.params),
                           ("i32",) if result else ())
+        self.plan = _cap.plan_for(name, self.params, self.outs)    # what the trace copies per call
+
+    def renamed(self, name):
+        """The same call under another name (the trace names a call as the program imported it)."""
+        other = Syscall.__new__(Syscall)
+        for slot in Syscall.__slots__:
+            setattr(other, slot, getattr(self, slot))
+        other.name = name
+        return other
 
     def func_type(self) -> wasmtime.FuncType:
         vt = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
@@ -81,51 +103,84 @@ def lookup(module: str, name: str):
     return TABLE.get((module, name))
 
 
-def wrap(call: Syscall, host, rules=()):
+def wrap(call: Syscall, host, rules=(), name=None):
     """The callable wasmtime invokes: run `call.fn`, map errors, append one trace event (or, once the
-    trace holds its limit of events, only count the call: the summary stays exact, memory bounded)."""
+    trace holds its limit of events or bytes, only count the call: the summary stays exact, memory
+    bounded).  `name` is the import name the program used, when it differs from the declaration's.
+
+    Per call it records ints and the objects the call returned (no decoding); calls with input structs
+    or payloads (capture.py) also copy those bytes.  A call a Control exception or an interrupt cuts
+    short is recorded with errno None and its state (killed, timeout, interrupted; exit for proc_exit)."""
+    if name is not None and name != call.name:
+        call = call.renamed(name)
     fn = call.fn
     trace = host.trace
     events = trace.events
-    append, overflow, limit = events.append, trace.overflow, trace.limit
+    append, overflow = events.append, trace.overflow
     clock = time.perf_counter_ns
-    on_error = host.on_host_error
     IO, FAULT = int(Errno.IO), int(Errno.FAULT)
+    MARK_CAP = 512
+    plan = call.plan
 
     def record(ev):
-        if len(events) < limit:
+        if len(events) < trace.limit:
             append(ev)
         else:
             overflow(ev)
 
-    # the common case, kept to a single Python frame around fn
-    def plain(*args):
-        t0 = clock()
-        outs = mark = None
-        try:
-            r = fn(host, *args)
-            if r.__class__ is int:
-                err = r
-            else:   # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
-                err, outs = r[0], r[1]
-                if len(r) > 2:
-                    mark = r[2]
-        except WasiError as e:
-            err, mark = e.errno, e.mark
-        except Fault:
-            err = FAULT
-        except Control:
-            record((t0, clock() - t0, call, args, 0, None, None))
-            raise
-        except Exception as e:  # noqa: BLE001 - a host bug must not reach the program as an exception
-            err, mark = IO, f"host error: {type(e).__name__}: {e}"
-            on_error(call, args, traceback.format_exc())
-        ev = (t0, clock() - t0, call, args, err, outs, mark)
-        if len(events) < limit:
-            append(ev)
+    def cut(t0, args, e, cap):
+        """A call that did not return: killed, timed out or interrupted while it ran, or proc_exit."""
+        a = e.args
+        if isinstance(e, KeyboardInterrupt):
+            state = "interrupted"
+        elif a and a[0].__class__ is str and a[0] in _UNFINISHED:
+            state = a[0]
         else:
-            overflow(ev)
-        return err
+            state = "exit" if call.result is None else "unfinished"
+        record((t0, clock() - t0, call, args, None, None, state, host.pid, THREAD.tid if _THREADED else 1, cap))
+
+    def host_error(args, e):
+        """A host bug: IO for the program, a short note in the trace, the first tracebacks kept."""
+        if len(host.host_errors) < HOST_ERRORS_KEPT:
+            host.on_host_error(call, args, traceback.format_exc()[-_TB_CAP:])
+        else:
+            host.host_errors_more = getattr(host, "host_errors_more", 0) + 1
+        return _cap.escape_text(f"host error: {type(e).__name__}: {e}", MARK_CAP)
+
+    if plan is None:
+        # the common case, kept to a single Python frame around fn
+        def traced(*args):
+            t0 = clock()
+            outs = mark = None
+            try:
+                r = fn(host, *args)
+                if r.__class__ is int:
+                    err = r
+                else:   # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
+                    err, outs = r[0], r[1]
+                    if len(r) > 2:
+                        mark = r[2]
+                        if len(mark) > MARK_CAP:
+                            mark = mark[:MARK_CAP] + "..."
+            except WasiError as e:
+                err, mark = e.errno, e.mark
+                if mark is not None and len(mark) > MARK_CAP:
+                    mark = mark[:MARK_CAP] + "..."
+            except Fault:
+                err = FAULT
+            except Exception as e:  # noqa: BLE001 - a host bug must not reach the program as an exception
+                err, mark = IO, host_error(args, e)
+            except BaseException as e:
+                cut(t0, args, e, None)
+                raise
+            ev = (t0, clock() - t0, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None)
+            if len(events) < trace.limit:
+                append(ev)
+            else:
+                overflow(ev)
+            return err
+    else:
+        traced = _captured(call, host, plan, record, cut, host_error, MARK_CAP)
 
     if rules:
         bound = [(r, r.bind(call)) for r in rules]
@@ -133,16 +188,78 @@ def wrap(call: Syscall, host, rules=()):
         def injected(*args):
             for rule, b in bound:
                 if rule.matches(b, args):
-                    record((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}"))
+                    cap = _cap.capture_inputs(plan, host.mem, args, 0) if plan is not None else None
+                    record((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}", host.pid,
+                            THREAD.tid if _THREADED else 1, tuple(cap) if cap else None))
                     return rule.errno
-            return plain(*args)
+            return traced(*args)
         return injected
 
     if call.result is None:
         def noresult(*args):
-            plain(*args)
+            traced(*args)
         return noresult
-    return plain
+    return traced
+
+
+def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
+    """The per-call path of a call with inputs or payloads to copy (capture.py): inputs before the
+    call (so a failed call still shows them), read payloads after it, all within the byte budget."""
+    fn = call.fn
+    trace = host.trace
+    clock = time.perf_counter_ns
+    IO, FAULT = int(Errno.IO), int(Errno.FAULT)
+    capture_inputs, iov_prefix, clip = _cap.capture_inputs, _cap.iov_prefix, _cap.clip_outs
+    items, io, iov, clip_outs = plan.items, plan.io, plan.iov, plan.clip_outs
+    iov_arg, iov_len_arg = (items[iov][1], items[iov][2]) if iov is not None else (None, None)
+
+    def traced(*args):
+        t0 = clock()
+        cap = capture_inputs(plan, host.mem, args, trace.capture) if items else None
+        outs = mark = None
+        try:
+            r = fn(host, *args)
+            if r.__class__ is int:
+                err = r
+            else:
+                err, outs = r[0], r[1]
+                if len(r) > 2:
+                    mark = r[2]
+                    if len(mark) > MARK_CAP:
+                        mark = mark[:MARK_CAP] + "..."
+        except WasiError as e:
+            err, mark = e.errno, e.mark
+            if mark is not None and len(mark) > MARK_CAP:
+                mark = mark[:MARK_CAP] + "..."
+        except Fault:
+            err = FAULT
+        except Exception as e:  # noqa: BLE001
+            err, mark = IO, host_error(args, e)
+        except BaseException as e:
+            cut(t0, args, e, tuple(cap) if cap else None)
+            raise
+        dur = clock() - t0
+        if outs and clip_outs:
+            outs = clip(outs)
+        if cap is not None:
+            if io is not None:
+                if err == 0 and outs:
+                    if io == "in":      # what was read: only now in memory
+                        cap[iov] = iov_prefix(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
+                    e = host.fds.entries.get(args[0])
+                    f = e.file if e is not None else None
+                    cap.append("" if f is None else f.peer or ("" if f.kind == "socket" else f.kind))
+            size = 0
+            for v in cap:
+                if v.__class__ is bytes:
+                    size += len(v)
+                elif v.__class__ is tuple:
+                    size += len(v[-1]) if v[-1].__class__ is bytes else len(v[0])
+            cap = tuple(cap) if size == 0 or trace.spend(size) else None
+        ev = (t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, cap)
+        record(ev)
+        return err
+    return traced
 
 
 def nosys_stub(module, name, ty, host):

@@ -105,7 +105,7 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
             call = registry.lookup(mod, name)
             if call is not None and registry.same_type(sig, call):
                 out.calls.append(call)
-                fn = registry.wrap(call, host, rules_for(call))
+                fn = registry.wrap(call, host, rules_for(call), name)
                 _raw_calls.define(linker, mod, name, ty, fn, out.keep, sig)
             elif opts.stub_missing and _raw_calls.supported(sig):
                 _raw_calls.define(linker, mod, name, ty, registry.nosys_stub(mod, name, sig, host), out.keep, sig)

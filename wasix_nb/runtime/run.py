@@ -29,6 +29,12 @@ class Views:
         from ..views import tables
         return tables.summary(self)
 
+    @property
+    def io(self):
+        """Every payload read or written, in order: seq, t_ns, pid, tid, fd, direction, nbytes, data, peer."""
+        from ..views import tables
+        return tables.io(self)
+
     def timeline(self):
         from ..views.timeline import timeline
         return timeline(self)

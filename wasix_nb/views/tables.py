@@ -1,17 +1,22 @@
-"""pandas DataFrames of the descriptor table, its history, the trace and the per-call summary.
+"""pandas DataFrames of the descriptor table, its history, the trace, the per-call summary and the payloads.
 
-Each `*_frame` function takes plain data (rows or a Trace); `fds(proc)`, `history(proc)`, `calls(proc)` and
-`summary(proc)` take a Process or a Result.  `styled(df, uid)` gives deterministic HTML (a stable id).
+Each `*_frame` function takes plain data (rows or a Trace); `fds(proc)`, `history(proc)`, `calls(proc)`,
+`summary(proc)` and `io(proc)` take a Process or a Result.  `styled(df, uid)` gives deterministic HTML
+(a stable id).
 """
 import pandas as pd
 
+from .. import capture as _cap
 from ..abi import errno as _errno
-from ..trace import ARGS, CALL, DUR, ERRNO, FORMAT, MARK, OUTS, START
+from ..trace import (ARGS, CALL, CAP, DUR, ERRNO, FORMAT, MARK, NAMED, OUTS, PID, START, TID, _UNSIGNED,
+                     plan_of, state_of)
 
 FD_COLUMNS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags",
               "bytes_in", "bytes_out", "opened_seq", "closed_seq"]
-CALL_COLUMNS = ["seq", "t_ns", "dur_ns", "syscall", "fd", "errno", "errno_name", "args", "outs", "mark"]
-SUMMARY_COLUMNS = ["syscall", "calls", "errors", "total_ns", "mean_ns"]
+CALL_COLUMNS = ["seq", "t_ns", "dur_ns", "pid", "tid", "syscall", "fd", "errno", "errno_name", "state",
+                "args", "outs", "mark"]
+SUMMARY_COLUMNS = ["syscall", "calls", "errors", "total_ns", "mean_ns", "unfinished"]
+IO_COLUMNS = ["seq", "t_ns", "pid", "tid", "fd", "direction", "nbytes", "data", "peer"]
 
 
 _FD_DTYPES = {"fd": "int64", "proto": "int64", "bytes_in": "int64", "bytes_out": "int64",
@@ -39,26 +44,67 @@ def fd_arg(call, args):
     return None
 
 
+def typed_args(call, args, cap=None, ev=None) -> dict:
+    """A call's arguments as Python values: ints as ints (unsigned kinds unsigned), enum and flag
+    values as their names, captured inputs decoded (addresses and paths as strings, iovecs as
+    {count, lens, data})."""
+    plan = plan_of(call) if cap else None
+    out = {}
+    for i, ((n, k), v) in enumerate(zip(call.params, args)):
+        if plan is not None and i in plan.by_arg and plan.by_arg[i] < len(cap):
+            j = plan.by_arg[i]
+            kind, _, aux = plan.items[j]
+            nb = None
+            if plan.io == "in" and j == plan.iov:
+                if not (ev is not None and ev[ERRNO] == 0 and ev[OUTS]):
+                    out[n] = v & 0xFFFFFFFF
+                    continue
+                nb = ev[OUTS][0]
+            out[n] = _cap.typed(kind, cap[j], args, aux, nb)
+        elif k in NAMED:
+            out[n] = FORMAT[k](v)
+        else:
+            mask = _UNSIGNED.get(k)
+            out[n] = v & mask if mask else v
+    return out
+
+
 def trace_frame(trace, start: int = 0, stop=None) -> pd.DataFrame:
-    """One row per call: seq, t_ns (since the trace began), dur_ns, syscall (category), fd (the fd
-    argument, nullable), errno, errno_name (category), args (decoded dict), outs (dict), mark."""
+    """One row per call: seq, t_ns (since the trace began), dur_ns, pid, tid, syscall (category, the
+    name the program imported), fd (the fd argument, nullable), errno (nullable: <NA> for a call that
+    never returned), errno_name and state (categories: ok, error, exit, killed, timeout, interrupted,
+    unfinished), args (dict of typed values), outs (dict), mark."""
     events = trace.events[start:stop]
     t0 = trace.t0
     recs = []
     for i, ev in enumerate(events):
         call = ev[CALL]
+        err = ev[ERRNO]
         recs.append((
-            start + i, ev[START] - t0, ev[DUR], call.name, fd_arg(call, ev[ARGS]), ev[ERRNO],
-            _errno.name(ev[ERRNO]),
-            {n: FORMAT[k](v) for (n, k), v in zip(call.params, ev[ARGS])},
+            start + i, ev[START] - t0, ev[DUR], ev[PID], ev[TID], call.name, fd_arg(call, ev[ARGS]), err,
+            _errno.name(err) if err is not None else "", state_of(ev),
+            typed_args(call, ev[ARGS], ev[CAP], ev),
             dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {},
-            ev[MARK] or "",
+            (ev[MARK] or "") if err is not None else "",
         ))
-    df = pd.DataFrame(recs, columns=CALL_COLUMNS)
-    df = df.astype({"seq": "int64", "t_ns": "int64", "dur_ns": "int64", "fd": "Int64", "errno": "int64"})
-    df["syscall"] = df["syscall"].astype("category")
-    df["errno_name"] = df["errno_name"].astype("category")
-    return df
+    cols = list(zip(*recs)) if recs else [()] * len(CALL_COLUMNS)
+    dtypes = {"seq": "int64", "t_ns": "int64", "dur_ns": "int64", "pid": "int64", "tid": "int64",
+              "syscall": "category", "fd": "Int64", "errno": "Int64", "errno_name": "category",
+              "state": "category"}
+    data = {c: pd.array(list(v), dtype=dtypes.get(c, object)) for c, v in zip(CALL_COLUMNS, cols)}
+    return pd.DataFrame(data, columns=CALL_COLUMNS, copy=False)
+
+
+def io_frame(trace) -> pd.DataFrame:
+    """Every payload in order: seq (of the call), t_ns, pid, tid, fd, direction ('in' read, 'out'
+    written), nbytes (exact), data (bytes: the first `capture` bytes), peer (the other end: an address,
+    `stdout`, a pipe...)."""
+    rows = trace.io_rows()
+    cols = list(zip(*rows)) if rows else [()] * len(IO_COLUMNS)
+    dtypes = {"seq": "int64", "t_ns": "int64", "pid": "int64", "tid": "int64", "fd": "int64",
+              "direction": "category", "nbytes": "int64"}
+    data = {c: pd.array(list(v), dtype=dtypes.get(c, object)) for c, v in zip(IO_COLUMNS, cols)}
+    return pd.DataFrame(data, columns=IO_COLUMNS, copy=False)
 
 
 def summary_frame(trace) -> pd.DataFrame:
@@ -104,6 +150,11 @@ def calls(p) -> pd.DataFrame:
 
 def summary(p) -> pd.DataFrame:
     return summary_frame(event_log(p))
+
+
+def io(p) -> pd.DataFrame:
+    """The conversation: every payload read or written, in order (see `io_frame`)."""
+    return io_frame(event_log(p))
 
 
 def styled(df: pd.DataFrame, uid: str) -> str:
