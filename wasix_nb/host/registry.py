@@ -160,7 +160,7 @@ def wrap(call: Syscall, host, rules=(), name=None):
                     err, outs = r[0], r[1]
                     if len(r) > 2:
                         mark = r[2]
-                        if len(mark) > MARK_CAP:
+                        if mark and len(mark) > MARK_CAP:
                             mark = mark[:MARK_CAP] + "..."
             except WasiError as e:
                 err, mark = e.errno, e.mark
@@ -225,7 +225,7 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
                 err, outs = r[0], r[1]
                 if len(r) > 2:
                     mark = r[2]
-                    if len(mark) > MARK_CAP:
+                    if mark and len(mark) > MARK_CAP:
                         mark = mark[:MARK_CAP] + "..."
         except WasiError as e:
             err, mark = e.errno, e.mark
