@@ -9,6 +9,7 @@ import ctypes
 import ipaddress
 import struct
 
+from .errno import Errno, WasiError
 from .types import AddressFamily
 
 _U8 = struct.Struct("<B")
@@ -21,6 +22,9 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 
 ADDR_PORT_SIZE = 28      # bytes the host reads/writes of __wasi_addr_port_t
 LOCAL_PATH_MAX = 108     # sun_path, NUL included (offsets 2..109)
+IOV_MAX = 1024           # iovecs per call (Linux UIO_MAXIOV): more is EINVAL, checked before reading any
+RW_MAX = 4 << 20         # bytes one read/write/send/recv moves at most (as Linux's MAX_RW_COUNT, smaller):
+                         # a longer request is a short count, so overlapping iovecs cannot amplify memory
 
 
 class Fault(Exception):
@@ -175,30 +179,41 @@ class GuestMemory:
         ptr = self.check(ptr, n)
         self._mv[ptr:ptr + n] = data
 
-    def iovecs(self, ptr: int, count: int):
-        """[(buf, len), ...] of an iovec/ciovec array, every buffer bounds-checked."""
+    def iovecs(self, ptr: int, count: int, limit: int = RW_MAX):
+        """[(buf, len), ...] of an iovec/ciovec array, every buffer bounds-checked (FAULT), more than
+        IOV_MAX entries INVAL; the list stops once `limit` bytes are covered (the last entry shortened),
+        as Linux truncates a request to MAX_RW_COUNT."""
         count &= MASK32
+        if count > IOV_MAX:
+            raise WasiError(Errno.INVAL)
         base = self.check(ptr, 8 * count)
         out = []
-        mv = self._mv
-        for i in range(count):
-            buf, ln = _IOVEC.unpack_from(mv, base + 8 * i)
-            self.check(buf, ln)
-            out.append((buf, ln))
+        size = self._size
+        room = limit
+        for buf, ln in _IOVEC.iter_unpack(self._mv[base:base + 8 * count]):
+            if buf + ln > size:
+                self.check(buf, ln)
+                size = self._size
+            if room > 0 and ln:
+                if ln > room:
+                    ln = room
+                out.append((buf, ln))
+                room -= ln
         return out
 
-    def views(self, ptr: int, count: int):
-        """Writable memoryviews of the buffers of an iovec array (bounds-checked), for zero-copy
-        socket I/O.  Valid until the memory grows past them; use at once."""
+    def views(self, ptr: int, count: int, limit: int = RW_MAX):
+        """Writable memoryviews of the buffers of an iovec array (bounds-checked, at most `limit` bytes
+        in all), for zero-copy socket I/O.  Valid until the memory grows past them; use at once."""
         mv = self._mv
-        return [mv[b:b + n] for b, n in self.iovecs(ptr, count)]
+        return [mv[b:b + n] for b, n in self.iovecs(ptr, count, limit)] or [mv[0:0]]
 
     def gather(self, iovs) -> bytes:
+        """The bytes of `iovs` (from iovecs(): at most RW_MAX in all), copied once."""
         mv = self._mv
         if len(iovs) == 1:
             buf, ln = iovs[0]
             return bytes(mv[buf:buf + ln])
-        return b"".join(bytes(mv[b:b + n]) for b, n in iovs)
+        return b"".join([mv[b:b + n] for b, n in iovs])
 
     def scatter(self, iovs, data) -> int:
         """Copy data into the buffers in order; return bytes copied."""

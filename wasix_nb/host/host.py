@@ -5,6 +5,7 @@ import select
 import shutil
 import tempfile
 import threading
+import time
 
 from ..abi.types import FileType
 from ..trace import Trace
@@ -13,6 +14,7 @@ from .policy import Policy
 from .registry import Control
 
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
+_POLL_MAX_MS = 2**31 - 1    # poll() takes an int: longer waits go in slices (~24.8 days each)
 
 
 class Cancelled(Control):
@@ -118,13 +120,28 @@ class Host:
             p = self._pollers[(fileno, write)] = select.poll()
             p.register(self._wake_r, _POLLIN)
             p.register(fileno, _POLLOUT if write else _POLLIN)
-        ready = p.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        if ms is not None and ms > _POLL_MAX_MS:
+            return self._wait_long(fileno, write, timeout)
+        ready = p.poll(ms)
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
         return bool(ready)
 
+    def _wait_long(self, fileno, write, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self.wait_fd(fileno, write, min(left, _POLL_MAX_MS / 1000)):
+                return True
+
     def sleep(self, seconds: float):
-        """Cancellable sleep (poll_oneoff clock subscriptions)."""
+        """Cancellable sleep (poll_oneoff clock subscriptions); None or longer than Python can wait for
+        means until the process is stopped."""
+        if seconds is not None and seconds >= threading.TIMEOUT_MAX:
+            seconds = None
         if self.cancelled.wait(seconds):
             raise Cancelled(self.cancel_reason)
 
@@ -133,17 +150,44 @@ class Host:
         return self._wake_r
 
     # -- LOCAL socket paths ------------------------------------------------------------------------
-    def local_path(self, guest_path: str, create_parent: bool = False) -> str:
-        """Host path of a LOCAL socket path, confined to this process's scratch directory: the
-        program sees that directory as `/`, so `..` cannot leave it."""
+    def local_path(self, guest_path) -> bytes:
+        """Host path (bytes: a program's path need not be UTF-8) of a LOCAL socket path, confined to
+        this process's scratch directory: the program sees that directory as `/`, so `..` cannot
+        leave it. Creates nothing but the scratch directory itself."""
         if self.scratch_dir is None:
             self.scratch_dir = tempfile.mkdtemp(prefix="wx")   # short: sun_path holds 107 bytes
             self._own_scratch = True
-        rel = posixpath.normpath("/" + guest_path).lstrip("/")
-        path = os.path.join(self.scratch_dir, rel)
-        if create_parent:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        return path
+        if isinstance(guest_path, str):
+            guest_path = guest_path.encode("utf-8", "surrogateescape")
+        rel = posixpath.normpath(b"/" + guest_path).lstrip(b"/")
+        return os.path.join(os.fsencode(self.scratch_dir), rel)
+
+    def make_parents(self, path: bytes) -> list:
+        """Create the missing directories above `path` (inside the scratch directory), so a program
+        can bind `/tmp/x.sock` with no file system; returns what it made, for `remove_dirs` when the
+        bind then fails. On error nothing is left behind."""
+        missing = []
+        d = os.path.dirname(path)
+        while not os.path.lexists(d):
+            missing.append(d)
+            d = os.path.dirname(d)
+        made = []
+        try:
+            for d in reversed(missing):
+                os.mkdir(d)
+                made.append(d)
+        except OSError:
+            self.remove_dirs(made)
+            raise
+        return made
+
+    @staticmethod
+    def remove_dirs(made):
+        for d in reversed(made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
     def guest_path(self, host_path) -> str:
         """Inverse of local_path (for addresses the OS reports)."""

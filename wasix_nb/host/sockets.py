@@ -83,16 +83,16 @@ class Socket(OpenFile):
             self.state = "closed"
 
     # -- addresses -----------------------------------------------------------------------------------
-    def os_addr(self, af: int, host, port: int, bind: bool = False):
-        """The OS sockaddr for a decoded addr_port (LOCAL paths go into the scratch directory)."""
+    def os_addr(self, af: int, host, port: int):
+        """The OS sockaddr for a decoded addr_port (LOCAL paths: bytes, in the scratch directory)."""
         if af == _INET:
             return (host, port)
         if af == _INET6:
             return (host, port, 0, 0)
         if not host:
             raise WasiError(Errno.INVAL)
-        path = self.host.local_path(host, create_parent=bind)
-        if len(path.encode()) > 107:
+        path = self.host.local_path(host)
+        if len(path) > 107:
             raise WasiError(Errno.NAMETOOLONG)
         return path
 

@@ -31,8 +31,12 @@ def clock_time_get(h, clock_id, precision, out):
 @syscall("random_get", "buf:ptr len:len")
 def random_get(h, buf, n):
     n &= 0xFFFFFFFF
-    h.mem.check(buf, n)
-    h.mem.write(buf, os.urandom(n))
+    pos = h.mem.check(buf, n)
+    end = pos + n
+    while pos < end:                        # in slices: a huge request must not double the memory
+        k = min(end - pos, 1 << 20)
+        h.mem.write(pos, os.urandom(k))
+        pos += k
     return 0
 
 

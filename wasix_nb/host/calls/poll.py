@@ -27,6 +27,7 @@ _HUP = select.POLLHUP | _POLLRDHUP
 _BAD = select.POLLERR | select.POLLNVAL
 _FIONREAD = termios.FIONREAD
 _ZERO4 = bytes(4)
+_POLL_MAX_MS = 2**31 - 1                  # poll()'s longest wait (~24.8 days)
 
 
 def _deadline(clock_id, timeout, flags, now):
@@ -50,6 +51,8 @@ def _available(fileno):
 @syscall("poll_oneoff", "in:ptr out:ptr nsubscriptions:len ro_nevents:ptr", outs="nevents")
 def poll_oneoff(h, in_, out, nsubs, ro_nevents):
     nsubs &= MASK32
+    if nsubs > h.fds.limit:
+        return _INVAL                      # Linux poll(): nfds past RLIMIT_NOFILE; checked before reading
     mem = h.mem
     raw = mem.read(in_, _SUB.size * nsubs)
     mem.check(out, _EVENT.size * nsubs)
@@ -89,6 +92,8 @@ def poll_oneoff(h, in_, out, nsubs, ro_nevents):
             ms = 0
         elif clocks:
             ms = max(0, int((min(d for d, _ in clocks) - time.monotonic()) * 1000 + 0.999))
+            if ms > _POLL_MAX_MS:          # poll() takes an int: wait in slices (the loop re-checks)
+                ms = _POLL_MAX_MS
         else:
             ms = None
         ready = dict(p.poll(ms))

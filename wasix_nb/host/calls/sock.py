@@ -111,8 +111,14 @@ def sock_bind(h, fd, addr):
     af, host, port = h.mem.read_addr(addr)
     if host is None or af != s.af or s.state != "opened":
         return _INVAL                      # wrong family, or already bound (Linux: EINVAL)
+    os_addr = s.os_addr(af, host, port)
     try:
-        s.os.bind(s.os_addr(af, host, port, bind=True))
+        made = h.make_parents(os_addr) if af == _LOCAL else ()
+        try:
+            s.os.bind(os_addr)
+        except OSError:
+            h.remove_dirs(made)            # a failed bind leaves nothing behind
+            raise
     except OSError as e:
         raise WasiError(from_os(e)) from None
     if af == _LOCAL:

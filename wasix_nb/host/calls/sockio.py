@@ -7,6 +7,7 @@ import socket
 import struct
 
 from ...abi.errno import Errno, WasiError
+from ...abi.memory import RW_MAX
 from ...abi.types import SockType
 from ..registry import syscall
 from ..sockets import _advance, addr_text
@@ -52,7 +53,7 @@ def sock_recv(h, fd, iovs, iovs_len, riflags, ro_datalen, ro_flags):
     mem.check(ro_flags, 2)
     if iovs_len == 1 and not riflags and s.stream:
         buf, ln = mem.unpack(_IOVEC, iovs)
-        n = s.recv1(mem.view(buf, ln))
+        n = s.recv1(mem.view(buf, ln)[:RW_MAX])
         mem.set_u32(ro_datalen, n)
         mem.set_u16(ro_flags, 0)
         return 0, (n, 0)
@@ -69,7 +70,7 @@ def sock_send(h, fd, iovs, iovs_len, siflags, ro_datalen):
     mem.check(ro_datalen, 4)
     if iovs_len == 1 and not siflags and s.stream:
         buf, ln = mem.unpack(_IOVEC, iovs)
-        n = s.send1(mem.view(buf, ln))
+        n = s.send1(mem.view(buf, ln)[:RW_MAX])   # a short count past RW_MAX, as Linux
         mem.set_u32(ro_datalen, n)
         return 0, (n,)
     if siflags & ~_SI_DONT_WAIT:

@@ -8,6 +8,7 @@ from ..registry import syscall
 from .sock import get_socket
 
 _INVAL = int(Errno.INVAL)
+_INT_MAX = 2**31 - 1
 _S, _TCP = socket.SOL_SOCKET, socket.IPPROTO_TCP
 _IP, _IP6 = socket.IPPROTO_IP, socket.IPPROTO_IPV6
 _TIMESTAMP = struct.Struct("<B7xQ")        # option_timestamp: tag @0, ns @8
@@ -80,7 +81,8 @@ def sock_set_opt_time(h, fd, opt, time_ptr):
     if tag not in (0, 1):
         return _INVAL
     if opt == O.LINGER:
-        _os(s.os.setsockopt, _S, socket.SO_LINGER, struct.pack("ii", tag, ns // 1_000_000_000 if tag else 0))
+        secs = min(ns // 1_000_000_000, _INT_MAX) if tag else 0   # l_linger is an int: clamp, as Linux
+        _os(s.os.setsockopt, _S, socket.SO_LINGER, struct.pack("ii", tag, secs))
         return 0
     attr = _TIMES.get(opt)
     if attr is None:
