@@ -1,4 +1,5 @@
 """End-to-end: WAT programs on real loopback sockets against Python peers."""
+import os
 import random
 import socket
 import threading
@@ -213,9 +214,9 @@ def test_local_paths_cannot_escape():
     h = Host()
     try:
         for guest in ("../../etc/passwd", "/../x", "a/../../b", "/etc/shadow"):
-            p = h.local_path(guest)
-            assert p.startswith(h.scratch_dir + "/")
-            assert ".." not in p
+            p = h.local_path(guest)               # bytes: a program's path need not be UTF-8
+            assert p.startswith(os.fsencode(h.scratch_dir) + b"/")
+            assert b".." not in p
     finally:
         h.close()
     assert not __import__("os").path.exists(h.scratch_dir)
