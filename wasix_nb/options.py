@@ -44,6 +44,8 @@ class Options:
     name          the process name (views, %wasix ps)
     net           network policy: None = loopback and LOCAL only, "any", or an allow-list
     policy        a ready host.policy.Policy (overrides `net`)
+    dirs          preopened host directories: "HOST[::GUEST][:ro]", (host, guest[, "ro"]), or a list of
+                  them; they take fds 3, 4, ... in order (default: none; see docs/files.md)
     """
     args: Any = ()
     env: Optional[dict] = None
@@ -63,6 +65,7 @@ class Options:
     argv0: Optional[str] = None
     net: Optional[str] = None
     policy: Any = None
+    dirs: Any = None
 
     def __post_init__(self):
         for f in dataclasses.fields(self):       # None means "the default"
@@ -89,6 +92,9 @@ class Options:
         if isinstance(self.args, (str, bytes)):
             raise ValueError("args must be a list of strings (argv[1:]), not one string")
         self.args = tuple(str(a) for a in self.args)
+        if self.dirs:
+            from .host.fs.preopen import parse
+            self.dirs = parse(self.dirs)        # WasixError for a missing directory or a bad spec
         if not isinstance(self.entry, str) or not self.entry:
             raise ValueError("entry must name an exported function")
 

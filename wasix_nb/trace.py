@@ -58,6 +58,9 @@ FORMAT = {
     "sockopt": _enum(T.SockOption), "fdflags": _flags(T.FdFlags), "fdflagsext": _flags(T.FdFlagsExt),
     "riflags": _flags(T.RiFlags), "siflags": _flags(T.SiFlags), "how": _enum(T.SdFlags),
     "clockid": _enum(T.ClockId), "whence": _enum(T.Whence), "bool": str,
+    # files (host/fs): flags by name; whence0 is snapshot 0's numbering
+    "oflags": _flags(T.OFlags), "lookupflags": _flags(T.LookupFlags), "fstflags": _flags(T.FstFlags),
+    "advice": _enum(T.Advice), "whence0": _enum(T.Whence0), "rights": T.rights_name,
 }
 #: kinds whose DataFrame value is a name (str) rather than an int
 NAMED = {"af", "socktype", "proto", "sockopt", "fdflags", "fdflagsext", "riflags", "siflags", "how",

@@ -133,6 +133,73 @@ class EventType(IntEnum):
     FD_WRITE = 2
 
 
+class Rights(IntFlag):
+    FD_DATASYNC = 1 << 0
+    FD_READ = 1 << 1
+    FD_SEEK = 1 << 2
+    FD_FDSTAT_SET_FLAGS = 1 << 3
+    FD_SYNC = 1 << 4
+    FD_TELL = 1 << 5
+    FD_WRITE = 1 << 6
+    FD_ADVISE = 1 << 7
+    FD_ALLOCATE = 1 << 8
+    PATH_CREATE_DIRECTORY = 1 << 9
+    PATH_CREATE_FILE = 1 << 10
+    PATH_LINK_SOURCE = 1 << 11
+    PATH_LINK_TARGET = 1 << 12
+    PATH_OPEN = 1 << 13
+    FD_READDIR = 1 << 14
+    PATH_READLINK = 1 << 15
+    PATH_RENAME_SOURCE = 1 << 16
+    PATH_RENAME_TARGET = 1 << 17
+    PATH_FILESTAT_GET = 1 << 18
+    PATH_FILESTAT_SET_SIZE = 1 << 19
+    PATH_FILESTAT_SET_TIMES = 1 << 20
+    FD_FILESTAT_GET = 1 << 21
+    FD_FILESTAT_SET_SIZE = 1 << 22
+    FD_FILESTAT_SET_TIMES = 1 << 23
+    PATH_SYMLINK = 1 << 24
+    PATH_REMOVE_DIRECTORY = 1 << 25
+    PATH_UNLINK_FILE = 1 << 26
+    POLL_FD_READWRITE = 1 << 27
+    SOCK_SHUTDOWN = 1 << 28
+    SOCK_ACCEPT = 1 << 29
+
+
+class OFlags(IntFlag):
+    CREAT = 1
+    DIRECTORY = 2
+    EXCL = 4
+    TRUNC = 8
+
+
+class LookupFlags(IntFlag):
+    SYMLINK_FOLLOW = 1
+
+
+class FstFlags(IntFlag):
+    ATIM = 1
+    ATIM_NOW = 2
+    MTIM = 4
+    MTIM_NOW = 8
+
+
+class Advice(IntEnum):
+    NORMAL = 0
+    SEQUENTIAL = 1
+    RANDOM = 2
+    WILLNEED = 3
+    DONTNEED = 4
+    NOREUSE = 5
+
+
+class Whence0(IntEnum):
+    """Snapshot 0 (`wasi_unstable`) numbers whence differently from preview1."""
+    CUR = 0
+    END = 1
+    SET = 2
+
+
 #: all rights bits set (fdstat.rights_base / rights_inheriting for sockets and stdio)
 ALL_RIGHTS = (1 << 30) - 1
 
@@ -156,6 +223,12 @@ def flags_name(enum, value) -> str:
     if rest:
         parts.append(hex(rest))
     return "|".join(parts)
+
+
+def rights_name(value: int) -> str:
+    """'ALL', or the rights set, for path_open and fd_fdstat_set_rights."""
+    value &= (1 << 64) - 1
+    return "ALL" if value & ALL_RIGHTS == ALL_RIGHTS else flags_name(Rights, value)
 
 
 def socktype_name(value: int) -> str:

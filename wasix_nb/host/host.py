@@ -61,7 +61,7 @@ class Host:
     host_errors_more = 0    # host errors past the first registry.HOST_ERRORS_KEPT (only counted)
 
     def __init__(self, args=(), env=None, stdin=None, stdout=None, stderr=None, fd_limit=DEFAULT_LIMIT,
-                 policy=None, scratch_dir=None, trace_limit=None):
+                 policy=None, scratch_dir=None, trace_limit=None, dirs=None):
         self.pid = 1                        # the process id the trace records (procs numbers them)
         self.trace = Trace() if trace_limit is None else Trace(trace_limit)
         events = self.trace.events
@@ -84,6 +84,15 @@ class Host:
         os.set_blocking(self._wake_w, False)
         for name in ("stdin", "stdout", "stderr"):
             self.fds.add(Stdio(name, self))
+        self.cwd = "/"                      # the working directory (WASIX chdir/getcwd), a guest path
+        self.preopens = []
+        if dirs:                            # preopened directories take fds 3, 4, ... (host/fs)
+            from . import fs
+            try:
+                self.preopens = fs.install(self, dirs)
+            except BaseException:
+                self.close()
+                raise
 
     # -- stdio ------------------------------------------------------------------------------
     def write_stdio(self, name, data):
@@ -202,6 +211,8 @@ class Host:
         """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
         Idempotent."""
         self.fds.close_all()
+        for root in self.preopens:          # after every descriptor that may still use them
+            root.close()
         self._pollers.clear()
         if self._own_scratch:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)

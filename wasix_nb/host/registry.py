@@ -8,6 +8,9 @@ A syscall is declared once:
 and returns an errno (int), `(errno, (out, ...))` or `(errno, (out, ...), "trace note")`.  It may raise `WasiError(errno)`, or `Fault` for a bad
 pointer.  `wrap()` adds the tracing, the error mapping and the fault injection around it, and `link()`
 defines it under every import module that names it (`wasi_snapshot_preview1` and `wasix_32v1` by default).
+
+`wasi_unstable` (WASI snapshot 0) is an alias of preview1: `lookup` answers its imports with the preview1
+declarations, except for the few calls whose memory layouts differ there, which declare a `variant`.
 """
 import threading
 import time
@@ -21,7 +24,10 @@ from ..abi.memory import Fault
 
 P1 = "wasi_snapshot_preview1"
 WASIX = "wasix_32v1"
+UNSTABLE = "wasi_unstable"
 BOTH = (P1, WASIX)
+#: import modules answered by another module's declarations (unless a variant is registered)
+ALIASES = {UNSTABLE: P1}
 _I64_KINDS = {"u64", "i64", "ns"}
 
 #: (module, import name) -> Syscall
@@ -99,8 +105,26 @@ def syscall(name, params="", outs="", result="errno", modules=BOTH, names=None):
     return deco
 
 
+def variant(of, module, params=None, outs=None):
+    """Declare `fn` as `of`'s syscall under `module` where that module lays out memory differently
+    (snapshot 0's filestat, whence, subscription): same name in the trace, its own parameter kinds."""
+    base = of.syscall
+
+    def deco(fn):
+        sc = Syscall(base.name, params if params is not None else " ".join(":".join(p) for p in base.params),
+                     outs if outs is not None else " ".join(base.outs), base.result, fn,
+                     {module: base.imports.get(ALIASES.get(module), base.name)}, base.family)
+        TABLE[(module, sc.imports[module])] = sc
+        fn.syscall = sc
+        return fn
+    return deco
+
+
 def lookup(module: str, name: str):
-    return TABLE.get((module, name))
+    call = TABLE.get((module, name))
+    if call is None and module in ALIASES:
+        call = TABLE.get((ALIASES[module], name))
+    return call
 
 
 def wrap(call: Syscall, host, rules=(), name=None):

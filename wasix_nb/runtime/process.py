@@ -56,7 +56,7 @@ class Process(Views):
         argv = [opts.argv0 or self.name] + list(opts.args)
         self.host = Host(argv, opts.env, opts.stdin, self.out.write, self.err.write, opts.fd_limit,
                          policy=opts.policy if opts.policy is not None else Policy(opts.net),
-                         trace_limit=opts.trace_limit)
+                         trace_limit=opts.trace_limit, dirs=opts.dirs)
         self.host.pid = self.pid
         self.host.process = self
         self.host.mem = GuestMemory.of_bytearray(bytearray())   # until the instance exists: FAULT

@@ -1,4 +1,4 @@
-"""Descriptor calls: read/write/close/stat/flags/dup/renumber/seek/prestat."""
+"""Descriptor calls: read/write/close/stat/flags/dup/renumber (seek, sync and prestat: fs.py)."""
 import struct
 
 from ...abi.errno import Errno, WasiError
@@ -41,8 +41,9 @@ def fd_close(h, fd):
 @syscall("fd_fdstat_get", "fd:fd buf:ptr", outs="filetype flags")
 def fd_fdstat_get(h, fd, buf):
     f = h.fds.file(fd)
-    flags = FdFlags.NONBLOCK if f.nonblock else 0
-    h.mem.pack(_FDSTAT, buf, f.filetype, flags, ALL_RIGHTS, ALL_RIGHTS)
+    flags = (FdFlags.NONBLOCK if f.nonblock else 0) | (FdFlags.APPEND if getattr(f, "append", False) else 0)
+    rights = getattr(f, "rights", ALL_RIGHTS), getattr(f, "inheriting", ALL_RIGHTS)    # files: their own
+    h.mem.pack(_FDSTAT, buf, f.filetype, flags, *rights)
     return 0, (f.filetype, int(flags))
 
 
@@ -52,12 +53,8 @@ def fd_fdstat_set_flags(h, fd, flags):
     if flags & ~_FDFLAGS_KNOWN & 0xFFFF:
         raise WasiError(Errno.INVAL)
     f.set_nonblock(bool(flags & FdFlags.NONBLOCK))
-    return 0
-
-
-@syscall("fd_fdstat_set_rights", "fd:fd base:u64 inheriting:u64")
-def fd_fdstat_set_rights(h, fd, base, inheriting):
-    h.fds.get(fd)
+    if hasattr(f, "set_append"):            # files (host/fs): O_APPEND on the OS descriptor
+        f.set_append(bool(flags & FdFlags.APPEND))
     return 0
 
 
@@ -77,36 +74,6 @@ def fd_fdflags_set(h, fd, flags):
     e.cloexec = bool(flags & FdFlagsExt.CLOEXEC)
     h.fds.version += 1
     return 0
-
-
-@syscall("fd_prestat_get", "fd:fd buf:ptr")
-def fd_prestat_get(h, fd, buf):
-    h.fds.get(fd)
-    return int(Errno.BADF)  # no preopened directories, ever
-
-
-@syscall("fd_prestat_dir_name", "fd:fd path:ptr path_len:len")
-def fd_prestat_dir_name(h, fd, path, path_len):
-    h.fds.get(fd)
-    return int(Errno.BADF)
-
-
-@syscall("fd_seek", "fd:fd offset:i64 whence:whence newoffset:ptr")
-def fd_seek(h, fd, offset, whence, newoffset):
-    h.fds.get(fd)
-    return int(Errno.SPIPE)  # stdio, sockets and pipes cannot seek
-
-
-@syscall("fd_tell", "fd:fd offset:ptr")
-def fd_tell(h, fd, offset):
-    h.fds.get(fd)
-    return int(Errno.SPIPE)
-
-
-@syscall("fd_sync", "fd:fd")
-def fd_sync(h, fd):
-    h.fds.get(fd)
-    return int(Errno.INVAL)
 
 
 @syscall("fd_dup", "fd:fd ret:ptr", outs="fd", modules=(WASIX,))
