@@ -228,7 +228,12 @@ def flags_name(enum, value) -> str:
 def rights_name(value: int) -> str:
     """'ALL', or the rights set, for path_open and fd_fdstat_set_rights."""
     value &= (1 << 64) - 1
-    return "ALL" if value & ALL_RIGHTS == ALL_RIGHTS else flags_name(Rights, value)
+    if value & ALL_RIGHTS == ALL_RIGHTS:
+        return "ALL"
+    missing = ALL_RIGHTS & ~value
+    if bin(missing).count("1") < 10:    # mostly set (what libc sends): name the few left out
+        return f"ALL&~({flags_name(Rights, missing)})"
+    return flags_name(Rights, value)
 
 
 def socktype_name(value: int) -> str:

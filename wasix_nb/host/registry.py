@@ -28,7 +28,7 @@ UNSTABLE = "wasi_unstable"
 BOTH = (P1, WASIX)
 #: import modules answered by another module's declarations (unless a variant is registered)
 ALIASES = {UNSTABLE: P1}
-_I64_KINDS = {"u64", "i64", "ns"}
+_I64_KINDS = {"u64", "i64", "ns", "rights"}
 
 #: (module, import name) -> Syscall
 TABLE = {}

@@ -210,9 +210,11 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
         return int(Errno.NOTCAPABLE), (name,), "rights beyond the directory's inheriting rights"
     h.fds.check_room()
     read, write = bool(base & READ_RIGHTS), bool(base & WRITE_RIGHTS)
+    if oflags & _DIRECTORY:
+        write = False                       # a directory is opened for reading; write rights mean nothing
     creat, excl, trunc = oflags & _CREAT, oflags & _EXCL, oflags & _TRUNC
     ro = d.root.ro
-    if ro and (write or trunc or fdflags & _APPEND):
+    if ro and (write or trunc):
         return int(Errno.ROFS), (name,), "read-only preopen"
     flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDWR if read and write else os.O_WRONLY if write else os.O_RDONLY)
     if creat and not ro:
@@ -271,7 +273,7 @@ def _path_stat(h, fd, flags, path, path_len, buf, st_struct):
     p = _path(h, path, path_len)
     h.mem.check(buf, st_struct.size)
     st = _at(d, p, _lstat_follow(flags & _FOLLOW), device=device_stat)
-    vals = st if isinstance(st, tuple) else stat_tuple(st, filetype(st.st_mode))
+    vals = stat_tuple(st, filetype(st.st_mode)) if isinstance(st, os.stat_result) else st
     h.mem.pack(st_struct, buf, *vals)
     return 0, (_show(p), vals[2])
 
