@@ -46,6 +46,26 @@ def _show(p: bytes) -> str:
     return p.decode("utf-8", "replace")
 
 
+def _named(*pairs):
+    """A failed path call still shows its path(s) in the trace: `pairs` are the argument positions of
+    (pointer, length) pairs, read again (bounded) when the call answers an errno."""
+    def deco(fn):
+        def call(h, *args):
+            try:
+                return fn(h, *args)
+            except WasiError as e:
+                names = []
+                for i in pairs:
+                    try:
+                        names.append(_show(_path(h, args[i], args[i + 1])))
+                    except Exception:   # noqa: BLE001 - a bad pointer: the errno says enough
+                        return e.errno, None, e.mark
+                return e.errno, tuple(names), e.mark
+        call.__name__, call.__doc__, call.__module__ = fn.__name__, fn.__doc__, fn.__module__
+        return call
+    return deco
+
+
 def _dir(h, fd) -> Dir:
     f = h.fds.file(fd)                      # BADF unless open
     if f.__class__ is Dir:
@@ -139,6 +159,7 @@ def getcwd(h, buf, len_ptr):
 
 
 @syscall("chdir", "path:ptr path_len:len", outs="path", modules=(WASIX,))
+@_named(0)
 def chdir(h, path, path_len):
     raw = _path(h, path, path_len).split(b"\0", 1)[0]
     name = _show(raw)
@@ -195,6 +216,7 @@ def fd_prestat_dir_name(h, fd, path, path_len):
 # -- opening -----------------------------------------------------------------------------------------
 @syscall("path_open", "dirfd:fd dirflags:lookupflags path:ptr path_len:len oflags:oflags rights_base:rights "
          "rights_inheriting:rights fdflags:fdflags ret_fd:ptr", outs="path fd")
+@_named(2)
 def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags, ret_fd):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -279,11 +301,13 @@ def _path_stat(h, fd, flags, path, path_len, buf, st_struct):
 
 
 @syscall("path_filestat_get", "dirfd:fd flags:lookupflags path:ptr path_len:len buf:ptr", outs="path filetype")
+@_named(2)
 def path_filestat_get(h, fd, flags, path, path_len, buf):
     return _path_stat(h, fd, flags, path, path_len, buf, FILESTAT)
 
 
 @variant(path_filestat_get, UNSTABLE)
+@_named(2)
 def path_filestat_get0(h, fd, flags, path, path_len, buf):
     return _path_stat(h, fd, flags, path, path_len, buf, FILESTAT0)
 
@@ -304,6 +328,7 @@ def fd_filestat_get0(h, fd, buf):
 
 @syscall("path_filestat_set_times", "dirfd:fd flags:lookupflags path:ptr path_len:len atim:ns mtim:ns "
          "fst_flags:fstflags", outs="path")
+@_named(2)
 def path_filestat_set_times(h, fd, flags, path, path_len, atim, mtim, fst_flags):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -507,6 +532,7 @@ def fd_readdir(h, fd, buf, buf_len, cookie, bufused):
 
 
 @syscall("path_create_directory", "dirfd:fd path:ptr path_len:len", outs="path")
+@_named(1)
 def path_create_directory(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -516,6 +542,7 @@ def path_create_directory(h, fd, path, path_len):
 
 
 @syscall("path_remove_directory", "dirfd:fd path:ptr path_len:len", outs="path")
+@_named(1)
 def path_remove_directory(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -530,6 +557,7 @@ def path_remove_directory(h, fd, path, path_len):
 
 
 @syscall("path_unlink_file", "dirfd:fd path:ptr path_len:len", outs="path")
+@_named(1)
 def path_unlink_file(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -547,6 +575,7 @@ def path_unlink_file(h, fd, path, path_len):
 
 @syscall("path_rename", "old_fd:fd old_path:ptr old_len:len new_fd:fd new_path:ptr new_len:len",
          outs="old new")
+@_named(1, 4)
 def path_rename(h, old_fd, old_path, old_len, new_fd, new_path, new_len):
     d1, d2 = _dir(h, old_fd), _dir(h, new_fd)
     p1, p2 = _path(h, old_path, old_len), _path(h, new_path, new_len)
@@ -565,6 +594,7 @@ def path_rename(h, old_fd, old_path, old_len, new_fd, new_path, new_len):
 
 
 @syscall("path_symlink", "old_path:ptr old_len:len dirfd:fd new_path:ptr new_len:len", outs="target path")
+@_named(0, 3)
 def path_symlink(h, old_path, old_len, fd, new_path, new_len):
     d = _dir(h, fd)
     target = _path(h, old_path, old_len)
@@ -580,6 +610,7 @@ def path_symlink(h, old_path, old_len, fd, new_path, new_len):
 
 
 @syscall("path_readlink", "dirfd:fd path:ptr path_len:len buf:ptr buf_len:len bufused:ptr", outs="path n")
+@_named(1)
 def path_readlink(h, fd, path, path_len, buf, buf_len, bufused):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -598,6 +629,7 @@ def path_readlink(h, fd, path, path_len, buf, buf_len, bufused):
 
 @syscall("path_link", "old_fd:fd old_flags:lookupflags old_path:ptr old_len:len new_fd:fd new_path:ptr "
          "new_len:len", outs="old new")
+@_named(2, 5)
 def path_link(h, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len):
     d1, d2 = _dir(h, old_fd), _dir(h, new_fd)
     p1, p2 = _path(h, old_path, old_len), _path(h, new_path, new_len)
