@@ -62,7 +62,7 @@ class UnstubbableImports(MissingImports):
         lines = "\n".join(f"  {m}.{n}: {t}" for m, n, t in self.missing)
         WasixError.__init__(self, f"the program imports {len(self.missing)} function(s) the host does not "
                                   f"provide and cannot stub:\n{lines}\n(a stub can only take and return numbers: "
-                                  "i32, i64, f32, f64; not v128, funcref or externref)")
+                                  "i32, i64, f32, f64; not v128, funcref or externref; and never spawns)")
 
 
 class Linked:
@@ -77,6 +77,7 @@ class Linked:
         self.calls = []
         self.keep = []              # raw callbacks: must live as long as any store using them
         self.memory_export = None   # name of the export the host reads memory through
+        self.thread_start = None    # "wasi_thread_start" when the module can run threads
 
 
 def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
@@ -107,6 +108,9 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
                 out.calls.append(call)
                 fn = registry.wrap(call, host, rules_for(call), name)
                 _raw_calls.define(linker, mod, name, ty, fn, out.keep, sig)
+            elif opts.stub_missing and ("spawn" in name or "thread_local" in name):
+                # a NOSYS stub returns 52: read as a thread id it is success, and the program hangs
+                unstubbable.append((mod, name, registry.describe_type(sig) + " (a spawn cannot be stubbed)"))
             elif opts.stub_missing and _raw_calls.supported(sig):
                 _raw_calls.define(linker, mod, name, ty, registry.nosys_stub(mod, name, sig, host), out.keep, sig)
             elif opts.stub_missing:
@@ -131,6 +135,9 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
                 store_bound = True
         else:
             missing.append((mod, name, registry.describe_type(ty)))
+    old = _old_abi(module, sigs)
+    if old:
+        raise OldAbi(old)
     if unstubbable:
         raise UnstubbableImports(unstubbable)
     if missing:
@@ -138,7 +145,32 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     if not store_bound:
         out.pre = linker.instantiate_pre(module)
     out.memory_export = _memory_export(module)
+    for e in module.exports:
+        if e.name == "wasi_thread_start" and isinstance(e.type, wasmtime.FuncType):
+            out.thread_start = e.name
     return out
+
+
+class OldAbi(WasixError):
+    """The program was built for the older WASIX ABI (thread_local_*, 5-argument thread_spawn)."""
+
+    def __init__(self, names):
+        self.names = names
+        super().__init__("the program was built for the old WASIX ABI, which wasix_nb (like Wasmer) does "
+                         f"not run: it imports {', '.join(names)}. Rebuild it with a current WASIX toolchain.")
+
+
+def _old_abi(module, sigs):
+    names = []
+    for imp in module.imports:
+        if imp.module != registry.WASIX or not isinstance(imp.type, wasmtime.FuncType):
+            continue
+        sig = (sigs or {}).get((imp.module, imp.name))
+        if imp.name.startswith("thread_local_") or (imp.name == "thread_spawn" and sig and len(sig[0]) == 5):
+            names.append(f"{imp.module}.{imp.name}")
+        elif imp.name == "proc_join" and sig and len(sig[0]) == 2:
+            names.append(f"{imp.module}.{imp.name} (2 arguments)")
+    return names
 
 
 def _check_min(pages, budget, opts):

@@ -16,17 +16,25 @@ import wasmtime
 from .. import compile as _compile
 from ..abi.memory import GuestMemory
 from ..errors import WasixError
-from ..host.host import Host
+from ..abi.errno import Errno, WasiError
+from ..host import registry
+from ..host.futex import Futexes
+from ..host.host import Cancelled, Host, ProcExit
 from ..host.policy import Policy
 from ..options import Options
 from ..trace import parse_rules
+from . import epoch
 from . import link as _link
+from . import signals as _signals
 from .capture import Capture
 from .run import Result, Views
 from .sigint import SigintToEpoch
-from .thread import WasmThread
+from .thread import End, WasmThread
 
 MAIN_TID = 1
+MAX_THREADS = 1024          # live threads per process; thread_spawn answers AGAIN past it
+STOP_GRACE = 1.0            # seconds every thread gets to stop when the process ends
+THREAD_TRAP_EXIT = 129      # the exit code of a process whose (non-main) thread trapped, as Wasmer
 
 
 class Process(Views):
@@ -66,7 +74,7 @@ class Process(Views):
         self.started = self.duration = None
         self.error = None
         self.thread = None                  # the Python thread of start()
-        self.threads = {}                   # tid -> WasmThread
+        self.wasm_threads = {}              # tid -> WasmThread (`.threads` is their DataFrame)
         self.done = threading.Event()
         self._engine = None
         self._stop_lock = threading.Lock()
@@ -74,6 +82,14 @@ class Process(Views):
         self.final_rows = None              # the descriptor table as the program left it (before teardown)
         self.shared_memory = None
         self.linked = None
+        self.futexes = self.host.futexes = Futexes()
+        self.signal_handler = None          # the export named by callback_signal
+        self._lock = threading.RLock()
+        self._next_tid = MAIN_TID + 1
+        self._end = None                    # (End, WasmThread) that ends the process: the first one wins
+        self._decided = threading.Event()
+        self.signal_timers = {}             # sig -> threading.Timer (proc_raise_interval)
+        self._stragglers = 0                # threads that did not stop in time (engine not reused)
         try:
             self._engine = _compile.POOL.checkout(opts.fuel is not None)
             self.module = _compile.POOL.module(self._engine, self.source)
@@ -83,7 +99,7 @@ class Process(Views):
             self.shared_memory = self.linked.shared
             if self.shared_memory is not None:
                 self.host.mem = GuestMemory.of_shared(self.shared_memory)
-            self.threads[MAIN_TID] = main
+            self.wasm_threads[MAIN_TID] = main
             self._check_rules()
         except BaseException:
             self._release()
@@ -94,6 +110,7 @@ class Process(Views):
         """A store for one thread: stoppable by the engine's epoch, with the process's fuel and limits."""
         store = wasmtime.Store(self._engine)
         store.set_epoch_deadline(1)
+        epoch.install(store)
         if self.fuel is not None:
             store.set_fuel(self.fuel)
         if budget:
@@ -116,15 +133,15 @@ class Process(Views):
     def instantiate(self):
         """Instantiate the main thread now, without running its entry (test drivers call exports
         directly). A start function then runs here, outside the run's stop mechanisms."""
-        return self.threads[MAIN_TID].instantiate()
+        return self.wasm_threads[MAIN_TID].instantiate()
 
     @property
     def store(self):
-        return self.threads[MAIN_TID].store
+        return self.wasm_threads[MAIN_TID].store
 
     @property
     def instance(self):
-        return self.threads[MAIN_TID].instance
+        return self.wasm_threads[MAIN_TID].instance
 
     def memory_bytes(self) -> int:
         """Current size of the memory the host sees (0 before instantiation)."""
@@ -160,13 +177,20 @@ class Process(Views):
             timer = threading.Timer(self.timeout, self.stop, args=("timeout",))
             timer.daemon = True
             timer.start()
+        main = self.wasm_threads[MAIN_TID]
         try:
             with SigintToEpoch(self):
-                end = self.threads[MAIN_TID].run()
-            self._ended(end)
+                self._thread_ended(main, main.run())
+                while not self._decided.wait(0.25):     # other threads may still run (thread_exit)
+                    pass
+            self._halt()
+            self._join_threads()
+            self._ended(*self._end)
         finally:
             if timer is not None:
                 timer.cancel()
+            for t in list(self.signal_timers.values()):
+                t.cancel()
             self.duration = time.perf_counter() - t0
             self.final_rows = self.host.fds.rows()
             self._release()
@@ -174,7 +198,133 @@ class Process(Views):
         self._result = Result(self)
         return self._result
 
-    def _ended(self, end):
+    # -- threads --------------------------------------------------------------------------------
+    def spawn(self, start_arg: int, call: str) -> int:
+        """A new thread running `wasi_thread_start(tid, start_arg)`; returns its tid (thread_spawn)."""
+        if self.host.cancelled.is_set():
+            raise Cancelled(self.host.cancel_reason)
+        if self.shared_memory is None:
+            raise WasiError(Errno.NOTSUP, "threads need a shared memory: the program's memory is not shared")
+        if self.linked.thread_start is None:
+            raise WasiError(Errno.NOTSUP, "the program exports no wasi_thread_start(tid, arg)")
+        with self._lock:
+            live = sum(1 for t in self.wasm_threads.values() if t.state != "ended")
+            if live >= MAX_THREADS:
+                raise WasiError(Errno.AGAIN, f"{MAX_THREADS} threads already run")
+            tid = self._next_tid
+            self._next_tid += 1
+            arg = start_arg - (1 << 32) if start_arg >= 1 << 31 else start_arg
+            t = WasmThread(self, tid, self.linked.thread_start, args=(tid, arg),
+                           started_by=(registry.THREAD.tid, call))
+            self.wasm_threads[tid] = t
+        t.py_thread = threading.Thread(target=self._run_thread, args=(t,), daemon=True,
+                                       name=f"wasix:{self.name}:{tid}")
+        t.py_thread.start()
+        return tid
+
+    def _run_thread(self, t):
+        self._thread_ended(t, t.run())
+
+    def _thread_ended(self, t, end):
+        """Decide whether `t` ending ends the process: proc_exit, a trap or a stop from any thread, the
+        main thread returning, or the last thread leaving with thread_exit."""
+        with self._lock:
+            if self._end is not None:
+                return
+            decide = None
+            if end.kind in ("exited", "stopped"):
+                decide = end
+            elif end.kind == "trapped":
+                decide = end
+                if t.tid != MAIN_TID:
+                    decide = End("trapped", THREAD_TRAP_EXIT, f"thread {t.tid} trapped: {end.message}", end.error)
+            elif t.tid == MAIN_TID and end.kind == "returned":
+                decide = end
+            elif all(x.state == "ended" for x in self.wasm_threads.values()):
+                decide = End("exited", 0, "exited with code 0 (its last thread exited)")
+            if decide is None:
+                return
+            self._end = (decide, t)
+        self._decided.set()
+        self._halt()
+
+    def end_with(self, end):
+        """End the process from outside its threads (a signal from the host or a timer)."""
+        with self._lock:
+            if self._end is not None:
+                return
+            self._end = (end, None)
+        self._decided.set()
+        self._halt()
+
+    def _halt(self, reason="ended"):
+        """Make every thread stop: wake blocking calls and futex waits, trap running wasm."""
+        self.host.cancel(reason)
+        self.futexes.cancel_all()
+        for t in list(self.wasm_threads.values()):
+            t.wake.set()
+        eng = self._engine
+        if eng is not None:
+            eng.increment_epoch()
+
+    def _join_threads(self):
+        deadline = time.monotonic() + STOP_GRACE
+        for t in list(self.wasm_threads.values()):
+            th = t.py_thread
+            while th is not None and th.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._stragglers += 1
+                    break
+                self._halt()        # again: a thread may have made its store after the first tick
+                th.join(min(left, 0.05))
+
+    def join_thread(self, tid):
+        """thread_join: wait (cancellably) until thread `tid` ended; at once if unknown or ended."""
+        t = self.wasm_threads.get(tid)
+        th = t.py_thread if t is not None else None
+        while th is not None and th.is_alive():
+            if self.host.cancelled.is_set():
+                raise Cancelled(self.host.cancel_reason)
+            th.join(0.05)
+            self.run_signals()
+
+    def current_thread(self):
+        return self.wasm_threads.get(registry.THREAD.tid)
+
+    def sleep(self, seconds):
+        """Cancellable sleep of the calling thread; a signal for it ends the sleep (its handler runs)."""
+        t = self.current_thread()
+        if t is None:
+            self.host.sleep(seconds)
+            return
+        t.wake.clear()
+        if self.host.cancelled.is_set():
+            raise Cancelled(self.host.cancel_reason)
+        if t.signals:
+            self.run_signals()
+            return
+        t.wake.wait(seconds)
+        if self.host.cancelled.is_set():
+            raise Cancelled(self.host.cancel_reason)
+        self.run_signals()
+
+    def thread_rows(self):
+        """One dict per thread, for views (`proc.wasm_threads` DataFrame, the panel's threads section)."""
+        return _signals.thread_rows(self)
+
+    # -- signals --------------------------------------------------------------------------------
+    def signal(self, sig: int, tid=None, source="host"):
+        """Deliver `sig` to thread `tid` (None: the process) - see runtime/signals.py."""
+        return _signals.deliver(self, sig, tid, source)
+
+    def run_signals(self):
+        """Run the calling thread's pending signals (at a safe point: in a host call, an epoch tick)."""
+        t = self.current_thread()
+        if t is not None and t.signals:
+            _signals.run_pending(self, t)
+
+    def _ended(self, end, thread=None):
         """The process status from the end of the thread that ended it."""
         if end.kind == "stopped":
             self._stopped(end.reason)
@@ -185,8 +335,8 @@ class Process(Views):
         elif end.kind in ("exited", "thread-exit"):
             self.status, self.exit_code = "exited", end.code
         else:
-            self.status, self.exit_code = "trapped", None
-        self.message = end.message if end.kind != "thread-exit" else f"exited with code {end.code}"
+            self.status, self.exit_code = "trapped", end.code
+        self.message = end.message
 
     def _stopped(self, reason):
         self.status = {"timeout": "timeout", "interrupted": "interrupted"}.get(reason, "killed")
@@ -209,13 +359,11 @@ class Process(Views):
         return self._result
 
     def stop(self, reason="killed"):
-        """Stop the program from any thread: wakes blocking calls and traps running wasm."""
+        """Stop the program from any thread: wakes blocking calls and traps running wasm, in every thread."""
         with self._stop_lock:
             if self.done.is_set():
                 return
-            self.host.cancel(reason)
-            if self._engine is not None:
-                self._engine.increment_epoch()
+            self._halt(reason)
 
     def kill(self, timeout=5.0):
         """Stop the program and wait for it to end (its sockets are closed when this returns)."""
@@ -255,10 +403,11 @@ class Process(Views):
     def _release(self):
         """Close every descriptor and give the engine back. Safe to call twice."""
         try:
+            self.futexes.cancel_all()
             self.host.close()
         finally:
             eng, self._engine = self._engine, None
-            if eng is not None:
+            if eng is not None and not self._stragglers:   # a thread still in wasm keeps its engine
                 _compile.POOL.give_back(eng)
 
     def __repr__(self):

@@ -5,6 +5,8 @@ Instantiation is part of the run (issue 9, B1): a module's start function runs u
 deadline, cancellation and exception rules as the entry, so a spinning or exiting start function ends
 as a Result like any other code.
 """
+import collections
+import threading
 import time
 
 import wasmtime
@@ -12,17 +14,10 @@ import wasmtime
 from .. import _raw_calls
 from ..errors import NoEntry
 from ..host import registry
+from ..host.calls.threads import ThreadExit
 from ..host.host import Cancelled, ProcExit
-from . import asyncify
+from . import asyncify, epoch
 from .traps import describe_trap
-
-
-class ThreadExit(registry.Control):
-    """`thread_exit(code)`: ends the calling thread only."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 class End:
@@ -37,7 +32,7 @@ class End:
 
 
 class WasmThread:
-    """`proc.threads[tid]`. `state` is what a thread view shows: created, running, or ended."""
+    """`proc.wasm_threads[tid]`; `proc.threads` is the DataFrame of all of them (views)."""
 
     def __init__(self, proc, tid: int, entry: str, args=(), store=None, started_by=None):
         self.proc = proc
@@ -48,6 +43,9 @@ class WasmThread:
         self.instance = None
         self.stack = None                   # asyncify.Stack when the module has the asyncify exports
         self.started_by = started_by        # (tid, call name) that spawned it; None for the main thread
+        self.signals = collections.deque()  # signals queued for this thread, run at its next safe point
+        self.wake = threading.Event()       # ends a thread_sleep early (a signal, the process ending)
+        self.ident = None                   # the Python thread's ident while it runs
         self.state = "created"
         self.end = None
         self.started = self.ended = None
@@ -68,6 +66,8 @@ class WasmThread:
     def run(self) -> End:
         """Instantiate, call the entry, and say how it ended (never raises for the program's doing)."""
         registry.THREAD.tid = self.tid
+        epoch.CURRENT.thread = self
+        self.ident = threading.get_ident()
         self.state = "running"
         self.started = time.time()
         try:
@@ -75,6 +75,7 @@ class WasmThread:
         finally:
             self.ended = time.time()
             self.state = "ended"
+            epoch.CURRENT.thread = None
         return self.end
 
     def _run(self) -> End:
@@ -88,13 +89,15 @@ class WasmThread:
             self.call_entry(func)
             return End("returned", 0, "returned from " + self.entry)
         except ProcExit as e:
-            return End("exited", e.code, f"exited with code {e.code}")
+            killed = getattr(proc.host, "killed_by", None)
+            return End("exited", e.code, f"exited with code {e.code}" + (f" (killed by {killed})" if killed else ""))
         except ThreadExit as e:
             return End("thread-exit", e.code, f"thread {self.tid} exited with code {e.code}")
         except Cancelled as e:
             return End("stopped", reason=str(e.args[0] if e.args else proc.host.cancel_reason))
         except wasmtime.Trap as trap:
-            if trap.trap_code == wasmtime.TrapCode.INTERRUPT and proc.host.cancel_reason:
+            if proc.host.cancel_reason and (trap.trap_code == wasmtime.TrapCode.INTERRUPT
+                                            or "process is stopping" in trap.message):
                 return End("stopped", reason=proc.host.cancel_reason)
             return End("trapped", None, describe_trap(trap, proc.source), trap)
         except KeyboardInterrupt:

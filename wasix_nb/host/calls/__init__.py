@@ -1,2 +1,2 @@
 """One module per syscall family; importing this package registers them all."""
-from . import clock, env, fd, fs, pipe, poll, proc, resolve, signals, sock, sockio, sockopt, stack, threads  # noqa: F401
+from . import clock, env, event, fd, fs, pipe, poll, proc, resolve, signals, sock, sockio, sockopt, stack, threads  # noqa: F401

@@ -1,63 +1,95 @@
-"""Signals a program sends itself. The host never calls back into the program, so every signal takes
-its default action: the default-ignored ones do nothing, the rest end the process with status 128+sig
-(the shell's convention).  A handler registered with `callback_signal` is remembered but not called.
+"""Signals: `callback_signal` names the program's handler export; `thread_signal`, `proc_raise`,
+`proc_signal` and `proc_raise_interval` deliver signals to it for real (runtime/signals.py has the rules:
+the handler runs on the target thread at its next safe point; without a handler, POSIX defaults).
 """
+import threading
+
 from ...abi.errno import Errno, WasiError
-from ..host import ProcExit
-from ..registry import WASIX, syscall
-from .threads import MAIN_TID
+from ..registry import THREAD, WASIX, syscall
 
-# WASI signal numbers whose default action is to do nothing: CHLD, CONT, URG, WINCH
-_IGNORED = {16, 17, 22, 27}
-_NAMES = ("NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
-          "TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH POLL PWR SYS").split()
+MASK64 = (1 << 64) - 1
 
 
-def _deliver(h, sig):
-    sig &= 0xFF
-    if sig >= len(_NAMES):
-        return int(Errno.INVAL)
-    if sig == 0:
-        return 0                            # signal 0 only asks whether the target exists
-    name = "SIG" + _NAMES[sig]
-    if sig in _IGNORED:
-        return 0, (), f"{name} ignored (default action)"
-    h.killed_by = name
-    raise ProcExit(128 + sig)
+def _process(h):
+    proc = getattr(h, "process", None)
+    if proc is None:
+        raise WasiError(Errno.NOTSUP, "no process runs this host")
+    return proc
 
 
 @syscall("proc_raise", "sig:u32")
 def proc_raise(h, sig):
-    return _deliver(h, sig)
+    return 0, (), _process(h).signal(sig & 0xFF, THREAD.tid, "proc_raise")
+
+
+LIBC_MAIN_TID = 0x3FFFFFFF                  # what wasix-libc's raise() passes before it knows its tid
 
 
 @syscall("thread_signal", "tid:u32 sig:u32", modules=(WASIX,))
 def thread_signal(h, tid, sig):
-    if tid != MAIN_TID:
-        return int(Errno.SRCH)
-    return _deliver(h, sig)
-
-
-@syscall("proc_raise_interval", "sig:u32 interval:ns repeat:bool", modules=(WASIX,))
-def proc_raise_interval(h, sig, interval, repeat):
-    if interval == 0:
-        return 0                            # cancels a timer that was never set
-    raise WasiError(Errno.NOTSUP, "timed signals are not supported")
-
-
-@syscall("callback_signal", "name:ptr name_len:len", result=None, modules=(WASIX,))
-def callback_signal(h, name, name_len):
-    # the export that would receive signals; kept for inspection, never called
-    h.signal_callback = h.mem.read(name, name_len & 0xFFFFFFFF).decode("utf-8", "replace")
-    return 0, (), f"handler {h.signal_callback!r} noted, never called"
+    tid &= 0xFFFFFFFF
+    return 0, (), _process(h).signal(sig & 0xFF, 1 if tid == LIBC_MAIN_TID else tid, "thread_signal")
 
 
 @syscall("proc_signal", "pid:u32 sig:u32", modules=(WASIX,))
 def proc_signal(h, pid, sig):
-    from .proc import PID
-    if pid != PID:
+    proc = _process(h)
+    if pid & 0xFFFFFFFF != proc.pid:
         return int(Errno.SRCH)
-    return _deliver(h, sig)
+    return 0, (), proc.signal(sig & 0xFF, None, "proc_signal")
+
+
+@syscall("proc_raise_interval", "sig:u32 interval:ns repeat:bool", modules=(WASIX,))
+def proc_raise_interval(h, sig, interval, repeat):
+    """setitimer/alarm: `sig` to the process after `interval` ns (again every interval if `repeat`);
+    0 cancels the timer of that signal."""
+    proc = _process(h)
+    sig &= 0xFF
+    interval &= MASK64
+    if not 0 < sig < 31:
+        return int(Errno.INVAL)
+    timers = proc.signal_timers
+    old = timers.pop(sig, None)
+    if old is not None:
+        old.cancel()
+    if interval == 0:
+        return 0, (), "timer cancelled" if old is not None else "no timer to cancel"
+    secs = interval / 1e9
+    if secs >= threading.TIMEOUT_MAX:
+        return 0, (), "interval too long to ever fire"
+
+    def fire():
+        if proc.host.cancelled.is_set():
+            return
+        try:
+            proc.signal(sig, None, "proc_raise_interval")
+        except WasiError:
+            return
+        if repeat and timers.get(sig) is t:
+            arm()
+
+    def arm():
+        nonlocal t
+        t = threading.Timer(secs, fire)
+        t.daemon = True
+        timers[sig] = t
+        t.start()
+    t = None
+    arm()
+    return 0, (), f"every {secs:g} s" if repeat else f"once after {secs:g} s"
+
+
+@syscall("callback_signal", "name:ptr name_len:len", result=None, modules=(WASIX,))
+def callback_signal(h, name, name_len):
+    proc = _process(h)
+    export = h.mem.read(name, name_len & 0xFFFFFFFF).decode("utf-8", "replace")
+    t = proc.current_thread()
+    func = t.instance.exports(t.store).get(export) if t is not None and t.instance is not None else None
+    if func is None:
+        return 0, (), f"no export named {export!r}: signals keep their default actions"
+    proc.signal_handler = export
+    h.signal_callback = export
+    return 0, (), f"signals go to {export}"
 
 
 @syscall("proc_signals_sizes_get", "ret_count:ptr", outs="count", modules=(WASIX,))

@@ -1,0 +1,152 @@
+"""Signals delivered for real, and what each thread is doing (for the threads views).
+
+A program that registered a handler with `callback_signal` (wasix-libc and Rust std register
+`__wasm_signal`, which applies the program's own dispositions, defaults included) gets every signal but
+SIGKILL in that handler, run by the target thread at its next safe point: at once when a thread signals
+itself, on return from the blocking call it is in (futex_wait, thread_sleep, thread_join), or at the next
+epoch tick when it is busy in pure wasm (runtime/epoch.py).  Without a handler the host applies the
+POSIX default: CHLD, CONT, URG, WINCH are ignored, the stop signals too (no job control here), every
+other signal ends the process with status 128 + sig.
+"""
+import sys
+import time
+
+from .. import _raw_calls
+from ..abi.errno import Errno, WasiError
+from ..host import registry
+from ..host.host import ProcExit
+from .thread import End
+
+NAMES = ("NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
+         "TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH POLL PWR SYS").split()
+KILL = 9
+IGNORED = {16, 17, 22, 27}          # CHLD CONT URG WINCH
+STOPS = {18, 19, 20, 21}            # STOP TSTP TTIN TTOU
+
+_SIGNAL_EVENT = registry.Syscall("signal", "sig:int", "", None, None, {}, "signals")
+
+
+def name(sig) -> str:
+    return "SIG" + NAMES[sig] if 0 <= sig < len(NAMES) else f"signal {sig}"
+
+
+def deliver(proc, sig, tid=None, source="host"):
+    """Send `sig` to thread `tid` (None: the process, i.e. its main thread while it lives). Returns a
+    note for the trace; raises WasiError (INVAL, SRCH) or ProcExit (the calling thread's process ends)."""
+    if not 0 <= sig < len(NAMES):
+        raise WasiError(Errno.INVAL)
+    target = _target(proc, tid)
+    if sig == 0:
+        return "the target exists"
+    nm = name(sig)
+    if sig == KILL or (proc.signal_handler is None and sig not in IGNORED | STOPS):
+        _terminate(proc, sig, nm)
+        return f"{nm}: ends the process (default action)"
+    if proc.signal_handler is None:
+        return f"{nm} ignored (default action)"
+    target.signals.append(sig)
+    if target.tid == registry.THREAD.tid:
+        run_pending(proc, target)
+        return f"{nm} handled by {proc.signal_handler}"
+    # another thread: end its wait, or tick the epoch so a thread busy in wasm takes it
+    proc.futexes.interrupt(target.tid)
+    target.wake.set()
+    eng = proc._engine
+    if eng is not None:
+        eng.increment_epoch()
+    return f"{nm} queued for thread {target.tid} ({source})"
+
+
+def _target(proc, tid):
+    if tid is None:
+        main = proc.wasm_threads.get(1)
+        if main is not None and main.state != "ended":
+            return main
+        for t in proc.wasm_threads.values():
+            if t.state != "ended":
+                return t
+        raise WasiError(Errno.SRCH)
+    t = proc.wasm_threads.get(tid)
+    if t is None or t.state == "ended":
+        raise WasiError(Errno.SRCH)
+    return t
+
+
+def _terminate(proc, sig, nm):
+    proc.host.killed_by = nm
+    if proc.current_thread() is not None:           # from a host call of this process: unwind it
+        raise ProcExit(128 + sig)
+    proc.end_with(End("exited", 128 + sig, f"killed by {nm} (exit {128 + sig})"))
+
+
+def run_pending(proc, t):
+    """Run `t`'s queued signals in its handler export (on `t`'s own OS thread)."""
+    handler = t.instance.exports(t.store).get(proc.signal_handler) if t.instance is not None else None
+    trace = proc.host.trace
+    while t.signals:
+        sig = t.signals.popleft()
+        trace.add((time.perf_counter_ns(), 0, _SIGNAL_EVENT, (sig,), 0, None,
+                   f"{name(sig)} -> {proc.signal_handler}" if handler is not None else f"{name(sig)}: no handler export"))
+        if handler is not None:
+            _raw_calls.call(handler, t.store, sig)
+
+
+# -- what each thread is doing --------------------------------------------------------------------------
+_WAITING = {"wait", "poll", "select", "acquire", "join", "sleep", "_wait_for_tstate_lock", "read", "recv",
+            "accept", "recv_into", "recvfrom", "recvfrom_into"}
+
+
+def _in_call(frame):
+    """(syscall, args, blocked) of the innermost host call on this stack, or None (running wasm)."""
+    blocked = frame is not None and frame.f_code.co_name in _WAITING
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "plain" and code.co_filename.endswith("registry.py"):
+            loc = frame.f_locals
+            return loc.get("call"), loc.get("args", ()), blocked
+        frame = frame.f_back
+    return None
+
+
+def describe(proc, t, frames, waiting) -> str:
+    if t.state == "created":
+        return "starting"
+    if t.state == "ended":
+        e = t.end
+        if e is None:
+            return "ended"
+        if e.kind in ("returned", "thread-exit"):
+            return f"exited with code {e.code or 0}"
+        if e.kind == "exited":
+            return f"called proc_exit({e.code})"
+        if e.kind == "stopped":
+            return f"stopped ({e.reason})"
+        return "trapped"
+    if t.tid in waiting:
+        return f"blocked in futex_wait on {waiting[t.tid]:#x}"
+    where = _in_call(frames.get(t.ident)) if t.ident is not None else None
+    if where is None or where[0] is None:
+        return "running wasm"
+    call, args, blocked = where
+    words = "blocked in" if blocked else "in"
+    fd = next((a for (_, kind), a in zip(call.params, args) if kind == "fd"), None)
+    return f"{words} {call.name}" + (f" on fd {fd}" if fd is not None else "")
+
+
+def thread_rows(proc):
+    frames = sys._current_frames()
+    waiting = proc.futexes.waiting()
+    counts = {}
+    for ev in proc.host.trace.events:       # events carry their tid once the trace records it
+        if len(ev) > 7:
+            counts[ev[7]] = counts.get(ev[7], 0) + 1
+    rows = []
+    for tid, t in sorted(proc.wasm_threads.items()):
+        by = t.started_by
+        rows.append({
+            "tid": tid, "state": describe(proc, t, frames, waiting),
+            "calls": counts.get(tid) if counts else None,
+            "started_by": "the host (_start)" if by is None else f"thread {by[0]}: {by[1]}",
+            "entry": t.entry, "started": t.started, "ended": t.ended,
+        })
+    return rows
