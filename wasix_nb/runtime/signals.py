@@ -15,6 +15,7 @@ from .. import _raw_calls
 from ..abi.errno import Errno, WasiError
 from ..host import registry
 from ..host.host import ProcExit
+from ..trace import TID
 from .thread import End
 
 NAMES = ("NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
@@ -86,7 +87,8 @@ def run_pending(proc, t):
     while t.signals:
         sig = t.signals.popleft()
         trace.add((time.perf_counter_ns(), 0, _SIGNAL_EVENT, (sig,), 0, None,
-                   f"{name(sig)} -> {proc.signal_handler}" if handler is not None else f"{name(sig)}: no handler export"))
+                   f"{name(sig)} -> {proc.signal_handler}" if handler is not None else f"{name(sig)}: no handler export",
+                   proc.host.pid, t.tid, None))
         if handler is not None:
             _raw_calls.call(handler, t.store, sig)
 
@@ -137,15 +139,14 @@ def thread_rows(proc):
     frames = sys._current_frames()
     waiting = proc.futexes.waiting()
     counts = {}
-    for ev in proc.host.trace.events:       # events carry their tid once the trace records it
-        if len(ev) > 7:
-            counts[ev[7]] = counts.get(ev[7], 0) + 1
+    for ev in proc.host.trace.events:
+        counts[ev[TID]] = counts.get(ev[TID], 0) + 1
     rows = []
     for tid, t in sorted(proc.wasm_threads.items()):
         by = t.started_by
         rows.append({
             "tid": tid, "state": describe(proc, t, frames, waiting),
-            "calls": counts.get(tid) if counts else None,
+            "calls": counts.get(tid, 0),
             "started_by": "the host (_start)" if by is None else f"thread {by[0]}: {by[1]}",
             "entry": t.entry, "started": t.started, "ended": t.ended,
         })
