@@ -26,6 +26,8 @@ def _parser():
     r.add_argument("--capture-limit", metavar="BYTES", help="stdout/stderr bytes kept per stream (default 16M)")
     r.add_argument("--inject", action="append", default=[], metavar="RULE")
     r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
+    r.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
+                   help="preopen a host directory (repeatable; fds 3, 4, ... in order)")
     r.add_argument("--stub-missing", action="store_true")
     r.add_argument("--trace-limit", type=int, metavar="N", help="trace events kept (later calls only counted)")
     r.add_argument("--entry", default="_start")
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
                   stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
                   fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
                   entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit,
-                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit)
+                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit, dirs=opts.dir or None)
     if opts.net:
         kwargs["net"] = opts.net
     try:

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 
 from .errors import WasixError
 
@@ -52,6 +52,8 @@ class WasixMagics(Magics):
     stub_missing = Bool(False, config=True, help="Link imports the host lacks as NOSYS stubs.")
     raise_error = Bool(True, config=True, help="Fail the cell on a trap, timeout or non-zero exit.")
     net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
+    dirs = List(Unicode(), config=True, help="Preopened host directories of every run, as --dir takes them "
+                "(HOST[::GUEST][:ro]); --dir in a cell adds to them.")
     trace_limit = Int(1_000_000, config=True, help="Trace events kept per process; later calls are only "
                       "counted (in the summary), so long-running servers stay within memory.")
 
@@ -79,6 +81,9 @@ class WasixMagics(Magics):
                    "sock_open:af=INET6=AFNOSUPPORT (matching calls), fd_write=IO (every call).")
     @argument("--net", help="Network policy: loopback (default), any, or an allow-list "
               "like 10.0.0.0/8,192.168.1.5:80.")
+    @argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
+              help="Preopen a host directory for the program (repeatable; fds 3, 4, ... in order; "
+                   ":ro for read-only). Paths stay inside it: see docs/files.md.")
     @argument("--trace-limit", type=int, metavar="N", help="Keep the first N trace events (default "
               "1,000,000, ~300 B each); later calls are counted in the summary only.")
     @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
@@ -109,7 +114,7 @@ class WasixMagics(Magics):
             %wasix kill NAME | --all         stop background processes
 
         Defaults: `%config WasixMagics.timeout = 10` (also fd_limit, live, trace, summary,
-        stub_missing, raise_error, net, trace_limit).
+        stub_missing, raise_error, net, trace_limit, dirs).
         """
         argv_tail = []
         if " -- " in f" {line} ":
@@ -207,6 +212,7 @@ class WasixMagics(Magics):
             memory_limit=opts.memory_limit, fd_limit=opts.fd_limit or self.fd_limit, inject=opts.inject,
             stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
             trace_limit=opts.trace_limit or self.trace_limit,
+            dirs=list(self.dirs) + [_unquote(d) for d in opts.dir] or None,
         )
         net = opts.net or self.net
         if net != "loopback":
