@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import threading
+import weakref
 from collections import OrderedDict
 
 import wasmtime
@@ -108,6 +109,8 @@ class EnginePool:
                 return idle.pop()
         eng = wasmtime.Engine(_settings(fuel))
         eng._wasix_fuel = fuel
+        # its modules go with it: a new engine may get the same id() once this one is freed
+        weakref.finalize(eng, self._modules.pop, id(eng), None)
         return eng
 
     def give_back(self, engine: wasmtime.Engine):
