@@ -18,6 +18,7 @@ import wasmtime
 
 from .diskcache import DiskCache
 from .errors import CompileError, WatSyntaxError
+from .wasmopt import prepare as _prepare
 
 
 def _wasmtime_id() -> str:
@@ -176,6 +177,7 @@ def _compile(engine, src: Source) -> wasmtime.Module:
             wasm = wasmtime.wat2wasm(src.wat)
         except wasmtime.WasmtimeError as e:
             raise WatSyntaxError(_clean_wat_error(str(e), src.name)) from None
+    wasm = _prepare(wasm, src.name)     # wasm-opt --asyncify for a program that forks without it
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as e:
