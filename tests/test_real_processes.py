@@ -4,7 +4,7 @@ import pytest
 
 from realwasix import cases, check, run_case
 
-READY = {"example-longjmp"}
+READY = {"example-longjmp", "example-fork", "example-vfork", "example-spawn", "dash-c"}
 
 
 @pytest.mark.parametrize("case", [c for c in cases("processes") if c is None or not isinstance(c, dict)

@@ -22,6 +22,7 @@ DEFAULT_MEMORY_LIMIT = 1 * GiB
 DEFAULT_CAPTURE_LIMIT = 16 * MiB
 DEFAULT_FD_LIMIT = 1024
 DEFAULT_TRACE_LIMIT = 1_000_000
+DEFAULT_MAX_PROCS = 64
 
 
 @dataclasses.dataclass
@@ -46,6 +47,9 @@ class Options:
     policy        a ready host.policy.Policy (overrides `net`)
     dirs          preopened host directories: "HOST[::GUEST][:ro]", (host, guest[, "ro"]), or a list of
                   them; they take fds 3, 4, ... in order (default: none; see docs/files.md)
+    commands      programs `proc_exec` may run: {"cat": "cat.wasm", ...} (a name, or /bin/NAME, finds
+                  NAME; values are paths, wasm bytes or WAT text); anything else fails with NOENT
+    max_procs     processes alive at once in one run, pid 1 included (default 64; fork then EAGAIN)
     """
     args: Any = ()
     env: Optional[dict] = None
@@ -66,6 +70,8 @@ class Options:
     net: Optional[str] = None
     policy: Any = None
     dirs: Any = None
+    commands: Optional[dict] = None
+    max_procs: int = DEFAULT_MAX_PROCS
 
     def __post_init__(self):
         for f in dataclasses.fields(self):       # None means "the default"
@@ -75,7 +81,11 @@ class Options:
         self.capture_limit = parse_size(self.capture_limit, "capture_limit")
         if self.memory_limit < 65536:
             raise ValueError(f"memory_limit must be at least one 64 KiB page, not {self.memory_limit}")
-        for name in ("fd_limit", "trace_limit"):
+        if self.commands is not None:
+            if not isinstance(self.commands, dict):
+                raise ValueError("commands must be a dict of program name -> .wasm path (or wasm bytes, WAT)")
+            self.commands = {str(k): v for k, v in self.commands.items()}
+        for name in ("fd_limit", "trace_limit", "max_procs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")

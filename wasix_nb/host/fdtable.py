@@ -8,8 +8,24 @@ import heapq
 import threading
 
 from ..abi.errno import Errno, WasiError
+from .registry import THREAD
 
 DEFAULT_LIMIT = 1024
+# One lock for every open file's reference count: after a fork, two processes' tables (two locks)
+# hold the same file, and the last close anywhere must release it exactly once.
+_REFS = threading.Lock()
+
+
+def _ref(file):
+    with _REFS:
+        file.refs += 1
+
+
+def _unref(file) -> bool:
+    """Drop one reference; True when it was the last."""
+    with _REFS:
+        file.refs -= 1
+        return file.refs == 0
 
 
 class OpenFile:
@@ -26,10 +42,22 @@ class OpenFile:
     nonblock = False
     bytes_in = 0
     bytes_out = 0
-    host = None     # set by FdTable.add: the Host whose wait_fd blocking calls use
+    _host = None    # set by FdTable.add: the Host of the table that first held it
 
     def __init__(self):
         self.refs = 0
+
+    @property
+    def host(self):
+        """The Host whose cancellable waits a blocking call uses: the calling wasm thread's own (after
+        a fork two processes hold this file, and a kill of one must wake only its own waits), else
+        the Host of the table that first held it."""
+        h = THREAD.host
+        return h if h is not None else self._host
+
+    @host.setter
+    def host(self, h):
+        self._host = h
 
     def fileno(self):
         """OS descriptor for poll_oneoff, or None when the file is always ready (stdio)."""
@@ -126,9 +154,9 @@ class FdTable:
         with self.lock:
             self.check_room()
             fd = self._lowest_free()
-            if file.host is None:
-                file.host = self.host
-            file.refs += 1
+            if file._host is None:
+                file._host = self.host
+            _ref(file)
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
             return fd
@@ -147,16 +175,17 @@ class FdTable:
             b.release()
             raise
 
-    def place(self, fd: int, file: OpenFile, cloexec: bool = False):
+    def place(self, fd: int, file: OpenFile, cloexec: bool = False, new_ref: bool = True):
         """Open `file` at exactly `fd` (which must not be open): fd_renumber's target."""
         with self.lock:
             if fd >= self._next:
                 for n in range(self._next, fd):
                     heapq.heappush(self._free, n)
                 self._next = fd + 1
-            if file.host is None:
-                file.host = self.host
-            file.refs += 1
+            if file._host is None:
+                file._host = self.host
+            if new_ref:
+                _ref(file)
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
 
@@ -169,10 +198,10 @@ class FdTable:
             entry.closed_seq = self._seq()
             heapq.heappush(self._free, fd)
             file = entry.file
-            file.refs -= 1
+            last = _unref(file)
             self.history.append(entry.row(state=state))
             self.version += 1
-        if file.refs == 0:
+        if last:
             file.release()
         return entry
 
@@ -191,8 +220,7 @@ class FdTable:
             row = entry.row(state=f"renumbered to {dst}")
             row["closed_seq"] = self._seq()
             self.history.append(row)
-        entry.file.refs -= 1
-        self.place(dst, entry.file, entry.cloexec)
+        self.place(dst, entry.file, entry.cloexec, new_ref=False)   # the moved entry keeps its reference
 
     def close_all(self, state: str = "closed at exit"):
         """Close every descriptor (end of process); never raises."""
@@ -200,6 +228,27 @@ class FdTable:
             try:
                 self.close(fd, state)
             except Exception:  # noqa: BLE001 - teardown must finish
+                pass
+
+    def inherit(self, parent: "FdTable"):
+        """Become a copy of `parent` (fork): the same numbers and flags, referring to the same open
+        files, which each count one more holder. What this table held before is let go silently."""
+        with parent.lock:
+            copied = [(fd, e.file, e.cloexec) for fd, e in parent.entries.items()]
+        with self.lock:
+            old, self.entries, self._free, self._next = self.entries, {}, [], 0
+        for e in old.values():
+            if _unref(e.file):
+                e.file.release()
+        for fd, file, cloexec in sorted(copied, key=lambda c: c[0]):
+            self.place(fd, file, cloexec)
+
+    def close_on_exec(self):
+        """Close every descriptor flagged CLOEXEC (exec replaced the program)."""
+        for fd in sorted(fd for fd, e in list(self.entries.items()) if e.cloexec):
+            try:
+                self.close(fd, "closed on exec")
+            except Exception:  # noqa: BLE001 - closed meanwhile
                 pass
 
     def rows(self) -> list:

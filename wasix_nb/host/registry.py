@@ -43,8 +43,11 @@ _THREADED = False       # set once any thread takes a tid other than 1: only the
 
 class _Thread(threading.local):
     """Which wasm thread the current Python thread runs: the runtime sets `THREAD.tid` when a wasm
-    thread starts (the trace records it per event, with its host's `pid`); 1 is the main thread."""
+    thread starts (the trace records it per event, with its host's `pid`); 1 is the main thread.
+    `host` is the Host of the process the thread belongs to (an open file that several processes hold
+    waits on the caller's)."""
     tid = 1
+    host = None
 
     def __setattr__(self, name, value):
         global _THREADED

@@ -25,6 +25,7 @@ from ..options import Options
 from ..trace import parse_rules
 from . import epoch
 from . import link as _link
+from . import procs as _procs
 from . import signals as _signals
 from .capture import Capture
 from .run import Result, Views
@@ -48,7 +49,7 @@ class Process(Views):
     rules), `stub_missing`, `entry`, `name`, `argv0`, `net` (network policy), `policy`.
     """
 
-    def __init__(self, source, options=None, **kwargs):
+    def __init__(self, source, options=None, *, parent=None, pid=None, **kwargs):
         opts = self.options = Options.build(options, **kwargs)
         self.source = _compile.Source.load(source)
         self.name = opts.name or os.path.basename(self.source.name)
@@ -58,15 +59,24 @@ class Process(Views):
         self.memory_limit = opts.memory_limit
         self.rules = parse_rules(opts.inject)
         self.stub_missing = opts.stub_missing
-        self.pid = 1
+        self.pid = 1 if pid is None else pid
+        self.parent = parent                # the Process that forked this one (None: pid 1)
+        self.procs = parent.procs if parent is not None else None   # procs.ProcTable, made on first fork
+        self.children = []                  # pids of children not yet joined
+        self.retired = []                   # linked images replaced by exec (their callbacks live on)
+        self.execs = 0
+        if parent is not None:
+            self.timeout = None             # the run's timeout is pid 1's: it ends the whole tree
         self.out = Capture(opts.capture_limit, opts.stdout)
         self.err = Capture(opts.capture_limit, opts.stderr)
         argv = [opts.argv0 or self.name] + list(opts.args)
         self.host = Host(argv, opts.env, opts.stdin, self.out.write, self.err.write, opts.fd_limit,
                          policy=opts.policy if opts.policy is not None else Policy(opts.net),
-                         trace_limit=opts.trace_limit, dirs=opts.dirs)
+                         trace_limit=opts.trace_limit, dirs=opts.dirs if parent is None else None)
         self.host.pid = self.pid
         self.host.process = self
+        if parent is not None:
+            _procs.inherit_host(self.host, parent.host)
         self.host.mem = GuestMemory.of_bytearray(bytearray())   # until the instance exists: FAULT
         self.status = "created"
         self.exit_code = None
@@ -170,7 +180,8 @@ class Process(Views):
             raise WasixError(f"process {self.name} was already started")
         self.status = "running"
         self.started = time.time()
-        self.host.trace.restart()
+        if self.parent is None:
+            self.host.trace.restart()
         t0 = time.perf_counter()
         timer = None
         if self.timeout is not None:
@@ -180,7 +191,11 @@ class Process(Views):
         main = self.wasm_threads[MAIN_TID]
         try:
             with SigintToEpoch(self):
-                self._thread_ended(main, main.run())
+                end = main.run()
+                while end.kind == "exec":           # proc_exec: same process, another program
+                    end = _procs.exec_image(self, end.error)
+                    main = self.wasm_threads[MAIN_TID]
+                self._thread_ended(main, end)
                 while not self._decided.wait(0.25):     # other threads may still run (thread_exit)
                     pass
             self._halt()
@@ -191,10 +206,14 @@ class Process(Views):
                 timer.cancel()
             for t in list(self.signal_timers.values()):
                 t.cancel()
+            if self.procs is not None and self.parent is None:
+                self.procs.end_tree()               # pid 1 ended: so does every other process
             self.duration = time.perf_counter() - t0
             self.final_rows = self.host.fds.rows()
             self._release()
             self.done.set()
+            if self.procs is not None and self.parent is not None:
+                self.procs.ended(self)              # a zombie until its parent joins it
         self._result = Result(self)
         return self._result
 

@@ -17,6 +17,7 @@ from ..host import registry
 from ..host.calls.threads import ThreadExit
 from ..host.host import Cancelled, ProcExit
 from . import asyncify, epoch
+from .procs import Exec
 from .traps import describe_trap
 
 
@@ -68,11 +69,13 @@ class WasmThread:
         registry.THREAD.tid = self.tid
         epoch.CURRENT.thread = self
         self.ident = threading.get_ident()
+        registry.THREAD.host = self.proc.host
         self.state = "running"
         self.started = time.time()
         try:
             self.end = self._run()
         finally:
+            registry.THREAD.host = None
             self.ended = time.time()
             self.state = "ended"
             epoch.CURRENT.thread = None
@@ -88,6 +91,8 @@ class WasmThread:
                 return End("trapped", None, msg, NoEntry(msg))
             self.call_entry(func)
             return End("returned", 0, "returned from " + self.entry)
+        except Exec as e:                   # proc_exec: the process goes on with another program
+            return End("exec", error=e)
         except ProcExit as e:
             killed = getattr(proc.host, "killed_by", None)
             return End("exited", e.code, f"exited with code {e.code}" + (f" (killed by {killed})" if killed else ""))

@@ -34,8 +34,9 @@ def thread_signal(h, tid, sig):
 @syscall("proc_signal", "pid:u32 sig:u32", modules=(WASIX,))
 def proc_signal(h, pid, sig):
     proc = _process(h)
-    if pid & 0xFFFFFFFF != proc.pid:
-        return int(Errno.SRCH)
+    if pid & 0xFFFFFFFF != proc.pid:        # another process of the run: runtime/procs.py
+        from .proc import signal_other
+        return signal_other(h, pid & 0xFFFFFFFF, sig)
     return 0, (), proc.signal(sig & 0xFF, None, "proc_signal")
 
 

@@ -1,0 +1,287 @@
+"""The process table of one run: pids, fork, exec, join, signals between processes, the process limit,
+and ending the whole tree.
+
+pid 1 is the process the user started; children count up from 2 (the reference runtime does the same,
+and the reference outputs print those numbers).  Each process runs in its own Python thread with its own
+engine, Store and instance; a fork child gets a copy of the parent's memory, exported mutable globals
+(`__stack_pointer`, `__tls_base`, ...) and setjmp checkpoints, and a copy of its descriptor table whose
+entries refer to the same open files (closed at the OS when the last holder lets go).
+
+A process that ends stays in the table as a zombie until its parent joins it.  When pid 1 ends the run
+ends, as a container's does: every process still running is killed, and its descriptors closed.
+vfork is a fork whose parent waits until the child execs or ends (what vfork promises to the program).
+"""
+import ctypes
+import os
+import posixpath
+import threading
+import time
+
+from .. import compile as _compile
+from ..abi.errno import Errno, WasiError
+from ..abi.memory import GuestMemory
+from ..host.registry import Control
+from ..options import DEFAULT_MAX_PROCS
+
+PAGE = 65536
+SIGKILL, SIGABRT, SIGTERM, SIGCHLD = 9, 6, 15, 17
+ENOENT_EXIT, ENOEXEC_EXIT = int(Errno.NOENT), int(Errno.NOEXEC)
+# what a fork child takes over from its parent's Host besides the descriptor table
+INHERITED = ("signal_callback", "tty", "cwd", "fs", "scratch_dir", "umask")
+
+
+class Exec(Control):
+    """`proc_exec`: the calling process goes on with another program (same pid and descriptors)."""
+
+    def __init__(self, name: str, argv: list):
+        super().__init__(name)
+        self.name = name
+        self.argv = argv
+
+
+def table_of(proc) -> "ProcTable":
+    """The table of `proc`'s run, made on the first fork (a run that never forks never has one)."""
+    if proc.procs is None:
+        proc.procs = ProcTable(proc)
+    return proc.procs
+
+
+def status_of(proc):
+    """(tag, code, signal) as proc_join reports it: 1 = exited with code, 2 = ended by signal."""
+    sig = getattr(proc, "term_signal", None)
+    if proc.status in ("returned", "exited"):
+        killed = getattr(proc.host, "killed_by", None)
+        code = proc.exit_code or 0
+        if killed and killed.startswith("SIG") and 128 < code < 160:
+            return 2, 0, code - 128             # a signal's default action ended it
+        return 1, code & 0xFFFF, 0
+    if proc.status == "trapped":
+        return 2, 0, SIGABRT
+    return 2, 0, sig or SIGKILL                 # killed, timeout, interrupted
+
+
+class ProcTable:
+    """Every process of one run by pid, alive or zombie; guarded by one condition variable."""
+
+    def __init__(self, root):
+        self.root = root
+        self.cond = threading.Condition()
+        self.procs = {root.pid: root}
+        self.next_pid = root.pid + 1
+        self.limit = getattr(root.options, "max_procs", None) or DEFAULT_MAX_PROCS
+        self.ending = False
+        root.children = getattr(root, "children", [])
+
+    # -- fork ---------------------------------------------------------------------------------
+    def live(self) -> int:
+        """Processes holding a slot: running ones and zombies (not yet joined), as POSIX counts them."""
+        return len(self.procs)
+
+    def fork(self, parent, thread, frozen, vfork=False):
+        """Make the child of `parent` from its unwound `frozen` stack (called while the parent's stack
+        is off, so its memory is still) and start it; returns the child."""
+        from .process import Process
+        with self.cond:
+            if self.ending:
+                raise WasiError(Errno.AGAIN, "the run is ending")
+            if self.live() >= self.limit:
+                raise WasiError(Errno.AGAIN, f"process limit ({self.limit}) reached")
+            pid = self.next_pid
+            self.next_pid += 1
+        child = Process(parent.source, parent.options, parent=parent, pid=pid)
+        try:
+            child.name = parent.name
+            ct = child.wasm_threads[1]
+            ct.entry, ct.args = thread.entry, thread.args
+            child.instantiate()
+            copy_memory(parent, child, ct)
+            st = ct.stack
+            st.checkpoints = type(thread.stack.checkpoints)(thread.stack.checkpoints)
+            st.rewind(frozen, 0, restore=None)      # every exported mutable global, as the parent had it
+        except BaseException:
+            child.close()
+            raise
+        child.vfork_done = threading.Event() if vfork else None
+        with self.cond:
+            self.procs[pid] = child
+            parent.children.append(pid)
+        child.start()
+        return child
+
+    def wait_vfork(self, parent_host, child):
+        """vfork: the parent sleeps until the child execs or ends (cancellable)."""
+        ev = child.vfork_done
+        while not ev.wait(0.05):
+            parent_host.check_cancelled()
+
+    # -- ends -----------------------------------------------------------------------------------
+    def ended(self, proc):
+        """`proc` finished (called from its own thread after its descriptors are closed)."""
+        with self.cond:
+            self.cond.notify_all()
+        if getattr(proc, "vfork_done", None) is not None:
+            proc.vfork_done.set()
+        parent = proc.parent
+        if parent is not None and not parent.done.is_set():
+            try:
+                signal_process(parent, SIGCHLD)
+            except Exception:  # noqa: BLE001 - a signal must not break the child's end
+                pass
+
+    def join(self, host, proc, pid, nonblock):
+        """Wait for a child of `proc` (pid None: any). Returns (pid, status) or (0, None) when
+        `nonblock` and none has ended; raises CHILD when there is nothing to wait for."""
+        with self.cond:
+            while True:
+                kids = [self.procs[c] for c in proc.children if c in self.procs]
+                if pid is not None:
+                    kids = [k for k in kids if k.pid == pid]
+                if not kids:
+                    raise WasiError(Errno.CHILD)
+                done = [k for k in kids if k.done.is_set()]
+                if done:
+                    k = done[0]
+                    del self.procs[k.pid]           # reaped: no longer a zombie
+                    proc.children.remove(k.pid)
+                    k.reaped = True
+                    return k.pid, status_of(k)
+                if nonblock:
+                    return 0, None
+                self.cond.wait(0.1)
+                host.check_cancelled()
+
+    # -- signals --------------------------------------------------------------------------------
+    def find(self, pid):
+        with self.cond:
+            return self.procs.get(pid)
+
+    # -- the end of the run -----------------------------------------------------------------------
+    def stop_all(self, reason="killed", but=None):
+        with self.cond:
+            others = [p for p in self.procs.values() if p is not but]
+        for p in others:
+            p.stop(reason)
+
+    def end_tree(self, timeout=5.0):
+        """pid 1 ended: kill every other process and wait for their ends (descriptors closed)."""
+        with self.cond:
+            self.ending = True
+            others = [p for p in self.procs.values() if p is not self.root]
+        for p in others:
+            if not p.done.is_set():
+                p.term_signal = SIGKILL
+                p.stop("killed")
+        end = time.monotonic() + timeout
+        for p in others:
+            p.wait(max(0.0, end - time.monotonic()))
+
+    def processes(self):
+        with self.cond:
+            return sorted(self.procs.values(), key=lambda p: p.pid)
+
+
+def signal_process(target, sig, sender=None):
+    """`sig` from another process (proc_signal, SIGCHLD): as runtime/signals.py does within a process,
+    but queued for the target's own thread (never run on the sender's)."""
+    from . import signals as _signals
+    from .thread import End
+    if sig == 0 or target.done.is_set():
+        return "the target exists"
+    nm = _signals.name(sig)
+    if sig == _signals.KILL or (target.signal_handler is None and sig not in _signals.IGNORED | _signals.STOPS):
+        target.term_signal = sig
+        target.host.killed_by = nm
+        who = f" from pid {sender}" if sender else ""
+        target.end_with(End("exited", 128 + sig, f"killed by {nm}{who} (exit {128 + sig})"))
+        return f"{nm}: ends pid {target.pid} (default action)"
+    if target.signal_handler is None:
+        return f"{nm} ignored by pid {target.pid} (default action)"
+    t = target.wasm_threads.get(1)
+    if t is None or t.state == "ended":
+        t = next((x for x in target.wasm_threads.values() if x.state != "ended"), None)
+    if t is None:
+        return f"{nm}: pid {target.pid} is ending"
+    t.signals.append(sig)
+    target.futexes.interrupt(t.tid)
+    t.wake.set()
+    eng = target._engine                        # noqa: SLF001 - a busy thread takes it at the next tick
+    if eng is not None:
+        eng.increment_epoch()
+    return f"{nm} queued for pid {target.pid}"
+
+
+def copy_memory(parent, child, thread):
+    """Give the child's memory the parent's size and bytes (the parent is unwound: nothing writes)."""
+    src, dst = parent.host.mem, child.host.mem
+    n = src.size
+    have = dst.size
+    if n > have:
+        pages = (n - have) // PAGE
+        if child.shared_memory is not None:
+            child.shared_memory.grow(pages)
+        else:
+            mem = thread.instance.exports(thread.store)[child.linked.memory_export]
+            mem.grow(thread.store, pages)
+    if n:
+        ctypes.memmove(dst._base, src._base, n)     # noqa: SLF001 - both views are of live memories
+
+
+# -- exec ---------------------------------------------------------------------------------------------
+def resolve(commands, name):
+    """The program a name runs: the command map by the exact name, else by its last path component
+    (a shell asks for /bin/cat or /usr/local/bin/cat)."""
+    commands = commands or {}
+    if name in commands:
+        return commands[name]
+    base = posixpath.basename(name)
+    return commands.get(base) if base else None
+
+
+def exec_image(proc, exc: Exec):
+    """Replace `proc`'s program (its pid, descriptors and output stay): returns the End of the new
+    program's main thread, or an End saying why exec failed (exit 44 NOENT: unknown program,
+    45 NOEXEC: not a program wasix_nb can run)."""
+    from . import link as _link
+    from .thread import End, WasmThread
+    if getattr(proc, "vfork_done", None) is not None:
+        proc.vfork_done.set()                       # a vfork parent goes on once the child execs
+    target = resolve(getattr(proc.options, "commands", None), exc.name)
+    if target is None:
+        msg = f"exec {exc.name}: no such program (map it with commands={{...}} / --map-command)"
+        return End("exited", ENOENT_EXIT, msg)
+    try:
+        source = _compile.Source.load(target)
+        module = _compile.POOL.module(proc._engine, source)
+        argv = exc.argv or [exc.name]
+        proc.host.fds.close_on_exec()
+        proc.host.args = [a.encode() for a in argv]
+        main = WasmThread(proc, 1, "_start", store=proc.new_store(budget=False))
+        old = proc.linked
+        linked = _link.link(proc._engine, module, source, proc.host, proc.options, lambda c: [], main.store)
+    except Exception as e:  # noqa: BLE001 - a failed exec ends the process, never the host
+        return End("exited", ENOEXEC_EXIT, f"exec {exc.name}: {str(e).splitlines()[0] if str(e) else e}")
+    proc.retired.append(old)                        # its raw callbacks must outlive any store using them
+    proc.source, proc.module, proc.linked = source, module, linked
+    proc.name = os.path.basename(exc.name)
+    proc.shared_memory = linked.shared
+    proc.host.mem = (GuestMemory.of_shared(linked.shared) if linked.shared is not None
+                     else GuestMemory.of_bytearray(bytearray()))
+    proc.wasm_threads = {1: main}
+    proc.execs += 1
+    return main.run()
+
+
+def inherit_host(host, parent):
+    """A fork child's Host: the run's one trace, the parent's stdio, policy and settings, and a copy of
+    its descriptor table."""
+    if parent.scratch_dir is None:
+        parent.local_path("")               # one directory for LOCAL socket paths, shared by the tree
+    host.trace = parent.trace
+    host.fds._seq = parent.trace.events.__len__     # noqa: SLF001 - sequence numbers of the shared log
+    host.fds.inherit(parent.fds)
+    host._stdin, host._sinks = parent._stdin, parent._sinks     # noqa: SLF001
+    host.policy = parent.policy
+    host.args, host.env = list(parent.args), list(parent.env)
+    for name in INHERITED:
+        if hasattr(parent, name):
+            setattr(host, name, getattr(parent, name))
