@@ -124,7 +124,7 @@ class ProcTable:
         parent = proc.parent
         if parent is not None and not parent.done.is_set():
             try:
-                signal_process(parent, SIGCHLD)
+                signal_process(parent, SIGCHLD, tick=False)    # taken at its next host call
             except Exception:  # noqa: BLE001 - a signal must not break the child's end
                 pass
 
@@ -180,7 +180,7 @@ class ProcTable:
             return sorted(self.procs.values(), key=lambda p: p.pid)
 
 
-def signal_process(target, sig, sender=None):
+def signal_process(target, sig, sender=None, tick=True):
     """`sig` from another process (proc_signal, SIGCHLD): as runtime/signals.py does within a process,
     but queued for the target's own thread (never run on the sender's)."""
     from . import signals as _signals
@@ -204,9 +204,10 @@ def signal_process(target, sig, sender=None):
     t.signals.append(sig)
     target.futexes.interrupt(t.tid)
     t.wake.set()
-    eng = target._engine                        # noqa: SLF001 - a busy thread takes it at the next tick
-    if eng is not None:
-        eng.increment_epoch()
+    if tick:
+        eng = target._engine                    # noqa: SLF001 - a busy thread takes it at the next tick
+        if eng is not None:
+            eng.increment_epoch()
     return f"{nm} queued for pid {target.pid}"
 
 
