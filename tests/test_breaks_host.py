@@ -190,3 +190,257 @@ def test_b18_os_refusal_removes_the_directories_it_made(k):
     finally:
         s.os = real
     assert os.listdir(k.host.scratch_dir) == []
+
+
+# -- B7: the closed-descriptor history is bounded ---------------------------------------------------------------
+def _dup_close_program(n: int) -> str:
+    body = f'''
+  (func (export "_start") (local $i i32)
+    (loop $l
+      (drop (call $fd_dup (i32.const 1) (i32.const 64)))
+      (drop (call $fd_close (i32.load (i32.const 64))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {n})))))'''
+    return module(imports("fd_dup", "fd_close"), body, pages=1)
+
+
+def test_b7_closed_descriptor_history_is_bounded():
+    from wasix_nb.host.fdtable import HISTORY_LIMIT
+    control, _ = peak_rss(_dup_close_program(1), trace_limit=1000)
+    peak, rep = peak_rss(_dup_close_program(100_000), trace_limit=1000)   # 100k closes: ~63 MiB of rows before
+    _report("B7 100,000 closes", peak, control)
+    assert rep["outcome"] == "returned", rep
+    assert rep["history"] == HISTORY_LIMIT
+    assert peak - control < 24
+
+
+def test_b7_history_keeps_the_last_rows_and_counts_the_rest():
+    from wasix_nb.host.fdtable import FdTable, OpenFile
+    t = FdTable(16, history_limit=5)
+    for _ in range(12):
+        t.close(t.add(OpenFile()))
+    rows = t.history_rows()
+    assert len(rows) == 5 and t.history_dropped == 7
+    assert [r["fd"] for r in rows] == [0] * 5
+
+
+# -- B9: multicast joins go through the policy ------------------------------------------------------------------
+_B9_CHILD = r'''
+import ipaddress, json, socket, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from watlib import Shim
+subprocess.run("ip link set lo up && ip link add v0 type veth peer name v1 && ip addr add 10.9.9.1/24 dev v0"
+               " && ip -6 addr add fd00::1/64 dev v0 nodad && ip link set v0 up && ip link set v1 up"
+               " && ip route add default dev v0", shell=True, check=True)
+out = {}
+for net in (None, "any"):
+    with Shim(net=net) as k:
+        assert k.sock_open(1, 2, 0, 128) == 0 and k.sock_open(2, 2, 0, 132) == 0
+        k.mem.write(400, bytes([239, 101, 120, 102, 0, 0, 0, 0]))       # group, INADDR_ANY (the route: v0)
+        e4, mark4 = k.sock_join_multicast_v4(k.mem.u32(128), 400, 404), k.last()[3]
+        k.mem.write(500, ipaddress.IPv6Address("ff05::1234").packed)
+        e6, mark6 = k.sock_join_multicast_v6(k.mem.u32(132), 500, socket.if_nametoindex("v0")), k.last()[3]
+        k.mem.write(600, bytes([239, 101, 120, 103, 127, 0, 0, 1]))     # on loopback: allowed
+        e_lo = k.sock_join_multicast_v4(k.mem.u32(128), 600, 604)
+        out[str(net)] = dict(e4=e4, mark4=mark4, e6=e6, mark6=mark6, e_lo=e_lo,
+                             igmp="667865EF" in open("/proc/net/igmp").read(),
+                             mld="ff050000000000000000000000001234" in open("/proc/net/igmp6").read())
+print(json.dumps(out))
+'''
+
+
+def _netns_python(code, *args):
+    import shutil
+    import subprocess
+    import sys
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and ip (a fresh network namespace)")
+    r = subprocess.run(["unshare", "-n", sys.executable, "-c", code, *args], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def test_b9_multicast_join_needs_the_policy():
+    import json
+    out = json.loads(_netns_python(_B9_CHILD, os.path.dirname(os.path.abspath(__file__))).splitlines()[-1])
+    default, opened = out["None"], out["any"]
+    assert default["e4"] == ACCES and "denied by policy" in default["mark4"]
+    assert default["e6"] == ACCES and "denied by policy" in default["mark6"]
+    assert not default["igmp"] and not default["mld"]           # nothing was announced
+    assert default["e_lo"] == 0
+    # the same joins with the policy opened: the setup would have announced them
+    assert opened["e4"] == 0 and opened["e6"] == 0 and opened["igmp"] and opened["mld"]
+
+
+def test_b9_allow_list_names_groups(k):
+    from wasix_nb.host.policy import Policy
+    p = Policy("239.1.0.0/16")
+    assert p.allows_group(__import__("ipaddress").ip_address("239.1.2.3"), False)
+    assert not p.allows_group(__import__("ipaddress").ip_address("239.2.2.3"), False)
+    assert Policy().allows_group(__import__("ipaddress").ip_address("ff01::1"), False)   # interface-local
+
+
+# -- B10: SO_REUSEPORT cannot take a host service's connections ---------------------------------------------
+def test_b10_reuse_port_refused_by_default():
+    svc = socket.socket()
+    svc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    svc.bind(("127.0.0.1", 0))
+    svc.listen(8)
+    port = svc.getsockname()[1]
+    try:
+        for net, want in ((None, ACCES), ("any", 0)):
+            with Shim(net=net) as k:
+                k.mem.write(0, struct.pack("<BxH", 1, port) + bytes([127, 0, 0, 1]) + bytes(20))
+                assert k.sock_open(1, 1, 0, 128) == 0
+                fd = k.mem.u32(128)
+                assert k.sock_set_opt_flag(fd, 1, 1) == want
+                if want:
+                    assert "denied by policy" in k.last()[3]
+                    assert k.sock_bind(fd, 0) == 3            # ADDRINUSE: the port stays the service's
+                    assert k.sock_set_opt_flag(fd, 1, 0) == 0  # turning it off is always fine
+                else:
+                    assert k.sock_bind(fd, 0) == 0            # what the default prevents: a shared port
+    finally:
+        svc.close()
+
+
+# -- B12: a program blocked on the CLI's real stdin can be stopped -----------------------------------------------
+def _stdin_reader(nonblock: bool) -> str:
+    from watlib import CHECK
+    setflags = "(call $check (call $fd_fdstat_set_flags (i32.const 0) (i32.const 4)))" if nonblock else ""
+    body = CHECK + f'''
+  (func (export "_start")
+    (i32.store (i32.const 160) (i32.const 4096)) (i32.store (i32.const 164) (i32.const 64))
+    (i32.store (i32.const 168) (i32.const 512)) (i32.store (i32.const 172) (i32.const 6))
+    {setflags}
+    (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144)))
+    (call $check (call $fd_read (i32.const 0) (i32.const 160) (i32.const 1) (i32.const 136)))
+    (call $proc_exit (i32.const 0)))'''
+    return module(imports("fd_fdstat_set_flags", "fd_write", "fd_read", "proc_exit"), body,
+                  data=[(512, b"ready\n")])
+
+
+def _cli_on_open_pipe(tmp_path, wat, *flags, signal_after_ready=None):
+    """Run the CLI with a stdin pipe that is never closed; returns (rc, stdout)."""
+    import signal
+    import subprocess
+    import sys
+    prog = tmp_path / "reader.wat"
+    prog.write_text(wat)
+    p = subprocess.Popen([sys.executable, "-m", "wasix_nb", "run", str(prog), *flags], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = p.stdout.readline()
+        if signal_after_ready is not None and first == b"ready\n":
+            p.send_signal(signal_after_ready)
+        rc = p.wait(60)          # a guard against a hang, not a timing assertion
+        return rc, first
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+
+
+def test_b12_blocked_stdin_honours_timeout_sigint_and_nonblock(tmp_path):
+    import signal
+    assert _cli_on_open_pipe(tmp_path, _stdin_reader(False), "--timeout", "0.5") == (124, b"ready\n")
+    assert _cli_on_open_pipe(tmp_path, _stdin_reader(False), signal_after_ready=signal.SIGINT) == (130, b"ready\n")
+    assert _cli_on_open_pipe(tmp_path, _stdin_reader(True), "--timeout", "30") == (100 + 6, b"ready\n")   # AGAIN
+
+
+def test_b12_poll_waits_on_a_real_stdin():
+    import subprocess
+    from watlib import events, subscription
+    r, w = os.pipe()
+    try:
+        with os.fdopen(os.dup(r), "rb", buffering=0) as f, Shim(stdin=f) as k:
+            k.mem.write(1024, subscription(1, 1, 0) + subscription(2, 0, 1, 20_000_000))
+            assert k.poll_oneoff(1024, 2048, 2, 200) == 0
+            assert [e[0] for e in events(k.mem.read(2048, 64), k.mem.u32(200))] == [2]   # only the clock
+            os.write(w, b"hi")
+            assert k.poll_oneoff(1024, 2048, 2, 200) == 0
+            evs = events(k.mem.read(2048, 64), k.mem.u32(200))
+            assert evs[0][0] == 1 and evs[0][3] == 2                                     # 2 bytes ready
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+# -- B13 / B21: resolve is cancellable and keeps to the allow-list ------------------------------------------------
+class FakeResolver:
+    """Stands in for socket.getaddrinfo (never real DNS): records the names asked; `hang` makes it block
+    until released."""
+
+    def __init__(self, answer="192.0.2.7", hang=False):
+        self.asked, self.answer = [], answer
+        self.entered, self.release = threading.Event(), threading.Event()
+        if not hang:
+            self.release.set()
+
+    def __call__(self, name, port, *args, **kwargs):
+        self.asked.append(name)
+        self.entered.set()
+        self.release.wait(30)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.answer, 0))]
+
+
+def _resolve_program(name: bytes) -> str:
+    body = f'''
+  (func (export "_start")
+    (call $proc_exit (call $resolve (i32.const 512) (i32.const {len(name)}) (i32.const 80)
+                                    (i32.const 1024) (i32.const 4) (i32.const 900))))'''
+    return module(imports("resolve", "proc_exit"), body, data=[(512, name)])
+
+
+def test_b13_kill_ends_a_slow_resolve(monkeypatch):
+    import wasix_nb
+    fake = FakeResolver(hang=True)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    proc = wasix_nb.Process(_resolve_program(b"slow.example"), net="any").start()
+    try:
+        assert fake.entered.wait(30)
+        result = proc.kill()            # within kill()'s own wait (it gave up before: the run "exited")
+        assert result is not None and result.outcome == "killed"
+    finally:
+        fake.release.set()
+        proc.wait(30)
+
+
+def test_b13_resolve_gives_up_after_its_deadline(monkeypatch, k):
+    from wasix_nb.host.calls import resolve as mod
+    fake = FakeResolver(hang=True)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    monkeypatch.setattr(mod, "RESOLVE_TIMEOUT", 0.05)
+    k.host.policy = __import__("wasix_nb.host.policy", fromlist=["Policy"]).Policy("any")
+    k.mem.write(512, b"slow.example")
+    try:
+        assert k.resolve(512, 12, 80, 1024, 4, 900) == 6                       # AGAIN
+        assert "resolver" in k.last()[3]
+    finally:
+        fake.release.set()
+
+
+def test_b21_allow_list_resolves_only_listed_names(monkeypatch):
+    fake = FakeResolver()
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with Shim(net="10.0.0.0/8,svc.example:443") as k:
+        k.mem.write(512, b"other.example")
+        assert k.resolve(512, 13, 80, 1024, 4, 900) == ACCES
+        assert "denied by policy" in k.last()[3]
+        assert fake.asked == []                                 # never sent to the system resolver
+        k.mem.write(512, b"10.1.2.3")
+        assert k.resolve(512, 8, 80, 1024, 4, 900) == 0         # literals and localhost still answer
+        k.mem.write(512, b"localhost")
+        assert k.resolve(512, 9, 80, 1024, 4, 900) == 0
+        assert fake.asked == []
+        k.mem.write(512, b"SVC.example.")
+        assert k.resolve(512, 12, 80, 1024, 4, 900) == 0 and k.mem.u32(900) == 1
+        assert fake.asked == ["SVC.example."] and k.mem.read(1026, 4) == bytes([192, 0, 2, 7])
+        # its address is now reachable on the listed port (this process only)
+        assert k.host.policy.allows(1, "192.0.2.7", 443) and not k.host.policy.allows(1, "192.0.2.7", 80)
+    with Shim(net="10.0.0.0/8,svc.example:443") as k2:
+        assert not k2.host.policy.allows(1, "192.0.2.7", 443)

@@ -90,7 +90,9 @@ def test_policy_rules(spec, af, host, port, ok):
 
 def test_policy_rejects_bad_rules():
     with pytest.raises(ValueError):
-        Policy("not-an-address")
+        Policy("not an/address")           # host names are rules (for resolve), but this is neither
+    with pytest.raises(ValueError):
+        Policy("-x.example")
     with pytest.raises(ValueError):
         Policy("1.2.3.4:99999")
 

@@ -1,9 +1,11 @@
-"""The descriptor table: lowest-free numbering in O(log n), a limit, and a history of closed entries.
+"""The descriptor table: lowest-free numbering in O(log n), a limit, and a bounded history of closed
+entries (the last HISTORY_LIMIT rows are kept, older ones only counted in `history_dropped`).
 
 An entry is a descriptor number plus descriptor flags (cloexec) pointing at an *open file* (a socket, a
 stdio stream, a pipe end) which dups share; the open file counts its references and releases its OS
 resource when the last descriptor goes.
 """
+import collections
 import heapq
 import threading
 
@@ -11,6 +13,7 @@ from ..abi.errno import Errno, WasiError
 from .registry import THREAD
 
 DEFAULT_LIMIT = 1024
+HISTORY_LIMIT = 10_000      # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB at most per process)
 # One lock for every open file's reference count: after a fork, two processes' tables (two locks)
 # hold the same file, and the last close anywhere must release it exactly once.
 _REFS = threading.Lock()
@@ -105,10 +108,11 @@ class FdEntry:
 class FdTable:
     """Descriptor numbers -> entries. New descriptors take the lowest number not open."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT, seq=lambda: None):
+    def __init__(self, limit: int = DEFAULT_LIMIT, seq=lambda: None, history_limit: int = HISTORY_LIMIT):
         self.limit = limit
         self.entries = {}
-        self.history = []       # rows of closed descriptors, oldest first
+        self.history = collections.deque(maxlen=history_limit)  # rows of closed descriptors, oldest first
+        self.history_dropped = 0    # closed rows that fell out of `history` (bounded memory)
         self._free = []         # heap of numbers below _next that may be free (lazy deletion)
         self._next = 0          # every number >= _next is free
         self._seq = seq         # gives the sequence number of the call being made
@@ -199,11 +203,17 @@ class FdTable:
             heapq.heappush(self._free, fd)
             file = entry.file
             last = _unref(file)
-            self.history.append(entry.row(state=state))
+            self._keep(entry.row(state=state))
             self.version += 1
         if last:
             file.release()
         return entry
+
+    def _keep(self, row):
+        h = self.history
+        if len(h) == h.maxlen:
+            self.history_dropped += 1
+        h.append(row)
 
     def renumber(self, src: int, dst: int):
         """Move descriptor `src` to number `dst`, closing whatever `dst` was (like dup2 + close)."""
@@ -219,7 +229,7 @@ class FdTable:
             heapq.heappush(self._free, src)
             row = entry.row(state=f"renumbered to {dst}")
             row["closed_seq"] = self._seq()
-            self.history.append(row)
+            self._keep(row)
         self.place(dst, entry.file, entry.cloexec, new_ref=False)   # the moved entry keeps its reference
 
     def close_all(self, state: str = "closed at exit"):

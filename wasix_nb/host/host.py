@@ -3,10 +3,13 @@ import os
 import posixpath
 import select
 import shutil
+import stat
 import tempfile
 import threading
 import time
 
+from ..abi.errno import Errno, WasiError, from_os
+from ..abi.memory import RW_MAX
 from ..abi.types import FileType
 from ..trace import Trace
 from .fdtable import DEFAULT_LIMIT, FdTable, OpenFile
@@ -40,15 +43,18 @@ class Stdio(OpenFile):
 
     def read(self, n: int) -> bytes:
         if self.kind != "stdin":
-            from ..abi.errno import Errno, WasiError
             raise WasiError(Errno.BADF)
-        data = self._host.read_stdin(n)
+        data = self._host.read_stdin(n, self.nonblock)
         self.bytes_in += len(data)
         return data
 
+    def fileno(self):
+        """The real stdin when it can block (a pipe, a terminal), so poll_oneoff waits on it; else None
+        (always ready)."""
+        return self._host.stdin_fd if self.kind == "stdin" else None
+
     def write(self, data: bytes) -> int:
         if self.kind == "stdin":
-            from ..abi.errno import Errno, WasiError
             raise WasiError(Errno.BADF)
         self._host.write_stdio(self.kind, data)
         self.bytes_out += len(data)
@@ -71,8 +77,9 @@ class Host:
         self.args = [a.encode() if isinstance(a, str) else bytes(a) for a in args]
         self.env = [(f"{k}={v}").encode() for k, v in (env or {}).items()]
         self._stdin = _stdin_source(stdin)
+        self.stdin_fd = _blocking_fd(stdin)  # the real descriptor behind stdin when it can block, else None
         self._sinks = {"stdout": stdout or (lambda b: None), "stderr": stderr or (lambda b: None)}
-        self.policy = policy if isinstance(policy, Policy) else Policy(policy)
+        self.policy = Policy(policy)        # a copy: names it resolves add addresses to this process only
         self.scratch_dir = scratch_dir      # where LOCAL socket paths live; a temp dir made on first use
         self._own_scratch = False
         self.host_errors = []               # (syscall name, args, traceback) of host bugs seen
@@ -80,6 +87,7 @@ class Host:
         self.cancel_reason = None
         self._wake_r, self._wake_w = os.pipe()
         self._pollers = {}
+        self._waiting = set()               # Events of calls in wait_event (cancel sets them)
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         for name in ("stdin", "stdout", "stderr"):
@@ -98,8 +106,22 @@ class Host:
     def write_stdio(self, name, data):
         self._sinks[name](data)
 
-    def read_stdin(self, n):
-        return self._stdin(n)
+    def read_stdin(self, n, nonblock=False):
+        """Up to n bytes of stdin. A real stdin that can block (the CLI's pipe or terminal) is waited on
+        cancellably (timeout, SIGINT, kill end the wait) and read only when ready: AGAIN if NONBLOCK."""
+        fd = self.stdin_fd
+        if fd is None:
+            return self._stdin(n)
+        while True:
+            if not self.wait_fd(fd, False, 0 if nonblock else None):
+                raise WasiError(Errno.AGAIN)
+            try:
+                return os.read(fd, min(n, RW_MAX))
+            except BlockingIOError:         # someone else took the data (or the fd is O_NONBLOCK)
+                if nonblock:
+                    raise WasiError(Errno.AGAIN) from None
+            except OSError as e:
+                raise WasiError(from_os(e)) from None
 
     # -- errors and cancellation --------------------------------------------------------------
     def on_host_error(self, call, args, tb):
@@ -110,6 +132,8 @@ class Host:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.cancelled.set()
+        for ev in list(self._waiting):
+            ev.set()
         try:
             os.write(self._wake_w, b"x")
         except OSError:
@@ -136,6 +160,20 @@ class Host:
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
         return bool(ready)
+
+    def wait_event(self, ev: threading.Event, timeout=None) -> bool:
+        """Wait until another thread sets `ev` (True) or `timeout` seconds pass (False); cancellable,
+        for host work done off the program's thread (a name lookup)."""
+        self._waiting.add(ev)
+        try:
+            if self.cancelled.is_set():
+                raise Cancelled(self.cancel_reason)
+            done = ev.wait(None if timeout is None or timeout >= threading.TIMEOUT_MAX else timeout)
+        finally:
+            self._waiting.discard(ev)
+        if self.cancelled.is_set():
+            raise Cancelled(self.cancel_reason)
+        return done
 
     def _wait_long(self, fileno, write, timeout):
         end = time.monotonic() + timeout
@@ -225,6 +263,19 @@ class Host:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+def _blocking_fd(stdin):
+    """The OS descriptor of a stdin that can block (pipe, terminal, socket, character device); None for
+    bytes, callables and regular files (those never block, and keep their own buffering)."""
+    if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview, str)) or not hasattr(stdin, "read"):
+        return None
+    try:
+        fd = getattr(stdin, "buffer", stdin).fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):   # io.UnsupportedOperation is an OSError and a ValueError
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) else None
 
 
 def _stdin_source(stdin):

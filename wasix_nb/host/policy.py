@@ -1,16 +1,31 @@
-"""Network policy: where a program may connect or send.
+"""Network policy: where a program may connect or send, and which names it may look up.
 
 Default: loopback (127.0.0.0/8, ::1) and LOCAL sockets only.  `Policy("any")` allows everything; an
-allow-list such as `"10.0.0.0/8,192.168.1.5:80,[fd00::1]:443,*:53"` adds networks, hosts and ports to
-the default.  A denied call fails with ACCES before any OS call, and its trace event is marked.
-Binding (servers) is not restricted: a program may listen on loopback or the unspecified address.
+allow-list such as `"10.0.0.0/8,192.168.1.5:80,[fd00::1]:443,*:53,example.org:443"` adds networks,
+hosts, ports and host names to the default.  A denied call fails with ACCES before any OS call, and its
+trace event is marked "denied by policy".
+
+Names: `resolve` answers numeric addresses and `localhost` itself.  Any other name goes to the system
+resolver (which may ask a DNS server) only if the policy is "any" or the allow-list names it; then the
+addresses it resolved to are allowed too (with the name's port, if given), for this process only.
+
+Binding (servers) is not restricted: a program may listen on loopback or the unspecified address, but
+not share a port with a host service (SO_REUSEPORT is refused unless the policy is "any").
+
+Multicast: joining a group makes the OS announce it (IGMP/MLD reports) on the chosen interface's
+network, so under the default a join is allowed only on the loopback interface (IPv4 interface address
+127.x, IPv6 interface index of `lo`) or for IPv6 interface-local groups (ff01::/16, never announced).
+A group the allow-list names (e.g. "239.0.0.0/8", ports ignored) may be joined on any interface.
 """
 import ipaddress
+import re
 
 from ..abi.errno import Errno, WasiError
 from ..abi.types import AddressFamily
 
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+_IFACE_LOCAL = ipaddress.ip_network("ff01::/16")      # IPv6 interface-local multicast: no MLD report
+_NAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\.?")
 
 
 class Denied(WasiError):
@@ -20,12 +35,17 @@ class Denied(WasiError):
         super().__init__(Errno.ACCES, f"denied by policy: {what}")
 
 
+def name_key(name: str) -> str:
+    return name.lower().rstrip(".")
+
+
 class Policy:
     def __init__(self, spec=None):
         self.any = False
         self.rules = []             # (network or None, port or None)
+        self.names = {}             # host name (lower case, no final dot) -> port or None
         if isinstance(spec, Policy):
-            self.any, self.rules = spec.any, list(spec.rules)
+            self.any, self.rules, self.names = spec.any, list(spec.rules), dict(spec.names)
             return
         if spec in (None, "", "loopback", "local"):
             return
@@ -36,11 +56,15 @@ class Policy:
         for item in items:
             item = item.strip()
             if item:
-                self.rules.append(_parse(item))
+                target, port = _parse(item)
+                if isinstance(target, str):
+                    self.names[name_key(target)] = port
+                else:
+                    self.rules.append((target, port))
 
     @property
     def loopback_only(self) -> bool:
-        return not self.any and not self.rules
+        return not self.any and not self.rules and not self.names
 
     def allows(self, af: int, host, port: int) -> bool:
         if self.any or af == AddressFamily.LOCAL:
@@ -58,6 +82,32 @@ class Policy:
                 return True
         return False
 
+    def may_resolve(self, name: str) -> bool:
+        """May `name` be sent to the system resolver? ("any", or the allow-list names it)"""
+        return self.any or name_key(name) in self.names
+
+    def learn(self, name: str, ips):
+        """Allow the addresses a listed name resolved to (with the name's port)."""
+        if self.any:
+            return
+        port = self.names.get(name_key(name))
+        for ip in ips:
+            rule = (ipaddress.ip_network(ip), port)
+            if rule not in self.rules:
+                self.rules.append(rule)
+
+    def allows_group(self, group, on_loopback: bool) -> bool:
+        """May a program join multicast `group` (an ip_address) on an interface (loopback or not)?"""
+        if self.any or on_loopback or group in _IFACE_LOCAL:
+            return True
+        return any(net is None or (group.version == net.version and group in net) for net, _ in self.rules)
+
+    @property
+    def shares_ports(self) -> bool:
+        """SO_REUSEPORT: only with the policy opened to "any" (it lets a socket take connections meant
+        for a host service bound to the same port)."""
+        return self.any
+
     def check(self, af: int, host, port: int, text: str):
         """Raise Denied unless the destination is allowed."""
         if not self.allows(af, host, port):
@@ -66,12 +116,14 @@ class Policy:
     def __repr__(self):
         if self.any:
             return "Policy('any')"
-        rules = ",".join(f"{n or '*'}{'' if p is None else f':{p}'}" for n, p in self.rules)
-        return f"Policy({rules!r})" if rules else "Policy('loopback')"
+        items = [f"{n or '*'}{'' if p is None else f':{p}'}" for n, p in self.rules]
+        items += [f"{n}{'' if p is None else f':{p}'}" for n, p in self.names.items()]
+        return f"Policy({','.join(items)!r})" if items else "Policy('loopback')"
 
 
 def _parse(item: str):
-    """'10.0.0.0/8', '1.2.3.4', '1.2.3.4:80', '[::1]:80', '::1', '*:53' -> (network|None, port|None)."""
+    """'10.0.0.0/8', '1.2.3.4', '1.2.3.4:80', '[::1]:80', '::1', '*:53', 'example.org', 'example.org:443'
+    -> (network | host name | None, port | None)."""
     port = None
     host = item
     if item.startswith("["):
@@ -88,4 +140,7 @@ def _parse(item: str):
     try:
         return ipaddress.ip_network(host, strict=False), port
     except ValueError:
-        raise ValueError(f"bad network rule {item!r}: expected an address, a CIDR, addr:port or *:port") from None
+        if _NAME.fullmatch(host) and ".." not in host:
+            return host, port
+        raise ValueError(f"bad network rule {item!r}: expected an address, a CIDR, addr:port, *:port, "
+                         "or a host name") from None

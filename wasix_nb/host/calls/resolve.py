@@ -1,17 +1,26 @@
 """`resolve`: host name -> addresses (18-byte addr_ip records).
 
 Numeric addresses and `localhost` are answered without the OS resolver.  Other names need the OS
-resolver, which may ask a DNS server, so they are allowed only when the network policy is opened
-beyond loopback (otherwise ACCES, marked "denied by policy").
+resolver, which may ask a DNS server, so they go to it only when the network policy allows that name
+("any", or the name is on the allow-list; otherwise ACCES, marked "denied by policy").
+
+The OS resolver cannot be interrupted, so it runs on a daemon thread while the program's thread waits
+cancellably (kill, timeout and SIGINT end the wait at once) for at most RESOLVE_TIMEOUT seconds (then
+AGAIN, as getaddrinfo's EAI_AGAIN).  At most RESOLVERS_MAX lookups run at a time in one kernel: a
+lookup stuck in the OS keeps its thread until the OS gives up, and more than that answer AGAIN.
 """
 import ipaddress
 import socket
+import threading
 
 from ...abi.errno import Errno, WasiError
 from ..policy import Denied
 from ..registry import syscall
 
+RESOLVE_TIMEOUT = 10.0      # seconds the program waits for the system resolver
+RESOLVERS_MAX = 8           # lookups in flight per kernel (threads a stuck resolver can hold)
 _LOCALHOST = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+_slots = threading.BoundedSemaphore(RESOLVERS_MAX)
 
 
 def _lookup(h, name):
@@ -22,18 +31,40 @@ def _lookup(h, name):
     low = name.lower().rstrip(".")
     if low == "localhost" or low.endswith(".localhost"):
         return list(_LOCALHOST)
-    if h.policy.loopback_only:
-        raise Denied(f"resolve {name}")
-    try:
-        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise WasiError(Errno.NOENT) from None
+    if not h.policy.may_resolve(name):
+        raise Denied(f"resolve {name}" + ("" if h.policy.loopback_only else " (not on the allow-list)"))
     out = []
-    for fam, _, _, _, sa in infos:
+    for fam, _, _, _, sa in _system(h, name):
         ip = ipaddress.ip_address(sa[0].split("%", 1)[0])
         if ip not in out:
             out.append(ip)
+    h.policy.learn(name, out)
     return out
+
+
+def _system(h, name):
+    """socket.getaddrinfo on a worker thread, waited for cancellably and at most RESOLVE_TIMEOUT."""
+    if not _slots.acquire(blocking=False):
+        raise WasiError(Errno.AGAIN, f"resolver busy: {RESOLVERS_MAX} lookups in flight")
+    box, done = {}, threading.Event()
+
+    def work():
+        try:
+            box["infos"] = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+        except Exception as e:  # noqa: BLE001 - handed to the waiting call
+            box["error"] = e
+        finally:
+            _slots.release()
+            done.set()
+    threading.Thread(target=work, name="wasix-resolve", daemon=True).start()
+    if not h.wait_event(done, RESOLVE_TIMEOUT):
+        raise WasiError(Errno.AGAIN, f"no answer from the resolver within {RESOLVE_TIMEOUT:g} s")
+    err = box.get("error")
+    if isinstance(err, socket.gaierror):
+        raise WasiError(Errno.AGAIN if err.errno == socket.EAI_AGAIN else Errno.NOENT) from None
+    if err is not None:
+        raise err
+    return box["infos"]
 
 
 @syscall("resolve", "host:ptr host_len:len port:u32 addrs:ptr naddrs:len ro_count:ptr", outs="count addrs")

@@ -1,9 +1,11 @@
 """Socket options (flag, time, size) and multicast membership."""
+import ipaddress
 import socket
 import struct
 
 from ...abi.errno import Errno, WasiError, from_os
 from ...abi.types import AddressFamily, SockOption as O
+from ..policy import Denied
 from ..registry import syscall
 from .sock import get_socket
 
@@ -51,6 +53,8 @@ def sock_set_opt_flag(h, fd, opt, flag):
     where = _FLAGS.get(opt)
     if where is None or flag not in (0, 1):
         return _INVAL                      # LISTENING and LAST_ERROR are read-only
+    if opt == O.REUSE_PORT and flag and not h.policy.shares_ports:
+        raise Denied("SO_REUSEPORT (sharing a port with host services)")
     _os(s.os.setsockopt, where[0], where[1], flag)
     return 0
 
@@ -139,15 +143,30 @@ def sock_get_opt_size(h, fd, opt, ro_size):
 def _v4(h, fd, multiaddr, iface, join):
     s = get_socket(h, fd)
     mreq = h.mem.read(multiaddr, 4) + h.mem.read(iface, 4)   # struct ip_mreq
+    group = ipaddress.IPv4Address(mreq[:4])
+    if join and group.is_multicast and not h.policy.allows_group(group, mreq[4] == 127):
+        raise Denied(f"join {group} on {ipaddress.IPv4Address(mreq[4:])} (only on 127.0.0.1 by default)")
     _os(s.os.setsockopt, _IP, socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP, mreq)
     return 0
 
 
 def _v6(h, fd, multiaddr, iface, join):
     s = get_socket(h, fd)
-    mreq = h.mem.read(multiaddr, 16) + struct.pack("@I", iface & 0xFFFFFFFF)   # struct ipv6_mreq
+    raw = h.mem.read(multiaddr, 16)
+    iface &= 0xFFFFFFFF
+    group = ipaddress.IPv6Address(raw)
+    if join and group.is_multicast and not h.policy.allows_group(group, iface != 0 and iface == _lo_index()):
+        raise Denied(f"join {group} on interface {iface} (only on lo or ff01::/16 by default)")
+    mreq = raw + struct.pack("@I", iface)   # struct ipv6_mreq
     _os(s.os.setsockopt, _IP6, socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP, mreq)
     return 0
+
+
+def _lo_index():
+    try:
+        return socket.if_nametoindex("lo")
+    except OSError:
+        return -1
 
 
 @syscall("sock_join_multicast_v4", "fd:fd multiaddr:ptr iface:ptr")
