@@ -41,6 +41,7 @@ def _on_tick(ctx, data, delta, kind):
         delta[0] = 1
         kind[0] = _CONTINUE
         if t.signals:
+            t.store.set_epoch_deadline(1)   # the handler's own wasm runs under a fresh deadline
             t.proc.run_signals()
         return 0
     except BaseException as e:              # noqa: BLE001 - e.g. proc_exit inside the handler

@@ -309,7 +309,9 @@ class Process(Views):
             self.run_signals()
 
     def current_thread(self):
-        return self.wasm_threads.get(registry.THREAD.tid)
+        """The WasmThread of this process running on the calling OS thread, or None (the host, a timer)."""
+        t = epoch.CURRENT.thread
+        return t if t is not None and t.proc is self else None
 
     def sleep(self, seconds):
         """Cancellable sleep of the calling thread; a signal for it ends the sleep (its handler runs)."""

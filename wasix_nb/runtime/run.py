@@ -68,7 +68,10 @@ class Result(Views):
 
     @property
     def returncode(self) -> int:
-        """Shell-style status: the exit code, or 124 timeout, 130 interrupt, 134 trap, 137 killed."""
+        """Shell-style status: the exit code, or 124 timeout, 130 interrupt, 134 trap, 137 killed
+        (129 when a thread other than the main one trapped, as Wasmer answers)."""
+        if self.outcome == "trapped" and self.exit_code is not None:
+            return self.exit_code
         return EXIT_STATUS.get(self.outcome, self.exit_code or 0)
 
     def check(self) -> "Result":

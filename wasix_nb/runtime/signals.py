@@ -46,7 +46,7 @@ def deliver(proc, sig, tid=None, source="host"):
     if proc.signal_handler is None:
         return f"{nm} ignored (default action)"
     target.signals.append(sig)
-    if target.tid == registry.THREAD.tid:
+    if proc.current_thread() is target:
         run_pending(proc, target)
         return f"{nm} handled by {proc.signal_handler}"
     # another thread: end its wait, or tick the epoch so a thread busy in wasm takes it
@@ -94,18 +94,22 @@ def run_pending(proc, t):
 
 
 # -- what each thread is doing --------------------------------------------------------------------------
-_WAITING = {"wait", "poll", "select", "acquire", "join", "sleep", "_wait_for_tstate_lock", "read", "recv",
-            "accept", "recv_into", "recvfrom", "recvfrom_into"}
+# calls that wait for something outside the thread (a peer, a timer, another thread)
+_BLOCKING = {"futex_wait", "thread_sleep", "thread_join", "poll_oneoff", "fd_read", "fd_write", "fd_pread",
+             "sock_accept", "sock_accept_v2", "sock_recv", "sock_recv_from", "sock_send", "sock_send_to",
+             "sock_connect", "proc_join", "sched_yield", "resolve", "sock_send_file", "epoll_wait"}
 
 
 def _in_call(frame):
-    """(syscall, args, blocked) of the innermost host call on this stack, or None (running wasm)."""
-    blocked = frame is not None and frame.f_code.co_name in _WAITING
+    """(syscall, args) of the innermost host call on this stack (the registry's wrapper frame), or None
+    when the thread runs wasm."""
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "plain" and code.co_filename.endswith("registry.py"):
+        if code.co_filename.endswith("registry.py"):
             loc = frame.f_locals
-            return loc.get("call"), loc.get("args", ()), blocked
+            call = loc.get("call")
+            if isinstance(call, registry.Syscall):
+                return call, loc.get("args", ())
         frame = frame.f_back
     return None
 
@@ -127,10 +131,10 @@ def describe(proc, t, frames, waiting) -> str:
     if t.tid in waiting:
         return f"blocked in futex_wait on {waiting[t.tid]:#x}"
     where = _in_call(frames.get(t.ident)) if t.ident is not None else None
-    if where is None or where[0] is None:
+    if where is None:
         return "running wasm"
-    call, args, blocked = where
-    words = "blocked in" if blocked else "in"
+    call, args = where
+    words = "blocked in" if call.name in _BLOCKING else "in"
     fd = next((a for (_, kind), a in zip(call.params, args) if kind == "fd"), None)
     return f"{words} {call.name}" + (f" on fd {fd}" if fd is not None else "")
 
