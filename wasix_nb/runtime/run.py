@@ -35,6 +35,12 @@ class Views:
         from ..views import tables
         return tables.io(self)
 
+    @property
+    def threads(self):
+        """One row per thread: tid, state (what it is blocked on right now), calls, started by."""
+        from ..views.threads import threads
+        return threads(self)
+
     def timeline(self):
         from ..views.timeline import timeline
         return timeline(self)
@@ -61,6 +67,7 @@ class Result(Views):
         self.fd_rows = proc.final_rows if proc.final_rows is not None else proc.host.fds.rows()
         self.history_rows = proc.host.fds.history_rows()
         self.duration = proc.duration
+        self.thread_rows = proc.thread_rows()     # the threads as they ended (Result.threads)
 
     @property
     def ok(self) -> bool:
