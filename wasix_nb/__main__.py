@@ -28,6 +28,9 @@ def _parser():
     r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
     r.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
                    help="preopen a host directory (repeatable; fds 3, 4, ... in order)")
+    r.add_argument("--map-command", action="append", default=[], metavar="NAME=PATH.wasm",
+                   help="a program proc_exec may run by NAME (or /bin/NAME); repeatable")
+    r.add_argument("--max-procs", type=int, metavar="N", help="processes alive at once (default 64)")
     r.add_argument("--stub-missing", action="store_true")
     r.add_argument("--trace-limit", type=int, metavar="N", help="trace events kept (later calls only counted)")
     r.add_argument("--entry", default="_start")
@@ -59,14 +62,16 @@ def main(argv=None) -> int:
     from .runtime import Process
     try:
         env = dict(kv.split("=", 1) for kv in opts.env)
+        commands = dict(kv.split("=", 1) for kv in opts.map_command) or None
     except ValueError:
-        print("wasix_nb: --env wants K=V", file=sys.stderr)
+        print("wasix_nb: --env and --map-command want K=V", file=sys.stderr)
         return 2
     kwargs = dict(args=prog_args, env=env, stdin=sys.stdin.buffer, stdout=_out(sys.stdout.buffer),
                   stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
                   fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
                   entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit,
-                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit, dirs=opts.dir or None)
+                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit, dirs=opts.dir or None,
+                  commands=commands, max_procs=opts.max_procs)
     if opts.net:
         kwargs["net"] = opts.net
     try:

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from .errors import WasixError
 
@@ -52,6 +52,8 @@ class WasixMagics(Magics):
     stub_missing = Bool(False, config=True, help="Link imports the host lacks as NOSYS stubs.")
     raise_error = Bool(True, config=True, help="Fail the cell on a trap, timeout or non-zero exit.")
     net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
+    commands = Dict(config=True, help="Programs proc_exec may run, by name: {'cat': 'cat.wasm'} "
+                    "(also found as /bin/NAME); --map-command NAME=PATH adds to them.")
     dirs = List(Unicode(), config=True, help="Preopened host directories of every run, as --dir takes them "
                 "(HOST[::GUEST][:ro]); --dir in a cell adds to them.")
     trace_limit = Int(1_000_000, config=True, help="Trace events kept per process; later calls are only "
@@ -86,6 +88,8 @@ class WasixMagics(Magics):
                    ":ro for read-only). Paths stay inside it: see docs/files.md.")
     @argument("--trace-limit", type=int, metavar="N", help="Keep the first N trace events (default "
               "1,000,000, ~300 B each); later calls are counted in the summary only.")
+    @argument("--map-command", action="append", default=[], metavar="NAME=PATH.wasm",
+              help="A program proc_exec may run by NAME or /bin/NAME (repeatable).")
     @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
     @argument("--trace", action="store_true", help="Print the strace-style trace after the run.")
     @argument("--summary", action="store_true", help="Print a per-syscall summary (like strace -c).")
@@ -114,7 +118,7 @@ class WasixMagics(Magics):
             %wasix kill NAME | --all         stop background processes
 
         Defaults: `%config WasixMagics.timeout = 10` (also fd_limit, live, trace, summary,
-        stub_missing, raise_error, net, trace_limit, dirs).
+        stub_missing, raise_error, net, trace_limit, dirs, commands).
         """
         argv_tail = []
         if " -- " in f" {line} ":
@@ -213,6 +217,7 @@ class WasixMagics(Magics):
             stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
             trace_limit=opts.trace_limit or self.trace_limit,
             dirs=list(self.dirs) + [_unquote(d) for d in opts.dir] or None,
+            commands=_commands(self.commands, opts.map_command),
         )
         net = opts.net or self.net
         if net != "loopback":
@@ -291,3 +296,14 @@ def unload(ip):
     ip.magics_manager.magics["line"].pop("wasix", None)
     ip.magics_manager.magics["cell"].pop("wasix", None)
     _MAGICS = None
+
+
+def _commands(configured, mapped):
+    """The command map of a run: the configured one plus --map-command NAME=PATH (None when empty)."""
+    out = dict(configured or {})
+    for kv in mapped:
+        name, eq, path = _unquote(kv).partition("=")
+        if not eq or not name:
+            raise UsageError("--map-command wants NAME=PATH.wasm")
+        out[name] = path
+    return out or None

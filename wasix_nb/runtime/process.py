@@ -70,9 +70,12 @@ class Process(Views):
         self.out = Capture(opts.capture_limit, opts.stdout)
         self.err = Capture(opts.capture_limit, opts.stderr)
         argv = [opts.argv0 or self.name] + list(opts.args)
+        dirs, self.command_root = opts.dirs if parent is None else None, None
+        if parent is None and dirs is None and opts.commands:
+            self.command_root = dirs = _procs.command_root(opts.commands)   # /bin/NAME for a shell's PATH
         self.host = Host(argv, opts.env, opts.stdin, self.out.write, self.err.write, opts.fd_limit,
                          policy=opts.policy if opts.policy is not None else Policy(opts.net),
-                         trace_limit=opts.trace_limit, dirs=opts.dirs if parent is None else None)
+                         trace_limit=opts.trace_limit, dirs=dirs)
         self.host.pid = self.pid
         self.host.process = self
         if parent is not None:
@@ -426,6 +429,7 @@ class Process(Views):
         try:
             self.futexes.cancel_all()
             self.host.close()
+            _procs.drop_command_root(self)
         finally:
             eng, self._engine = self._engine, None
             if eng is not None and not self._stragglers:   # a thread still in wasm keeps its engine

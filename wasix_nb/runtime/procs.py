@@ -272,6 +272,29 @@ def exec_image(proc, exc: Exec):
     return main.run()
 
 
+def command_root(commands):
+    """A fresh directory holding an empty executable `bin/NAME` per command, preopened as `/` when the
+    user gives `commands` but no `dirs`: a shell stats its PATH entries before it forks and execs, and
+    finds the commands there (exec itself goes through the command map, never this directory)."""
+    import tempfile
+    root = tempfile.mkdtemp(prefix="wxbin")
+    os.mkdir(os.path.join(root, "bin"))
+    for name in commands:
+        if name and "/" not in name and name not in (".", ".."):
+            path = os.path.join(root, "bin", name)
+            with open(path, "wb"):
+                pass
+            os.chmod(path, 0o755)
+    return [f"{root}::/"]
+
+
+def drop_command_root(proc):
+    import shutil
+    dirs, proc.command_root = getattr(proc, "command_root", None), None
+    if dirs:
+        shutil.rmtree(dirs[0].rsplit("::", 1)[0], ignore_errors=True)
+
+
 def inherit_host(host, parent):
     """A fork child's Host: the run's one trace, the parent's stdio, policy and settings, and a copy of
     its descriptor table."""
