@@ -207,3 +207,29 @@ def test_spawn_without_wasi_thread_start_is_refused():
       (func (export "_start") (call $e (i32.sub (i32.const 0) (call $s (i32.const 0))))))'''
     r = wasix_nb.run(wat, timeout=10)
     assert (r.outcome, r.exit_code) == ("exited", 58)         # -NOTSUP from wasi-threads
+
+
+def test_two_threads_can_wait_on_one_descriptor():
+    # one poll object per descriptor is reused on the hot path; a second waiter must get its own
+    import socket
+    from wasix_nb.host.host import Host
+    h = Host()
+    a, b = socket.socketpair()
+    errors, ready = [], []
+
+    def wait():
+        try:
+            ready.append(h.wait_fd(a.fileno(), False, 5.0))
+        except Exception as e:      # noqa: BLE001
+            errors.append(repr(e))
+    ts = [threading.Thread(target=wait) for _ in range(2)]
+    for t in ts:
+        t.start()
+    time.sleep(0.2)
+    b.send(b"x")
+    for t in ts:
+        t.join()
+    h.close()
+    a.close()
+    b.close()
+    assert errors == [] and ready == [True, True]

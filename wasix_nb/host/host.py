@@ -156,7 +156,13 @@ class Host:
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         if ms is not None and ms > _POLL_MAX_MS:
             return self._wait_long(fileno, write, timeout)
-        ready = p.poll(ms)
+        try:
+            ready = p.poll(ms)
+        except RuntimeError:    # another thread of the program waits on this descriptor: a poll of our own
+            p = select.poll()
+            p.register(self._wake_r, _POLLIN)
+            p.register(fileno, _POLLOUT if write else _POLLIN)
+            ready = p.poll(ms)
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
         return bool(ready)
