@@ -175,3 +175,27 @@ def test_exec_runs_a_mapped_program_and_an_unknown_one_fails_with_noent(no_leak)
     assert (r.outcome, r.exit_code, r.stdout) == ("exited", 0, b"4"), r.message    # argc 4 in the new image
     r = wasix_nb.run(EXEC, timeout=30)
     assert (r.outcome, r.exit_code, r.stdout) == ("exited", 44, b""), r.message    # NOENT
+
+
+def test_process_tree_and_lsof_views(no_leak):
+    from conftest import wait_for
+    p = wasix_nb.Process(HANG).start()
+    wait_for(lambda: p.procs is not None and len(p.processes) == 2 and
+             "fd_read" in p.processes.state.iloc[1], timeout=30)
+    tree = p.processes
+    assert list(tree.pid) == [1, 2] and list(tree.parent) == [0, 1]
+    assert tree.state.iloc[0] == "blocked in proc_join"
+    assert tree.state.iloc[1] == "blocked in fd_read on fd 3"
+    lsof = p.lsof()
+    assert list(lsof.kind) == ["pipe", "pipe"]
+    assert list(lsof.holders) == ["pid 1 fd 3, pid 2 fd 3", "pid 1 fd 4, pid 2 fd 4"]
+    r = p.kill()
+    assert list(r.processes.state) == ["killed", "killed"]
+    assert r.lsof().empty                                   # nothing open once the run is over
+
+
+def test_trace_names_each_process():
+    r = wasix_nb.run(FORK, timeout=30)
+    by_pid = {pid: list(g.syscall) for pid, g in r.trace.groupby("pid")}
+    assert by_pid[2] == ["proc_fork", "fd_write", "proc_exit"]
+    assert "proc_join" in by_pid[1]

@@ -50,3 +50,26 @@ def test_magic_map_command_and_config(dash, cat):
     finally:
         ip.run_line_magic("config", "WasixMagics.commands = {}")
         ip.run_line_magic("unload_ext", "wasix_nb")
+
+
+def test_magic_ps_shows_the_tree_and_lsof_the_holders():
+    import time
+    from test_fork import HANG
+    from conftest import cell, wait_for
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "wasix_nb")
+    try:
+        cell(ip, "--bg -n forker --no-live", HANG)
+        proc = ip.user_ns["forker"]
+        wait_for(lambda: proc.procs is not None and len(proc.processes) == 2, timeout=30)
+        ps = ip.run_line_magic("wasix", "ps")
+        mine = ps[ps["name"] == "forker"]
+        assert list(mine.pid) == [1, 2] and list(mine.parent) == [0, 1]
+        assert mine.program.iloc[1].startswith("  ")          # the child is indented under its parent
+        lsof = ip.run_line_magic("wasix", "lsof forker")
+        assert set(lsof["count"]) == {2}
+        ip.run_line_magic("wasix", "kill forker")
+        time.sleep(0.1)
+        assert all(p.done.is_set() for p in proc.procs.every())
+    finally:
+        ip.run_line_magic("unload_ext", "wasix_nb")

@@ -112,7 +112,8 @@ class WasixMagics(Magics):
 
         Line form:
             %wasix run prog.wasm [-- ARGS]   run a file (.wat or .wasm), same options
-            %wasix ps                        all processes (status, open sockets, calls)
+            %wasix ps                        every process of every named run (the fork tree)
+            %wasix lsof NAME                 its open sockets and pipes, with every pid holding each
             %wasix fds NAME                  descriptor table of a process (DataFrame)
             %wasix trace NAME [--summary]    its trace (DataFrame) or summary
             %wasix kill NAME | --all         stop background processes
@@ -146,9 +147,9 @@ class WasixMagics(Magics):
                 raise UsageError("usage: %wasix run PATH [options] [-- ARGS]")
             return self._run(opts, rest[0], argv_tail, from_path=True)
         if cmd == "ps":
-            from .views.tables import processes_frame
-            return processes_frame(self.processes.values())
-        if cmd in ("fds", "trace", "kill"):
+            from .views.procs import ps_frame
+            return ps_frame(self.processes)
+        if cmd in ("fds", "trace", "kill", "lsof"):
             if len(rest) != 1:
                 raise UsageError(f"usage: %wasix {cmd} NAME")
             proc = self._get(rest[0])
@@ -156,10 +157,13 @@ class WasixMagics(Magics):
                 self._kill(rest[0])
                 return None
             from .views import tables
+            if cmd == "lsof":
+                from .views.procs import lsof_frame
+                return lsof_frame(proc)
             if cmd == "fds":
                 return tables.fds_frame(_rows(proc))
             return tables.summary_frame(proc.host.trace) if opts.summary else tables.trace_frame(proc.host.trace)
-        raise UsageError(f"unknown %wasix subcommand {cmd!r}: run, ps, fds, trace or kill")
+        raise UsageError(f"unknown %wasix subcommand {cmd!r}: run, ps, fds, trace, lsof or kill")
 
     def _get(self, name):
         try:

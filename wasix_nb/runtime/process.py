@@ -218,6 +218,8 @@ class Process(Views):
             if self.procs is not None and self.parent is not None:
                 self.procs.ended(self)              # a zombie until its parent joins it
         self._result = Result(self)
+        if self.parent is not None:
+            _procs.release(self)                    # a zombie keeps its status, not its memory
         return self._result
 
     # -- threads --------------------------------------------------------------------------------

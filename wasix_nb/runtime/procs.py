@@ -24,6 +24,7 @@ from ..host.registry import Control
 from ..options import DEFAULT_MAX_PROCS
 
 PAGE = 65536
+KEEP_ENDED = 1000           # reaped processes the views still list (a forking server makes many)
 SIGKILL, SIGABRT, SIGTERM, SIGCHLD = 9, 6, 15, 17
 ENOENT_EXIT, ENOEXEC_EXIT = int(Errno.NOENT), int(Errno.NOEXEC)
 # what a fork child takes over from its parent's Host besides the descriptor table
@@ -66,7 +67,8 @@ class ProcTable:
     def __init__(self, root):
         self.root = root
         self.cond = threading.Condition()
-        self.procs = {root.pid: root}
+        self.procs = {root.pid: root}       # alive or zombie: what holds a process slot
+        self.history = {root.pid: root}     # every process made (ended ones: the newest KEEP_ENDED)
         self.next_pid = root.pid + 1
         self.limit = getattr(root.options, "max_procs", None) or DEFAULT_MAX_PROCS
         self.ending = False
@@ -104,6 +106,7 @@ class ProcTable:
         child.vfork_done = threading.Event() if vfork else None
         with self.cond:
             self.procs[pid] = child
+            self.history[pid] = child
             parent.children.append(pid)
         child.start()
         return child
@@ -144,6 +147,7 @@ class ProcTable:
                     del self.procs[k.pid]           # reaped: no longer a zombie
                     proc.children.remove(k.pid)
                     k.reaped = True
+                    self._trim()
                     return k.pid, status_of(k)
                 if nonblock:
                     return 0, None
@@ -173,11 +177,32 @@ class ProcTable:
                 p.stop("killed")
         end = time.monotonic() + timeout
         for p in others:
-            p.wait(max(0.0, end - time.monotonic()))
+                p.wait(max(0.0, end - time.monotonic()))
+
+    def _trim(self):
+        gone = [pid for pid, p in self.history.items() if pid not in self.procs]
+        for pid in gone[:max(0, len(gone) - KEEP_ENDED)]:
+            del self.history[pid]
 
     def processes(self):
+        """Processes holding a slot (alive or zombie), by pid."""
         with self.cond:
             return sorted(self.procs.values(), key=lambda p: p.pid)
+
+    def every(self):
+        """Every process the views know of (reaped ones included, the newest KEEP_ENDED), by pid."""
+        with self.cond:
+            return sorted(self.history.values(), key=lambda p: p.pid)
+
+
+def release(proc):
+    """Drop an ended child's stores, instances and memory (its rows and status stay for the views);
+    called by its own thread once its Result is made."""
+    for t in list(proc.wasm_threads.values()):
+        t.instance = t.stack = t.store = None
+    proc.host.mem = GuestMemory.of_bytearray(bytearray())
+    proc.shared_memory = proc.linked = None
+    proc.retired = []
 
 
 def signal_process(target, sig, sender=None, tick=True):

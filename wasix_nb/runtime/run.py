@@ -41,6 +41,18 @@ class Views:
         from ..views.threads import threads
         return threads(self)
 
+    @property
+    def processes(self):
+        """The process tree of the run: pid, parent, program, state (running / blocked in X / zombie /
+        exited N), open descriptors, calls (a DataFrame; see views/procs.py)."""
+        from ..views import procs
+        return procs.processes_frame(self)
+
+    def lsof(self):
+        """Every open socket and pipe of the run, with every process (pid, fd) that holds it."""
+        from ..views import procs
+        return procs.lsof_frame(self)
+
     def timeline(self):
         from ..views.timeline import timeline
         return timeline(self)
