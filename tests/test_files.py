@@ -344,3 +344,32 @@ def test_wasi_unstable_program_links_and_runs(tree):
     (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))'''
     r = wasix_nb.run(wat, dirs=[f"{tree}::/"], check=True)
     assert r.stdout == b"hello world"
+
+
+def test_a_preopen_outlives_its_host_while_a_file_uses_it(tree):
+    """Another table (a forked child) may still hold a directory when the first host ends."""
+    from wasix_nb.host.host import Host
+    h = Host(dirs=[f"{tree}::/"])
+    d = h.fds.file(3)
+    d.refs += 1                                     # held elsewhere too
+    h.close()
+    assert os.fstat(d.root.fd)                      # still open: the walk can go on
+    d.refs -= 1
+    d.release()
+    assert d.root.fd == -1
+
+
+def test_wasi_unstable_poll_oneoff_subscription_layout():
+    """Snapshot 0's clock subscription carries a u64 identifier first: 56-byte subscriptions."""
+    from wat_core import Driver
+    d = Driver("poll_oneoff", module="wasi_unstable")
+    try:
+        sub = struct.pack("<QB7xQI4xQQH6x", 7, 0, 99, 1, 1_000_000, 0, 0)        # MONOTONIC, 1 ms
+        sub += struct.pack("<QB7xQ32x", 8, 1, 0)                                # fd_read on stdin
+        d.mem.write(1024, sub)
+        assert d.call("poll_oneoff", 1024, 2048, 2, 64) == 0
+        n = d.mem.u32(64)
+        events = [struct.unpack_from("<QHB", d.mem.read(2048 + 32 * i, 11)) for i in range(n)]
+        assert (8, 0, 1) in events                                          # stdin is ready at once
+    finally:
+        d.close()

@@ -255,8 +255,9 @@ class Host:
         """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
         Idempotent."""
         self.fds.close_all()
-        for root in self.preopens:          # after every descriptor that may still use them
-            root.close()
+        for root in self.preopens:          # the host's reference; files still open elsewhere keep theirs
+            root.drop()
+        self.preopens = []
         self._pollers.clear()
         if self._own_scratch:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)

@@ -13,10 +13,11 @@ import time
 from ...abi.errno import Errno
 from ...abi.memory import MASK32
 from ..host import Cancelled
-from ..registry import syscall
+from ..registry import UNSTABLE, syscall, variant
 from ..sockets import Socket
 
 _SUB = struct.Struct("<QB7xI4xQQH6x")     # userdata, tag, clock id | fd, timeout, precision, flags
+_SUB0 = struct.Struct("<QB7xQI4xQQH6x")   # snapshot 0: userdata, tag, identifier | fd, clock id, ... (56 B)
 _EVENT = struct.Struct("<QHB5xQH6x")      # userdata, error, type, nbytes, flags
 _CLOCK, _READ, _WRITE = 0, 1, 2
 _ABSTIME, _HANGUP = 1, 1
@@ -50,11 +51,25 @@ def _available(fileno):
 
 @syscall("poll_oneoff", "in:ptr out:ptr nsubscriptions:len ro_nevents:ptr", outs="nevents")
 def poll_oneoff(h, in_, out, nsubs, ro_nevents):
+    return _poll(h, in_, out, nsubs, ro_nevents, _SUB.size, _SUB.iter_unpack)
+
+
+def _subs0(raw):
+    for ud, tag, ident, clock_id, timeout, prec, flags in _SUB0.iter_unpack(raw):
+        yield ud, tag, clock_id if tag == _CLOCK else ident & MASK32, timeout, prec, flags
+
+
+@variant(poll_oneoff, UNSTABLE)
+def poll_oneoff0(h, in_, out, nsubs, ro_nevents):
+    return _poll(h, in_, out, nsubs, ro_nevents, _SUB0.size, _subs0)
+
+
+def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
     nsubs &= MASK32
     if nsubs > h.fds.limit:
         return _INVAL                      # Linux poll(): nfds past RLIMIT_NOFILE; checked before reading
     mem = h.mem
-    raw = mem.read(in_, _SUB.size * nsubs)
+    raw = mem.read(in_, size * nsubs)
     mem.check(out, _EVENT.size * nsubs)
     mem.check(ro_nevents, 4)
     if nsubs == 0:
@@ -62,7 +77,7 @@ def poll_oneoff(h, in_, out, nsubs, ro_nevents):
     now = time.monotonic()
     events, clocks, waits, masks = [], [], [], {}
     entries = h.fds.entries
-    for ud, tag, which, timeout, _prec, flags in _SUB.iter_unpack(raw):
+    for ud, tag, which, timeout, _prec, flags in parse(raw):
         if tag == _CLOCK:
             if which > 3:
                 events.append((ud, _INVAL, _CLOCK, 0, 0))

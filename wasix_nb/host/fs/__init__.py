@@ -7,7 +7,7 @@ from .resolve import Root
 
 def install(host, dirs):
     """Open each preopen (in order: fds 3, 4, ... when nothing else is open yet); returns the Roots,
-    which the host closes when the process ends."""
+    whose references the host drops when the process ends."""
     roots = []
     try:
         for spec in parse(dirs):
@@ -16,6 +16,6 @@ def install(host, dirs):
             host.fds.add(Dir(root.fd, root, (), preopen=True))
     except BaseException:
         for r in roots:
-            r.close()
+            r.drop()
         raise
     return roots

@@ -41,6 +41,7 @@ class OsFile(OpenFile):
         self._closing = False
         self._lock = threading.Lock()
         self.root = root            # the preopen (fs.resolve.Root) this was reached through
+        root.hold()
         self.parts = tuple(parts)   # guest components below the root
         self.local = root.guest_path(parts)
         self.peer = root.host_of(parts)
@@ -70,8 +71,11 @@ class OsFile(OpenFile):
         self._close_os(fd)
 
     def _close_os(self, fd):
-        if fd >= 0:
-            os.close(fd)
+        try:
+            if fd >= 0:
+                os.close(fd)
+        finally:
+            self.root.drop()
 
     def stat(self):
         fd = self.use()
@@ -220,8 +224,7 @@ class Dir(OsFile):
         self._listing = None        # (name, inode, filetype) snapshot taken at cookie 0 (fd_readdir)
 
     def _close_os(self, fd):
-        if fd >= 0 and not self.preopen:    # a preopen's descriptor is its Root's, closed at the end
-            os.close(fd)
+        super()._close_os(fd if not self.preopen else -1)   # a preopen's descriptor is its Root's
 
     def read(self, n: int) -> bytes:
         raise WasiError(Errno.ISDIR)

@@ -14,6 +14,7 @@ symlink between them cannot lead outside.
 """
 import errno as E
 import os
+import threading
 
 from ...abi.errno import Errno, WasiError, from_os
 
@@ -38,7 +39,9 @@ def split(p: bytes):
 
 
 class Root:
-    """A preopened host directory: an OS descriptor kept until the process ends, its guest path, ro."""
+    """A preopened host directory: an OS descriptor, its guest path, ro.  Counted references (the host's
+    own, and every file or directory reached through it) keep the descriptor open: a forked child's
+    files outlive the parent's host."""
 
     def __init__(self, host_path: str, guest: str, ro: bool = False):
         self.host_path = host_path
@@ -47,6 +50,22 @@ class Root:
         self.slash = guest == "/"
         self.gparts = [c for c in guest.encode().split(b"/") if c] if guest.startswith("/") else None
         self.fd = os.open(host_path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.refs = 1
+        self._lock = threading.Lock()
+
+    def hold(self):
+        with self._lock:
+            self.refs += 1
+
+    def drop(self):
+        """Let go of one reference; the last one closes the descriptor."""
+        with self._lock:
+            self.refs -= 1
+            if self.refs:
+                return
+            fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
     def relative(self, path: bytes) -> bytes:
         """An absolute guest path as a path below this root, or NOTCAPABLE when it is elsewhere."""
@@ -67,11 +86,6 @@ class Root:
 
     def host_of(self, parts) -> str:
         return os.path.join(self.host_path, *(p.decode("utf-8", "surrogateescape") for p in parts))
-
-    def close(self):
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            os.close(fd)
 
 
 def rewalk(root: Root, parts):
