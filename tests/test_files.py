@@ -373,3 +373,24 @@ def test_wasi_unstable_poll_oneoff_subscription_layout():
         assert (8, 0, 1) in events                                          # stdin is ready at once
     finally:
         d.close()
+
+
+def test_files_and_dirs_in_the_views(tree):
+    wat = '''(module
+  (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $close (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "hello.txt")
+  (func (export "_start")
+    (drop (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 9) (i32.const 0)
+                      (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 8)))
+    (drop (call $close (i32.const 4)))
+    (drop (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 9) (i32.const 0)
+                      (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 8)))))'''
+    r = wasix_nb.run(wat, dirs=[f"{tree}::/"], check=True)
+    fds = r.fds
+    assert list(fds.kind) == ["stdin", "stdout", "stderr", "dir", "file"]
+    assert list(fds.local)[3:] == ["/", "/hello.txt"] and r.history.kind.iloc[0] == "file"
+    svg = r.timeline().svg
+    assert "#8c564b" in svg and "#bcbd22" in svg                   # file and dir bars have their colours
+    assert "path=hello.txt fd=4" in r.log.text()

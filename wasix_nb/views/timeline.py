@@ -9,7 +9,8 @@ from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, START
 from .tables import closed_rows, event_log, fd_arg, open_rows
 
-COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "other": "#ff7f0e"}
+COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "file": "#8c564b",
+           "dir": "#bcbd22", "other": "#ff7f0e"}
 WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
 MAX_BARS, MAX_MARKS, MAX_LANES = 400, 500, 48
 
@@ -19,7 +20,7 @@ def colour_key(row) -> str:
         return "stdio"
     if row["kind"] == "socket":
         return row["family"] if row["family"] in COLOURS else "other"
-    return "other"
+    return row["kind"] if row["kind"] in ("file", "dir") else "other"
 
 
 def error_marks(trace, start=0, limit=MAX_MARKS):
