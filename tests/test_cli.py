@@ -45,7 +45,7 @@ def test_trace_to_stderr_and_file_and_saved_trace(tmp_path):
     assert "% time" in err and r.stdout == b"out\n"
     out = tmp_path / "trace.txt"
     saved = tmp_path / "trace.jsonl"
-    r = cli("run", str(f), f"--trace={out}", "--save-trace", str(saved))
+    r = cli("run", str(f), "-o", str(out), "--save-trace", str(saved))
     assert r.stderr == b"err\n"
     assert "fd_write(fd=1" in out.read_text()
     r2 = cli("trace", str(saved))

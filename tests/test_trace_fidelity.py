@@ -3,6 +3,7 @@ import socket
 import threading
 
 import pandas as pd
+import pytest
 
 from wasix_nb.abi.memory import GuestMemory
 from wasix_nb.host import registry
@@ -29,6 +30,15 @@ def _in_thread(tid, fn):
     t = threading.Thread(target=run)
     t.start()
     t.join()
+
+
+@pytest.fixture
+def ip():
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "wasix_nb")
+    yield shell
+    shell.run_line_magic("unload_ext", "wasix_nb")
 
 
 # -- 1. pid and tid --------------------------------------------------------------------------------
@@ -156,3 +166,126 @@ def test_io_capture_limit_keeps_exact_counts():
     assert list(io["nbytes"]) == [100, 100, 100]
     assert all(len(d) == 10 for d in io["data"])
     assert r.log.captured_bytes <= 30 + 200      # payload prefixes plus the input structs
+
+
+# -- 3. inputs decoded at call time, even when the call fails --------------------------------------
+def test_failed_bind_says_which_address(driver):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        d = driver("sock_open", "sock_bind")
+        d.call("sock_open", 1, 1, 0, 64)
+        d.mem.write(128, addr_v4("127.0.0.1", port))
+        err = d.call("sock_bind", 3, 128)
+        assert err != 0
+        d.mem.write(128, bytes(28))              # the program reuses the buffer: the trace keeps the input
+        line = d.host.trace.lines()[-1]
+        assert f"sock_bind(fd=3, addr={{127.0.0.1:{port}}}) = {err} ADDRINUSE" in line
+        assert list(tables.trace_frame(d.host.trace)["args"])[-1]["addr"] == f"127.0.0.1:{port}"
+    finally:
+        busy.close()
+
+
+def test_inputs_of_failed_calls_are_decoded(driver):
+    import struct
+    d = driver("fd_write", "poll_oneoff", "sock_open", "sock_set_opt_time", "sock_connect")
+    d.mem.write(256, b"hello")
+    d.mem.write(0, struct.pack("<II", 256, 5))
+    assert d.call("fd_write", 9, 0, 1, 8) == 8                       # BADF: data still shown
+    assert 'fd_write(fd=9, iovs=[{"hello", 5}], iovs_len=1, nwritten=0x8) = 8 BADF' in d.host.trace.lines()[-1]
+    sub = struct.pack("<QB7xI4xQQH6x", 7, 0, 1, 5_000_000, 0, 0) + struct.pack("<QB7xI4xQQH6x", 8, 1, 42, 0, 0, 0)
+    d.mem.write(512, sub)
+    d.call("poll_oneoff", 512, 1024, 2, 16)
+    line = d.host.trace.lines()[-1]
+    assert "in=[{7, CLOCK MONOTONIC 5000000ns}, {8, FD_READ fd=42}]" in line
+    d.call("sock_open", 1, 1, 0, 64)
+    d.mem.write(600, struct.pack("<B7xQ", 1, 2_500_000_000))
+    d.call("sock_set_opt_time", 3, 99, 600)                          # bad option: INVAL, value shown
+    assert "time={2500000000ns}" in d.host.trace.lines()[-1]
+    d.mem.write(700, addr_v4("10.9.8.7", 80))
+    assert d.call("sock_connect", 3, 700) == 2                       # policy: ACCES, address shown
+    assert "addr={10.9.8.7:80}" in d.host.trace.lines()[-1]
+
+
+# -- 4. the bytes, strace -s ------------------------------------------------------------------------
+WRITE_100 = '''(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz!!")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 100))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))'''
+
+
+def test_payload_shown_as_strace_string_prefix():
+    import wasix_nb
+    r = wasix_nb.run(WRITE_100)
+    assert 'iovs=[{"0123456789abcdefghijklmnopqrstuv"..., 100}]' in r.log.text()     # -s 32
+    r = wasix_nb.run(WRITE_100, strsize=4)
+    assert 'iovs=[{"0123"..., 100}]' in r.log.text()
+    assert 'iovs=[{"0123456789' in r.log.text(strsize=10)
+    full = r.log.line(0)                                                  # everything that was kept
+    assert "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz!!" in full
+    r = wasix_nb.run(WRITE_100, payload_limit=10)
+    assert list(r.io["data"]) == [b"0123456789"] and list(r.io["nbytes"]) == [100]
+
+
+def test_strsize_on_the_cli_and_the_magic(tmp_path, ip):
+    import subprocess
+    import sys
+    from conftest import cell
+    f = tmp_path / "w.wat"
+    f.write_text(WRITE_100)
+    out = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "--trace", "-s", "6", str(f)],
+                         capture_output=True, timeout=60)
+    assert b'iovs=[{"012345"..., 100}]' in out.stderr
+    cap = cell(ip, "--strsize 3 --trace --no-live", WRITE_100)
+    assert 'iovs=[{"012"..., 100}]' in cap.stdout
+
+
+# -- 6. names, types, whole arguments ----------------------------------------------------------------
+def test_call_named_by_its_import_name_and_args_typed():
+    wat = '''(module
+      (import "wasix_32v1" "sock_open" (func $so (param i32 i32 i32 i32) (result i32)))
+      (import "wasix_32v1" "sock_accept" (func $acc (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (drop (call $so (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 64)))
+        (drop (call $acc (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 128)))))'''
+    r = Process(wat).run()
+    assert [e.name for e in r.log] == ["sock_open", "sock_accept"]
+    assert "sock_accept(fd=3" in r.log.text() and "sock_accept_v2" not in r.log.text()
+    assert list(r.summary["syscall"].sort_values()) == ["sock_accept", "sock_open"]
+    args = r.trace["args"].iloc[0]
+    assert args == {"af": "INET", "type": "STREAM", "proto": "0", "ro_fd": 64}
+    assert isinstance(r.trace["args"].iloc[1]["fd"], int)
+
+
+def test_long_arguments_are_reachable_whole():
+    path = "/" + "d" * 200 + "/end"
+    data = "".join(f"\\{b:02x}" for b in path.encode())
+    wat = f'''(module
+      (import "wasix_32v1" "chdir" (func $cd (param i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 64) "{data}")
+      (func (export "_start") (drop (call $cd (i32.const 64) (i32.const {len(path)})))))'''
+    r = Process(wat).run()
+    assert r.trace["args"].iloc[0]["path"] == path
+    assert f'path="{path}"' in r.log.line(0)
+    assert f'path="{path[:32]}"...' in r.log.text()
+
+
+# -- 7. the command line ---------------------------------------------------------------------------
+def test_cli_trace_flag_takes_no_value_and_o_writes_a_file(tmp_path):
+    import subprocess
+    import sys
+    f = tmp_path / "w.wat"
+    f.write_text(WRITE_100)
+    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "--trace", str(f)], capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(b"0123") and b"fd_write(fd=1" in r.stderr
+    out = tmp_path / "t.txt"
+    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "-o", str(out), str(f)], capture_output=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stderr == b"" and "fd_write(fd=1" in out.read_text()

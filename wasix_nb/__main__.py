@@ -1,8 +1,8 @@
 """Command line: `python -m wasix_nb run FILE.wat|FILE.wasm [options] [-- ARGS...]`.
 
 The program's stdout and stderr pass through unchanged; the exit status is the program's exit code
-(124 timeout, 130 interrupt, 134 trap, 137 killed).  `--trace` writes strace-style lines to stderr or
-to a file; `trace FILE.jsonl` prints a saved trace again.
+(124 timeout, 130 interrupt, 134 trap, 137 killed).  `--trace` writes strace-style lines to stderr,
+`-o FILE` to FILE (as strace does); `trace FILE.jsonl` prints a saved trace again.
 """
 import argparse
 import os
@@ -14,8 +14,9 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a .wat or .wasm program")
     r.add_argument("file", help="program (.wat or .wasm); its arguments go after --")
-    r.add_argument("--trace", nargs="?", const="-", metavar="FILE",
-                   help="print the trace (to stderr, or to FILE)")
+    r.add_argument("--trace", action="store_true", help="print the strace-style trace to stderr")
+    r.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE instead (implies --trace)")
+    r.add_argument("-s", "--strsize", type=int, metavar="N", help="bytes of each string the trace shows (default 32)")
     r.add_argument("--summary", action="store_true", help="print a per-syscall summary to stderr")
     r.add_argument("--save-trace", metavar="FILE", help="write the trace as JSON lines")
     r.add_argument("--env", action="append", default=[], metavar="K=V")
@@ -33,10 +34,13 @@ def _parser():
     r.add_argument("--max-procs", type=int, metavar="N", help="processes alive at once (default 64)")
     r.add_argument("--stub-missing", action="store_true")
     r.add_argument("--trace-limit", type=int, metavar="N", help="trace events kept (later calls only counted)")
+    r.add_argument("--trace-bytes", metavar="BYTES", help="bytes the trace may hold (default 256M)")
+    r.add_argument("--payload-limit", metavar="BYTES", help="bytes of each payload the trace keeps (default 4K)")
     r.add_argument("--entry", default="_start")
     t = sub.add_parser("trace", help="print a trace saved with --save-trace")
     t.add_argument("file")
     t.add_argument("--summary", action="store_true")
+    t.add_argument("-s", "--strsize", type=int, metavar="N", help="bytes of each string shown (default 32)")
     return p
 
 
@@ -56,7 +60,7 @@ def main(argv=None) -> int:
     opts = _parser().parse_args(argv)
     if opts.cmd == "trace":
         from .views.text import print_trace
-        return print_trace(opts.file, summary=opts.summary)
+        return print_trace(opts.file, summary=opts.summary, strsize=opts.strsize)
 
     from .errors import WasixError
     from .runtime import Process
@@ -71,7 +75,8 @@ def main(argv=None) -> int:
                   fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
                   entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit,
                   memory_limit=opts.memory_limit, capture_limit=opts.capture_limit, dirs=opts.dir or None,
-                  commands=commands, max_procs=opts.max_procs)
+                  commands=commands, max_procs=opts.max_procs,
+                  strsize=opts.strsize, trace_bytes=opts.trace_bytes, payload_limit=opts.payload_limit)
     if opts.net:
         kwargs["net"] = opts.net
     try:
@@ -80,13 +85,13 @@ def main(argv=None) -> int:
         print(f"wasix_nb: {e}", file=sys.stderr)
         return 2
     result = proc.run()
-    if opts.trace:
+    if opts.trace or opts.output:
         text = result.log.text() + "\n"
-        if opts.trace == "-":
-            sys.stderr.write(text)
-        else:
-            with open(opts.trace, "w") as fp:
+        if opts.output:
+            with open(opts.output, "w", encoding="utf-8") as fp:
                 fp.write(text)
+        else:
+            sys.stderr.write(text)
     if opts.summary:
         sys.stderr.write(result.log.summary_text() + "\n")
     if opts.save_trace:

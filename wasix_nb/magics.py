@@ -58,6 +58,7 @@ class WasixMagics(Magics):
                 "(HOST[::GUEST][:ro]); --dir in a cell adds to them.")
     trace_limit = Int(1_000_000, config=True, help="Trace events kept per process; later calls are only "
                       "counted (in the summary), so long-running servers stay within memory.")
+    strsize = Int(32, config=True, help="Bytes of each string a trace line shows (strace -s).")
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
@@ -90,6 +91,7 @@ class WasixMagics(Magics):
               "1,000,000, ~300 B each); later calls are counted in the summary only.")
     @argument("--map-command", action="append", default=[], metavar="NAME=PATH.wasm",
               help="A program proc_exec may run by NAME or /bin/NAME (repeatable).")
+    @argument("--strsize", type=int, metavar="N", help="Show N bytes of each string in the trace (default 32, strace -s).")
     @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
     @argument("--trace", action="store_true", help="Print the strace-style trace after the run.")
     @argument("--summary", action="store_true", help="Print a per-syscall summary (like strace -c).")
@@ -222,6 +224,7 @@ class WasixMagics(Magics):
             trace_limit=opts.trace_limit or self.trace_limit,
             dirs=list(self.dirs) + [_unquote(d) for d in opts.dir] or None,
             commands=_commands(self.commands, opts.map_command),
+            strsize=opts.strsize if opts.strsize is not None else self.strsize,
         )
         net = opts.net or self.net
         if net != "loopback":

@@ -12,6 +12,9 @@ Limits a process has, and their defaults (see docs/limits.md):
                    goes to the stdout/stderr callables and is counted (`Result.stdout_total`)
     fd_limit       1024 open descriptors (MFILE past it)
     trace_limit    1,000,000 trace events kept (later calls only counted)
+    trace_bytes    256 MiB the trace may hold (events ~256 B each, plus captured payloads and strings)
+    payload_limit  4 KiB of each read or written payload kept in the trace (`Result.io`)
+    strsize        32 bytes of each string a trace line shows (strace -s)
 """
 import dataclasses
 import re
@@ -23,6 +26,9 @@ DEFAULT_CAPTURE_LIMIT = 16 * MiB
 DEFAULT_FD_LIMIT = 1024
 DEFAULT_TRACE_LIMIT = 1_000_000
 DEFAULT_MAX_PROCS = 64
+DEFAULT_TRACE_BYTES = 256 * MiB
+DEFAULT_PAYLOAD_LIMIT = 4096
+DEFAULT_STRSIZE = 32
 
 
 @dataclasses.dataclass
@@ -39,6 +45,10 @@ class Options:
     capture_limit bytes of stdout and of stderr kept in the Result (default 16 MiB each)
     fd_limit      open descriptors allowed (default 1024)
     trace_limit   trace events kept (default 1,000,000; later calls are counted in the summary only)
+    trace_bytes   bytes the trace may hold (default 256 MiB: events count ~256 B each, captured payloads
+                  and strings their size); past it later calls are only counted, as past trace_limit
+    payload_limit bytes of each payload (fd_write, sock_recv...) the trace keeps (default 4096)
+    strsize       bytes of each string a trace line shows, like strace -s (default 32)
     inject        fault-injection rules ("sock_open#2=MFILE", ...)
     stub_missing  link imports the host lacks as stubs that return NOSYS
     entry         the export to call (default "_start")
@@ -62,6 +72,9 @@ class Options:
     capture_limit: Any = DEFAULT_CAPTURE_LIMIT
     fd_limit: int = DEFAULT_FD_LIMIT
     trace_limit: int = DEFAULT_TRACE_LIMIT
+    trace_bytes: Any = DEFAULT_TRACE_BYTES
+    payload_limit: Any = DEFAULT_PAYLOAD_LIMIT
+    strsize: int = DEFAULT_STRSIZE
     inject: Any = None
     stub_missing: bool = False
     entry: str = "_start"
@@ -79,6 +92,10 @@ class Options:
                 setattr(self, f.name, f.default)
         self.memory_limit = parse_size(self.memory_limit, "memory_limit")
         self.capture_limit = parse_size(self.capture_limit, "capture_limit")
+        self.trace_bytes = parse_size(self.trace_bytes, "trace_bytes")
+        self.payload_limit = parse_size(self.payload_limit, "payload_limit")
+        if not isinstance(self.strsize, int) or isinstance(self.strsize, bool) or self.strsize < 0:
+            raise ValueError(f"strsize must be a non-negative integer, not {self.strsize!r}")
         if self.memory_limit < 65536:
             raise ValueError(f"memory_limit must be at least one 64 KiB page, not {self.memory_limit}")
         if self.commands is not None:

@@ -177,6 +177,16 @@ class Trace:
         self.wall0 = time.time()
         self._io = ([], 0)          # io rows found so far, events scanned
 
+    def configure(self, max_bytes=None, strsize=None, capture=None):
+        """Set the byte budget, the strings' display size and the payload bytes kept (before the run)."""
+        if max_bytes is not None:
+            self.max_bytes = max_bytes
+            self.limit = max(len(self.events), min(self.max_limit, (max_bytes - self.captured_bytes) // EVENT_BYTES))
+        if strsize is not None:
+            self.strsize = strsize
+        if capture is not None:
+            self.capture = capture
+
     def __len__(self):
         """Recorded events (what the indexes and `seq` numbers refer to); see `calls` for all calls."""
         return len(self.events)

@@ -76,6 +76,7 @@ class Process(Views):
         self.host = Host(argv, opts.env, opts.stdin, self.out.write, self.err.write, opts.fd_limit,
                          policy=opts.policy if opts.policy is not None else Policy(opts.net),
                          trace_limit=opts.trace_limit, dirs=dirs)
+        self.host.trace.configure(opts.trace_bytes, opts.strsize, opts.payload_limit)
         self.host.pid = self.pid
         self.host.process = self
         if parent is not None:
