@@ -6,7 +6,7 @@ Memory (one shared page):
   72 "go" word (workers wait on it)    80 option_timestamp "none"    96 spawn's tid out
   100.. outs: 100 woken, 104/108 pipe fds, 112 eventfd, 116 nread, 120 nevents, 124 fd
   128 iovec {1024, 64}    160 a poll subscription (clock, 1 hour)    256 poll event out
-  200 addr_port 127.0.0.1:0   1024 buffer
+  320 addr_port 127.0.0.1:0 (past the subscription, 160..208)   1024 buffer
 """
 from watlib import addr_v4, subscription, wat_bytes
 
@@ -61,7 +61,7 @@ WORKER = '''
     (if (i32.eq (local.get $kind) (i32.const 11)) (then
       (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 124)))
       (local.set $fd (i32.load (i32.const 124)))
-      (drop (call $sock_bind (local.get $fd) (i32.const 200)))
+      (drop (call $sock_bind (local.get $fd) (i32.const 320)))
       (drop (call $sock_listen (local.get $fd) (i32.const 8)))
       (drop (call $sock_accept (local.get $fd) (i32.const 0) (i32.const 124) (i32.const 300)))))
     (if (i32.eq (local.get $kind) (i32.const 12)) (then
@@ -76,7 +76,7 @@ WORKER = '''
 def program(start_body: str) -> str:
     """The module; `start_body` is _start's code (`(call $start (i32.const KIND))` spawns a worker and
     leaves its tid; `(call $go (i32.const KIND))` runs a kind on the main thread)."""
-    data = [(80, bytes(16)), (160, subscription(1, 0, 1, 3600 * 10**9)), (200, addr_v4("127.0.0.1", 0)),
+    data = [(80, bytes(16)), (160, subscription(1, 0, 1, 3600 * 10**9)), (320, addr_v4("127.0.0.1", 0)),
             (128, (1024).to_bytes(4, "little") + (64).to_bytes(4, "little")), (400, b"__wasm_signal")]
     segs = "\n".join(f'  (data (i32.const {off}) "{wat_bytes(b)}")' for off, b in data)
     return f'''(module{IMPORTS}
