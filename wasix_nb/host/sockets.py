@@ -19,6 +19,10 @@ DEFAULT_PROTO = {(AddressFamily.LOCAL, SockType.STREAM): 0, (AddressFamily.LOCAL
 
 _INET, _INET6, _LOCAL = int(AddressFamily.INET), int(AddressFamily.INET6), int(AddressFamily.LOCAL)
 _STREAM = SockType.STREAM
+_AF = {int(m): m for m in AddressFamily if m}
+_ST = {int(m): m for m in SockType if m}
+_AF_NAME = {m: m.name for m in AddressFamily}     # separate dicts: IntEnum members hash as their ints
+_ST_NAME = {m: m.name for m in SockType}
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)   # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
@@ -42,17 +46,18 @@ class Socket(OpenFile):
 
     def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False, os_sock=None):
         super().__init__()
-        self.af = AddressFamily(af)
-        self.stype = SockType(stype)
-        self.family = self.af.name
-        self.type = self.stype.name
+        # enum members and names from dicts: Enum(...) and .name cost a microsecond each, per accept
+        self.af = af = _AF.get(af) or AddressFamily(af)
+        self.stype = stype = _ST.get(stype) or SockType(stype)
+        self.family = _AF_NAME[af]
+        self.type = _ST_NAME[stype]
         self.proto = proto
-        self.filetype = FILETYPE[self.stype]
-        self.stream = self.stype == SockType.STREAM
+        self.filetype = FILETYPE[stype]
+        self.stream = stype == _STREAM
         self.nonblock = nonblock
         if os_sock is None:
-            os_proto = 0 if self.af == AddressFamily.LOCAL else proto
-            os_sock = socket.socket(OS_FAMILY[self.af], OS_TYPE[self.stype], os_proto)
+            os_proto = 0 if af == AddressFamily.LOCAL else proto
+            os_sock = socket.socket(OS_FAMILY[af], OS_TYPE[stype], os_proto)
         os_sock.setblocking(False)
         self.os = os_sock
         self.fd_no = os_sock.fileno()

@@ -1,16 +1,18 @@
 """Socket calls: open, pair, bind, listen, accept, connect, shutdown, status, addresses.
 `sock_open` follows shared/wasix-abi.md section 5 check by check; data calls are in sockio.py."""
 import errno
+import os
 import socket
 
 from ...abi.errno import Errno, WasiError, from_os
 from ...abi.memory import MASK32
 from ...abi.types import SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_TYPE_FLAGS, AddressFamily, SockStatus, SockType
 from ..registry import P1, WASIX, syscall
-from ..sockets import OS_TYPE, Socket, addr_text
+from ..sockets import OS_FAMILY, OS_TYPE, Socket, addr_text
 
 _TCP, _UDP = 6, 17
 _BACKLOG = max(socket.SOMAXCONN, 4096)      # the kernel caps it at net.core.somaxconn
+_WILDCARDS = ("0.0.0.0:", "[::]:", "[::ffff:0.0.0.0]:")
 _DEFAULT_PROTO = {SockType.STREAM: _TCP, SockType.DGRAM: _UDP}
 
 
@@ -159,7 +161,8 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
     os_sock = s.os
     while True:
         try:
-            conn, os_peer = os_sock.accept()
+            # _accept + socket(fileno=): socket.accept() reads .family and .type, each an enum built per call
+            conn_fd, os_peer = os_sock._accept()
             break
         except BlockingIOError:
             if s.nonblock:
@@ -168,11 +171,17 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
                 raise WasiError(Errno.AGAIN) from None
         except OSError as e:
             raise WasiError(from_os(e)) from None
+    try:
+        conn = socket.socket(OS_FAMILY[s.af], OS_TYPE[s.stype], os_sock.proto, conn_fd)
+    except OSError as e:
+        os.close(conn_fd)
+        raise WasiError(from_os(e)) from None
     c = Socket(s.af, s.stype, s.proto, bool(fdflags & _NONBLOCK), os_sock=conn)
     c.host = h
     peer = c.decode(os_peer)
     c.note_peer(peer)
-    c.local = s.local if s.af == _LOCAL else addr_text(*c.local_addr())
+    # a listener on one address: that is the connection's local address too (no getsockname)
+    c.local = s.local if s.af == _LOCAL or not s.local.startswith(_WILDCARDS) else addr_text(*c.local_addr())
     c.state = "connected"
     try:
         new = h.fds.add(c)
