@@ -3,7 +3,7 @@ import pytest
 
 from realwasix import cases, check, run_case
 
-_NEEDS_FORK = {"example-epoll": "forks a child that shares the eventfd: needs proc_fork (issue 11)"}
+_NEEDS_FORK = {}
 
 
 def _params():

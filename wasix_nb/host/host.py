@@ -10,7 +10,7 @@ import time
 
 from ..abi.errno import Errno, WasiError, from_os
 from ..abi.memory import RW_MAX
-from ..abi.types import FileType
+from ..abi.types import FileType, Rights
 from ..trace import Trace
 from .fdtable import DEFAULT_LIMIT, FdTable, OpenFile
 from .policy import Policy
@@ -32,6 +32,12 @@ class ProcExit(Control):
         self.code = code
 
 
+_R = Rights
+_STDIO_RIGHTS = int(_R.FD_DATASYNC | _R.FD_SYNC | _R.FD_ADVISE | _R.FD_FILESTAT_GET | _R.FD_FDSTAT_SET_FLAGS
+                    | _R.POLL_FD_READWRITE)
+_STDIN_RIGHTS, _STDOUT_RIGHTS = _STDIO_RIGHTS | int(_R.FD_READ), _STDIO_RIGHTS | int(_R.FD_WRITE)
+
+
 class Stdio(OpenFile):
     filetype = int(FileType.CHARACTER_DEVICE)
 
@@ -39,6 +45,8 @@ class Stdio(OpenFile):
         super().__init__()
         self.kind = name
         self.state = "open"
+        # Wasmer's stdio rights: no SEEK/TELL, so wasi-libc's isatty() is true and stdout line-buffered
+        self.rights = self.inheriting = _STDIN_RIGHTS if name == "stdin" else _STDOUT_RIGHTS
         self._host = host
 
     def read(self, n: int) -> bytes:
