@@ -181,7 +181,7 @@ def test_process_tree_and_lsof_views(no_leak):
     from conftest import wait_for
     p = wasix_nb.Process(HANG).start()
     wait_for(lambda: p.procs is not None and len(p.processes) == 2 and
-             "fd_read" in p.processes.state.iloc[1], timeout=30)
+             "fd_read" in p.processes.state.iloc[1] and "proc_join" in p.processes.state.iloc[0], timeout=30)
     tree = p.processes
     assert list(tree.pid) == [1, 2] and list(tree.parent) == [0, 1]
     assert tree.state.iloc[0] == "blocked in proc_join"
