@@ -305,7 +305,7 @@ def test_fault_on_bad_pointers(fs):
 def test_trace_shows_paths_and_flags(fs):
     fs.open("hello.txt", CREAT | TRUNC, rights=WO)
     line = fs.host.trace.lines()[-1]
-    assert "oflags=CREAT|TRUNC" in line and "dirflags=SYMLINK_FOLLOW" in line and "path=hello.txt fd=4" in line
+    assert "oflags=CREAT|TRUNC" in line and "dirflags=SYMLINK_FOLLOW" in line and "path=\"hello.txt\"" in line and line.endswith("= 0 fd=4")
     assert "rights_base=FD_READ" not in line and "FD_WRITE" in line
 
 
@@ -393,4 +393,4 @@ def test_files_and_dirs_in_the_views(tree):
     assert list(fds.local)[3:] == ["/", "/hello.txt"] and r.history.kind.iloc[0] == "file"
     svg = r.timeline().svg
     assert "#8c564b" in svg and "#bcbd22" in svg                   # file and dir bars have their colours
-    assert "path=hello.txt fd=4" in r.log.text()
+    assert "path=\"hello.txt\"" in r.log.text()

@@ -6,6 +6,7 @@ WASIX_NB_FS_FUZZ=N runs N calls instead of the default."""
 import os
 import random
 import threading
+import time
 
 import pytest
 
@@ -135,8 +136,10 @@ def test_swapping_a_directory_for_a_symlink_under_the_walk(world):
                 os.rename(a, root / "a.dir")
                 os.symlink(str(secret.parent), tmp)
                 os.rename(tmp, a)
+                time.sleep(0.0002)                      # a while as the link, a while as the directory
                 os.unlink(a)
                 os.rename(root / "a.dir", a)
+                time.sleep(0.0002)
             except OSError:
                 pass
     t = threading.Thread(target=swap, daemon=True)

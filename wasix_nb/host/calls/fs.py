@@ -19,7 +19,7 @@ from ..fs import Dir, File, OsFile
 from ..fs.devices import Device, device_stat, open_device, refuse
 from ..fs.files import filetype
 from ..fs.layout import DIRENT, FILESTAT, FILESTAT0, PRESTAT, WHENCE0, stat_tuple
-from ..fs.resolve import PATH_MAX, FollowLink, Root, walk
+from ..fs.resolve import PATH_MAX, FollowLink, walk
 from ..fs.rights import READ_RIGHTS, WRITE_RIGHTS
 from ..registry import UNSTABLE, WASIX, syscall, variant
 
@@ -45,25 +45,6 @@ def _path(h, ptr, n) -> bytes:
 def _show(p: bytes) -> str:
     return p.decode("utf-8", "replace")
 
-
-def _named(*pairs):
-    """A failed path call still shows its path(s) in the trace: `pairs` are the argument positions of
-    (pointer, length) pairs, read again (bounded) when the call answers an errno."""
-    def deco(fn):
-        def call(h, *args):
-            try:
-                return fn(h, *args)
-            except WasiError as e:
-                names = []
-                for i in pairs:
-                    try:
-                        names.append(_show(_path(h, args[i], args[i + 1])))
-                    except Exception:   # noqa: BLE001 - a bad pointer: the errno says enough
-                        return e.errno, None, e.mark
-                return e.errno, tuple(names), e.mark
-        call.__name__, call.__doc__, call.__module__ = fn.__name__, fn.__doc__, fn.__module__
-        return call
-    return deco
 
 
 def _dir(h, fd) -> Dir:
@@ -158,8 +139,7 @@ def getcwd(h, buf, len_ptr):
     return 0, (len(cwd),)
 
 
-@syscall("chdir", "path:ptr path_len:len", outs="path", modules=(WASIX,))
-@_named(0)
+@syscall("chdir", "path:ptr path_len:len", modules=(WASIX,))
 def chdir(h, path, path_len):
     raw = _path(h, path, path_len).split(b"\0", 1)[0]
     name = _show(raw)
@@ -167,7 +147,7 @@ def chdir(h, path, path_len):
     if target.startswith("//"):
         target = "/" + target.lstrip("/")
     if not target:
-        return int(Errno.NOENT), (name,)
+        return int(Errno.NOENT)
     best = None
     for e in list(h.fds.entries.values()):      # the preopen whose guest path holds the target
         d = e.file
@@ -177,7 +157,7 @@ def chdir(h, path, path_len):
                 if best is None or len(g) > len(best.root.guest):
                     best = d
     if best is None:
-        return (0 if target == "/" else int(Errno.NOENT)), (name,)
+        return 0 if target == "/" else int(Errno.NOENT)
 
     def is_dir(dfd, nm, parts):
         st = _os(os.stat, nm, dir_fd=dfd, follow_symlinks=False)
@@ -187,7 +167,7 @@ def chdir(h, path, path_len):
             raise WasiError(Errno.NOTDIR)
     _at(best, target.encode("utf-8", "surrogateescape"), is_dir)
     h.cwd = target
-    return 0, (name,)
+    return 0
 
 
 # -- preopens ----------------------------------------------------------------------------------------
@@ -215,21 +195,19 @@ def fd_prestat_dir_name(h, fd, path, path_len):
 
 # -- opening -----------------------------------------------------------------------------------------
 @syscall("path_open", "dirfd:fd dirflags:lookupflags path:ptr path_len:len oflags:oflags rights_base:rights "
-         "rights_inheriting:rights fdflags:fdflags ret_fd:ptr", outs="path fd")
-@_named(2)
+         "rights_inheriting:rights fdflags:fdflags ret_fd:ptr", outs="fd")
 def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags, ret_fd):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
-    name = _show(p)
     h.mem.check(ret_fd, 4)
     oflags &= 0xFFFF
     fdflags &= 0xFFFF
     if oflags & ~0xF or fdflags & ~0x1F:
-        return int(Errno.INVAL), (name,)
+        return int(Errno.INVAL)
     base &= _MASK64
     inheriting &= _MASK64
     if base & ~d.inheriting & ((1 << 30) - 1):
-        return int(Errno.NOTCAPABLE), (name,), "rights beyond the directory's inheriting rights"
+        return int(Errno.NOTCAPABLE), None, "rights beyond the directory's inheriting rights"
     h.fds.check_room()
     read, write = bool(base & READ_RIGHTS), bool(base & WRITE_RIGHTS)
     if oflags & _DIRECTORY:
@@ -237,7 +215,7 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
     creat, excl, trunc = oflags & _CREAT, oflags & _EXCL, oflags & _TRUNC
     ro = d.root.ro
     if ro and (write or trunc):
-        return int(Errno.ROFS), (name,), "read-only preopen"
+        return int(Errno.ROFS), None, "read-only preopen"
     flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDWR if read and write else os.O_WRONLY if write else os.O_RDONLY)
     if creat and not ro:
         flags |= os.O_CREAT | (os.O_EXCL if excl else 0)
@@ -286,7 +264,7 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
         f.release()
         raise
     h.mem.set_u32(ret_fd, new)
-    return 0, (name, new)
+    return 0, (new,)
 
 
 # -- attributes --------------------------------------------------------------------------------------
@@ -297,17 +275,15 @@ def _path_stat(h, fd, flags, path, path_len, buf, st_struct):
     st = _at(d, p, _lstat_follow(flags & _FOLLOW), device=device_stat)
     vals = stat_tuple(st, filetype(st.st_mode)) if isinstance(st, os.stat_result) else st
     h.mem.pack(st_struct, buf, *vals)
-    return 0, (_show(p), vals[2])
+    return 0, (vals[2],)
 
 
-@syscall("path_filestat_get", "dirfd:fd flags:lookupflags path:ptr path_len:len buf:ptr", outs="path filetype")
-@_named(2)
+@syscall("path_filestat_get", "dirfd:fd flags:lookupflags path:ptr path_len:len buf:ptr", outs="filetype")
 def path_filestat_get(h, fd, flags, path, path_len, buf):
     return _path_stat(h, fd, flags, path, path_len, buf, FILESTAT)
 
 
 @variant(path_filestat_get, UNSTABLE)
-@_named(2)
 def path_filestat_get0(h, fd, flags, path, path_len, buf):
     return _path_stat(h, fd, flags, path, path_len, buf, FILESTAT0)
 
@@ -327,13 +303,12 @@ def fd_filestat_get0(h, fd, buf):
 
 
 @syscall("path_filestat_set_times", "dirfd:fd flags:lookupflags path:ptr path_len:len atim:ns mtim:ns "
-         "fst_flags:fstflags", outs="path")
-@_named(2)
+         "fst_flags:fstflags")
 def path_filestat_set_times(h, fd, flags, path, path_len, atim, mtim, fst_flags):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
     if fst_flags & ~0xF & 0xFFFF:
-        return int(Errno.INVAL), (_show(p),)
+        return int(Errno.INVAL)
     _writable(d)
     follow = flags & _FOLLOW
 
@@ -343,7 +318,7 @@ def path_filestat_set_times(h, fd, flags, path, path_len, atim, mtim, fst_flags)
             raise FollowLink
         _os(os.utime, nm, ns=_times(st, atim, mtim, fst_flags), dir_fd=dfd, follow_symlinks=False)
     _at(d, p, op, device=refuse)
-    return 0, (_show(p),)
+    return 0
 
 
 @syscall("fd_filestat_set_times", "fd:fd atim:ns mtim:ns fst_flags:fstflags")
@@ -531,18 +506,16 @@ def fd_readdir(h, fd, buf, buf_len, cookie, bufused):
     return _readdir(h, fd, buf, buf_len, cookie, bufused)
 
 
-@syscall("path_create_directory", "dirfd:fd path:ptr path_len:len", outs="path")
-@_named(1)
+@syscall("path_create_directory", "dirfd:fd path:ptr path_len:len")
 def path_create_directory(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
     _writable(d)
     _at(d, _bare(p), lambda dfd, nm, parts: _os(os.mkdir, nm, 0o777, dir_fd=dfd), device=refuse)
-    return 0, (_show(p),)
+    return 0
 
 
-@syscall("path_remove_directory", "dirfd:fd path:ptr path_len:len", outs="path")
-@_named(1)
+@syscall("path_remove_directory", "dirfd:fd path:ptr path_len:len")
 def path_remove_directory(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -553,11 +526,10 @@ def path_remove_directory(h, fd, path, path_len):
             raise WasiError(Errno.INVAL)    # rmdir(".") as on Linux (also keeps a preopen in place)
         _os(os.rmdir, nm, dir_fd=dfd)
     _at(d, _bare(p), op, device=refuse)
-    return 0, (_show(p),)
+    return 0
 
 
-@syscall("path_unlink_file", "dirfd:fd path:ptr path_len:len", outs="path")
-@_named(1)
+@syscall("path_unlink_file", "dirfd:fd path:ptr path_len:len")
 def path_unlink_file(h, fd, path, path_len):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -570,16 +542,13 @@ def path_unlink_file(h, fd, path, path_len):
             raise WasiError(Errno.ISDIR if stat.S_ISDIR(st.st_mode) else Errno.NOTDIR)
         _os(os.unlink, nm, dir_fd=dfd)
     _at(d, _bare(p), op, device=refuse)
-    return 0, (_show(p),)
+    return 0
 
 
-@syscall("path_rename", "old_fd:fd old_path:ptr old_len:len new_fd:fd new_path:ptr new_len:len",
-         outs="old new")
-@_named(1, 4)
+@syscall("path_rename", "old_fd:fd old_path:ptr old_len:len new_fd:fd new_path:ptr new_len:len")
 def path_rename(h, old_fd, old_path, old_len, new_fd, new_path, new_len):
     d1, d2 = _dir(h, old_fd), _dir(h, new_fd)
     p1, p2 = _path(h, old_path, old_len), _path(h, new_path, new_len)
-    names = (_show(p1), _show(p2))
     _writable(d1)
     _writable(d2)
 
@@ -590,11 +559,10 @@ def path_rename(h, old_fd, old_path, old_len, new_fd, new_path, new_len):
             _os(os.rename, nm1, nm2, src_dir_fd=dfd1, dst_dir_fd=dfd2)
         _at(d2, _bare(p2), inner, device=refuse)
     _at(d1, _bare(p1), op, device=refuse)
-    return 0, names
+    return 0
 
 
-@syscall("path_symlink", "old_path:ptr old_len:len dirfd:fd new_path:ptr new_len:len", outs="target path")
-@_named(0, 3)
+@syscall("path_symlink", "old_path:ptr old_len:len dirfd:fd new_path:ptr new_len:len")
 def path_symlink(h, old_path, old_len, fd, new_path, new_len):
     d = _dir(h, fd)
     target = _path(h, old_path, old_len)
@@ -606,11 +574,10 @@ def path_symlink(h, old_path, old_len, fd, new_path, new_len):
     _writable(d)
     # the link text is stored as given: whatever it says, resolving it later stays inside the preopen
     _at(d, _bare(p), lambda dfd, nm, parts: _os(os.symlink, target, nm, dir_fd=dfd), device=refuse)
-    return 0, (_show(target), _show(p))
+    return 0
 
 
-@syscall("path_readlink", "dirfd:fd path:ptr path_len:len buf:ptr buf_len:len bufused:ptr", outs="path n")
-@_named(1)
+@syscall("path_readlink", "dirfd:fd path:ptr path_len:len buf:ptr buf_len:len bufused:ptr", outs="target n")
 def path_readlink(h, fd, path, path_len, buf, buf_len, bufused):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -624,16 +591,14 @@ def path_readlink(h, fd, path, path_len, buf, buf_len, bufused):
     out = target[:buf_len]                  # truncated to the buffer, as readlink(2)
     h.mem.write(buf, out)
     h.mem.set_u32(bufused, len(out))
-    return 0, (_show(p), len(out))
+    return 0, (_show(out), len(out))
 
 
 @syscall("path_link", "old_fd:fd old_flags:lookupflags old_path:ptr old_len:len new_fd:fd new_path:ptr "
-         "new_len:len", outs="old new")
-@_named(2, 5)
+         "new_len:len")
 def path_link(h, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len):
     d1, d2 = _dir(h, old_fd), _dir(h, new_fd)
     p1, p2 = _path(h, old_path, old_len), _path(h, new_path, new_len)
-    names = (_show(p1), _show(p2))
     _writable(d2)
     follow = old_flags & _FOLLOW
 
@@ -643,4 +608,4 @@ def path_link(h, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len
         _at(d2, _bare(p2), lambda dfd2, nm2, parts2: _os(os.link, nm1, nm2, src_dir_fd=dfd1, dst_dir_fd=dfd2,
                                                          follow_symlinks=False), device=refuse)
     _at(d1, _bare(p1), op, device=refuse)
-    return 0, names
+    return 0
