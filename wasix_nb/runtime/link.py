@@ -107,6 +107,9 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
             if call is not None and registry.same_type(sig, call):
                 out.calls.append(call)
                 fn = registry.wrap(call, host, rules_for(call), name)
+                post = getattr(call.fn, "wasm_result", None)
+                if post is not None:        # a call whose wasm result is not its errno (wasi thread-spawn)
+                    fn = _returning(fn, post)
                 _raw_calls.define(linker, mod, name, ty, fn, out.keep, sig)
             elif opts.stub_missing and ("spawn" in name or "thread_local" in name):
                 # a NOSYS stub returns 52: read as a thread id it is success, and the program hangs
@@ -171,6 +174,12 @@ def _old_abi(module, sigs):
         elif imp.name == "proc_join" and sig and len(sig[0]) == 2:
             names.append(f"{imp.module}.{imp.name} (2 arguments)")
     return names
+
+
+def _returning(fn, post):
+    def call(*args):
+        return post(fn(*args))
+    return call
 
 
 def _check_min(pages, budget, opts):
