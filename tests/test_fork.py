@@ -199,3 +199,26 @@ def test_trace_names_each_process():
     by_pid = {pid: list(g.syscall) for pid, g in r.trace.groupby("pid")}
     assert by_pid[2] == ["proc_fork", "fd_write", "proc_exit"]
     assert "proc_join" in by_pid[1]
+
+
+# the parent ends its blocked child with proc_signal(SIGTERM) and joins it: exit tag * 100 + signal
+SIGNAL = module(imports("fd_pipe", "proc_fork", "proc_join", "proc_signal", "proc_exit", "fd_read"), '''
+  (func (export "_start")
+    (drop (call $fd_pipe (i32.const 100) (i32.const 104)))
+    (drop (call $proc_fork (i32.const 1) (i32.const 0)))
+    (if (i32.eqz (i32.load (i32.const 0)))
+      (then (i32.store (i32.const 120) (i32.const 400))
+            (i32.store (i32.const 124) (i32.const 4))
+            (drop (call $fd_read (i32.load (i32.const 100)) (i32.const 120) (i32.const 1) (i32.const 128)))
+            (call $proc_exit (i32.const 1))))
+    (drop (call $proc_signal (i32.load (i32.const 0)) (i32.const 15)))
+    (i32.store8 (i32.const 16) (i32.const 0))
+    (drop (call $proc_join (i32.const 16) (i32.const 0) (i32.const 32)))
+    (call $proc_exit (i32.add (i32.mul (i32.load8_u (i32.const 32)) (i32.const 100)) (i32.load8_u (i32.const 36)))))''')
+
+
+def test_proc_signal_sigterm_ends_the_child_and_join_reports_the_signal(no_leak):
+    r = wasix_nb.run(SIGNAL, timeout=30)
+    assert (r.outcome, r.exit_code) == ("exited", 2 * 100 + 15), r.message
+    sig = [e for e in r.log if e.name == "proc_signal"][0]
+    assert sig.errno == 0 and "SIGTERM" in sig.mark
