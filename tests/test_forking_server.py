@@ -62,16 +62,18 @@ FORKING_ECHO = f'''(module
 
 def test_forking_echo_server_serves_clients_in_children(no_leak):
     srv = wasix_nb.Process(FORKING_ECHO, name="echo").start()
+    held = None
     try:
         port = listening_port(srv, timeout=30)
         held = socket.create_connection(("127.0.0.1", port))
         held.sendall(b"first")
         assert held.recv(100) == b"first"
-        # while `held` is open: the listener is pid 1's alone, the connection the child's alone
-        lsof = srv.lsof()
-        listener = lsof[lsof.state == "listening"].iloc[0]
-        conn = lsof[lsof.state == "connected"].iloc[0]
-        assert (listener.holders, conn.holders) == ("pid 1 fd 3", "pid 2 fd 4")
+        # while `held` is open: the listener is pid 1's alone, the connection the child's alone (once
+        # each has closed the copy it does not need)
+        def holders():
+            lsof = srv.lsof()
+            return (tuple(lsof[lsof.state == "listening"].holders), tuple(lsof[lsof.state == "connected"].holders))
+        wait_for(lambda: holders() == (("pid 1 fd 3",), ("pid 2 fd 4",)), timeout=30)
         # both copies were there at the fork, and each process closed the one it does not need
         closes = srv.trace[srv.trace.syscall == "fd_close"]
         assert {(1, 4), (2, 3)} <= set(zip(closes.pid, closes.fd))
@@ -94,5 +96,7 @@ def test_forking_echo_server_serves_clients_in_children(no_leak):
         assert set(tree.state[tree.pid > 1]) <= {"exited 0", "zombie (exited 0)"}
         assert tree.state.iloc[0] == "blocked in sock_accept on fd 3"
     finally:
+        if held is not None:
+            held.close()
         r = srv.kill()
     assert r.outcome == "killed"
