@@ -33,3 +33,15 @@ def test_a_single_thread_program_shows_no_threads_section():
     p = Process('(module (memory (export "memory") 1) (func (export "_start")))')
     r = p.run()
     assert threads_view.section_html(p) == "" and list(r.threads["state"]) == ["exited with code 0"]
+
+
+def test_timeline_has_a_lane_per_thread_above_the_descriptors():
+    import wasix_nb
+    r = wasix_nb.run(program(spawn("count", "count") + '''
+    (loop $w (if (i32.lt_u (i32.atomic.load (i32.const 68)) (i32.const 2)) (then
+      (drop (call $futex_wait (i32.const 68) (i32.atomic.load (i32.const 68)) (i32.const 80) (i32.const 100)))
+      (br $w))))'''), timeout=20)
+    svg = r.timeline().svg
+    assert svg.count('class="wx-thread"') == 3 and svg.index(">tid 1<") < svg.index(">fd 0<")
+    single = wasix_nb.run('(module (memory (export "memory") 1) (func (export "_start")))')
+    assert "wx-thread" not in single.timeline().svg

@@ -157,6 +157,7 @@ def thread_rows(proc):
     waiting = proc.futexes.waiting()
     counts = _calls_by_tid(proc)
     rows = []
+    t0 = proc.host.trace.t0
     for tid, t in sorted(proc.wasm_threads.items()):
         by = t.started_by
         rows.append({
@@ -164,5 +165,7 @@ def thread_rows(proc):
             "calls": counts.get(tid, 0),
             "started_by": "the host (_start)" if by is None else f"thread {by[0]}: {by[1]}",
             "entry": t.entry, "started": t.started, "ended": t.ended,
+            "start_ns": None if t.started_ns is None else t.started_ns - t0,      # on the trace's clock
+            "end_ns": None if t.ended_ns is None else t.ended_ns - t0,
         })
     return rows

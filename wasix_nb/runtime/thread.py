@@ -50,6 +50,7 @@ class WasmThread:
         self.state = "created"
         self.end = None
         self.started = self.ended = None
+        self.started_ns = self.ended_ns = None
         self.py_thread = None
 
     def instantiate(self):
@@ -72,6 +73,7 @@ class WasmThread:
         registry.THREAD.host = self.proc.host
         self.state = "running"
         self.started = time.time()
+        self.started_ns = time.perf_counter_ns()    # the trace's clock (timeline lanes)
         try:
             self.end = self._run()
         finally:

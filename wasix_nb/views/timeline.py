@@ -58,9 +58,10 @@ def _label(ns):
     return f"{ns / 1e3:g} µs"
 
 
-def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeline") -> str:
+def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeline", threads=()) -> str:
     """SVG text. `open_`/`closed` are fd-table rows; `end_ns` is where open bars stop (default: the end
-    of the last call); `marks` are from `error_marks`."""
+    of the last call); `marks` are from `error_marks`; `threads` (Process.thread_rows()) add one lane per
+    thread, spawn to end, above the descriptors."""
     events = trace.events
     t0 = trace.t0
     n = len(events)
@@ -81,7 +82,8 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         bars = [(r, o) for r, o in bars if r["fd"] in keep]
     marks = [m for m in marks if m[1] not in more_lanes]
     no_fd = any(fd is None or fd not in lanes for _, fd, _ in marks)
-    order = (["—"] if no_fd else []) + lanes
+    threads = [t for t in threads if t.get("start_ns") is not None][:MAX_LANES]
+    order = [("tid", t["tid"]) for t in threads] + (["—"] if no_fd else []) + lanes
     y_of = {fd: TOP + i * LANE for i, fd in enumerate(order)}
     # the axis starts at the first call (not at host creation, which precedes compiling); times stay
     # relative to the trace start, as in the strace lines
@@ -103,7 +105,7 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         k += 1
     for fd in order:
         y = y_of[fd]
-        label = "no fd" if fd == "—" else f"fd {fd}"
+        label = "no fd" if fd == "—" else f"tid {fd[1]}" if isinstance(fd, tuple) else f"fd {fd}"
         out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
     for row, is_open in bars:
         stdio = row["kind"] in ("stdin", "stdout", "stderr")
@@ -116,6 +118,12 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         tip = f"fd {row['fd']}: {what}, opened by call #{row['opened_seq']}, {until}"
         out.append(f'<rect class="wx-bar" x="{x1:.1f}" y="{y_of[row["fd"]] + 2}" width="{max(x2 - x1, 2):.1f}" '
                    f'height="{LANE - 4}" rx="2" fill="{colour}" fill-opacity="{0.9 if is_open else 0.5}">'
+                   f'<title>{html.escape(tip)}</title></rect>')
+    for t in threads:
+        x1, x2 = x(t["start_ns"]), x(end_ns if t["end_ns"] is None else t["end_ns"])
+        tip = f"thread {t['tid']}: started by {t['started_by']}; {t['state']}"
+        out.append(f'<rect class="wx-thread" x="{x1:.1f}" y="{y_of[("tid", t["tid"])] + 4}" '
+                   f'width="{max(x2 - x1, 2):.1f}" height="{LANE - 8}" rx="2" fill="#555" fill-opacity="0.7">'
                    f'<title>{html.escape(tip)}</title></rect>')
     for t, fd, text in marks:
         y = y_of.get(fd, y_of.get("—", TOP)) + LANE // 2
@@ -162,4 +170,7 @@ class Timeline:
 def timeline(p) -> Timeline:
     """The timeline of a Process (running or ended) or a Result."""
     trace = event_log(p)
-    return Timeline(render(trace, open_rows(p), closed_rows(p, at_exit=False), marks=error_marks(trace)))
+    rows = getattr(p, "thread_rows", None)
+    threads = (rows() if callable(rows) else rows) or []
+    return Timeline(render(trace, open_rows(p), closed_rows(p, at_exit=False), marks=error_marks(trace),
+                           threads=threads if len(threads) > 1 else ()))
