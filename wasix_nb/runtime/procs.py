@@ -236,8 +236,15 @@ def signal_process(target, sig, sender=None, tick=True):
     return f"{nm} queued for pid {target.pid}"
 
 
+_memcmp = ctypes.CDLL(None).memcmp
+_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_COPY_CHUNK = 1 << 16
+
+
 def copy_memory(parent, child, thread):
-    """Give the child's memory the parent's size and bytes (the parent is unwound: nothing writes)."""
+    """Give the child's memory the parent's size and bytes (the parent is unwound: nothing writes).
+    Only the 64 KiB chunks that differ are written: the child's memory is fresh (zeros plus the data
+    segments), and writing a page costs a page fault, reading an untouched one does not."""
     src, dst = parent.host.mem, child.host.mem
     n = src.size
     have = dst.size
@@ -248,8 +255,11 @@ def copy_memory(parent, child, thread):
         else:
             mem = thread.instance.exports(thread.store)[child.linked.memory_export]
             mem.grow(thread.store, pages)
-    if n:
-        ctypes.memmove(dst._base, src._base, n)     # noqa: SLF001 - both views are of live memories
+    s, d = src._base, dst._base                 # noqa: SLF001 - both views are of live memories
+    for off in range(0, n, _COPY_CHUNK):
+        k = min(_COPY_CHUNK, n - off)
+        if _memcmp(s + off, d + off, k):
+            ctypes.memmove(d + off, s + off, k)
 
 
 # -- exec ---------------------------------------------------------------------------------------------
