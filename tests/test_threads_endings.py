@@ -233,3 +233,21 @@ def test_two_threads_can_wait_on_one_descriptor():
     a.close()
     b.close()
     assert errors == [] and ready == [True, True]
+
+
+def test_many_short_threads_keep_the_thread_table_bounded():
+    # a server spawning a thread per request for hours: ended threads give back their stores, and only
+    # the most recent ones stay in the table (the rest are counted)
+    from wasix_nb.runtime import process as rprocess
+    n = rprocess.KEPT_ENDED + 150
+    body = f'''
+    (loop $l
+      (drop (call $start (i32.const 9)))
+      (drop (call $thread_join (i32.load (i32.const 96))))
+      (br_if $l (i32.lt_u (i32.atomic.load (i32.const 68)) (i32.const {n}))))
+    (call $proc_exit (i32.atomic.load (i32.const 68)))'''
+    r = wasix_nb.run(program(body), timeout=60)
+    assert (r.outcome, r.exit_code) == ("exited", n), r.message
+    p = r.process
+    assert len(p.wasm_threads) <= rprocess.KEPT_ENDED + 1 and p.threads_forgotten >= n - rprocess.KEPT_ENDED
+    assert all(t.store is None for tid, t in p.wasm_threads.items() if tid != 1)

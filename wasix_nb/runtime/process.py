@@ -34,6 +34,7 @@ from .thread import End, WasmThread
 
 MAIN_TID = 1
 MAX_THREADS = 1024          # live threads per process; thread_spawn answers AGAIN past it
+KEPT_ENDED = 256            # ended threads kept in the thread table (views); older ones are only counted
 STOP_GRACE = 1.0            # seconds every thread gets to stop when the process ends
 THREAD_TRAP_EXIT = 129      # the exit code of a process whose (non-main) thread trapped, as Wasmer
 
@@ -104,6 +105,7 @@ class Process(Views):
         self._decided = threading.Event()
         self.signal_timers = {}             # sig -> threading.Timer (proc_raise_interval)
         self._stragglers = 0                # threads that did not stop in time (engine not reused)
+        self.threads_forgotten = 0          # ended threads dropped from the table (KEPT_ENDED)
         try:
             self._engine = _compile.POOL.checkout(opts.fuel is not None)
             self.module = _compile.POOL.module(self._engine, self.source)
@@ -249,6 +251,16 @@ class Process(Views):
 
     def _run_thread(self, t):
         self._thread_ended(t, t.run())
+        t.release()                         # its Store and instance: a server may spawn threads for hours
+        self._forget_ended()
+
+    def _forget_ended(self):
+        """Keep at most KEPT_ENDED ended threads in the table (the oldest go; counted)."""
+        with self._lock:
+            ended = [tid for tid, x in self.wasm_threads.items() if x.state == "ended" and tid != MAIN_TID]
+            for tid in ended[:max(0, len(ended) - KEPT_ENDED)]:
+                del self.wasm_threads[tid]
+                self.threads_forgotten += 1
 
     def _thread_ended(self, t, end):
         """Decide whether `t` ending ends the process: proc_exit, a trap or a stop from any thread, the

@@ -114,6 +114,11 @@ class WasmThread:
                 return End("stopped", reason=proc.host.cancel_reason)
             return End("trapped", None, str(e).split("\nStack backtrace:")[0], e)
 
+    def release(self):
+        """Drop the Store and instance of an ended thread (its row stays)."""
+        self.instance = self.stack = None
+        self.store = None
+
     def call_entry(self, func):
         """The one call into the entry export, inside asyncify's unwind/rewind loop (fork, setjmp)."""
         def enter(store, *args):
