@@ -222,3 +222,21 @@ def test_proc_signal_sigterm_ends_the_child_and_join_reports_the_signal(no_leak)
     assert (r.outcome, r.exit_code) == ("exited", 2 * 100 + 15), r.message
     sig = [e for e in r.log if e.name == "proc_signal"][0]
     assert sig.errno == 0 and "SIGTERM" in sig.mark
+
+
+def test_live_panel_has_a_processes_section_with_shared_descriptors(no_leak):
+    pytest.importorskip("ipywidgets")
+    from conftest import wait_for
+    from wasix_nb.views.panel import LivePanel
+    p = wasix_nb.Process(HANG).start()
+    panel = LivePanel(p)
+    try:
+        wait_for(lambda: p.procs is not None and len(p.processes) == 2 and "fd_read" in p.processes.state.iloc[1],
+                 timeout=30)
+        panel.update()
+        top = panel.top.value
+        assert "<h4>processes</h4>" in top and "blocked in fd_read on fd 3" in top
+        assert "<h4>shared by several processes</h4>" in top and "pid 1 fd 3, pid 2 fd 3" in top
+    finally:
+        p.kill()
+        panel.close()

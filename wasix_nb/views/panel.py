@@ -15,6 +15,7 @@ from collections import deque
 from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, START
 from . import sections
+from . import procs as procs_view
 from . import threads as threads_view
 from .tables import fd_arg
 from .timeline import MAX_MARKS, render
@@ -191,7 +192,8 @@ class LivePanel:
         top = "".join([sections.CSS, '<div class="wxp">',
                        sections.status_html(p.name, p.status, p.exit_code, elapsed, trace.calls,
                                            self._errors + sum(r[1] for r in list(trace.unrecorded.values())), note),
-                       threads_view.section_html(p), sections.fd_table_html(rows, ages, flashes),
+                       threads_view.section_html(p), procs_view.section_html(p),
+                       sections.fd_table_html(rows, ages, flashes),
                        sections.closed_html(closed, gone), "</div>"])
         if final or n != self._bottom_n or version != self._bottom_v:
             first = max(0, n - sections.RECENT)

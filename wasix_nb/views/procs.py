@@ -4,11 +4,12 @@
 Rows are built from plain attributes the runtime keeps (pid, parent, name, status, the descriptor
 tables); nothing here changes a process.
 """
+import html
 import sys
 
-import pandas as pd
-
 from ..trace import PID
+
+MAX_SHOWN = 16          # processes the panel lists (the newest ones past it are counted)
 
 PROCESS_COLUMNS = ["pid", "parent", "program", "state", "fds", "calls", "started", "ended"]
 LSOF_COLUMNS = ["kind", "type", "state", "local", "peer", "holders", "pids", "count"]
@@ -67,8 +68,9 @@ def process_rows(p) -> list:
     return rows
 
 
-def processes_frame(p) -> pd.DataFrame:
+def processes_frame(p):
     """One row per process of the run: pid, parent, program, state, open descriptors, calls."""
+    import pandas as pd
     return pd.DataFrame(process_rows(p), columns=PROCESS_COLUMNS)
 
 
@@ -99,13 +101,15 @@ def lsof_rows(p) -> list:
     return rows
 
 
-def lsof_frame(p) -> pd.DataFrame:
+def lsof_frame(p):
+    import pandas as pd
     return pd.DataFrame(lsof_rows(p), columns=LSOF_COLUMNS)
 
 
-def ps_frame(named: dict) -> pd.DataFrame:
+def ps_frame(named: dict):
     """`%wasix ps`: every process of every named run, the run's root first and its children under it
     (indented by depth in `program`)."""
+    import pandas as pd
     rows = []
     for name, root in named.items():
         calls, errors = {}, {}
@@ -127,3 +131,35 @@ def ps_frame(named: dict) -> pd.DataFrame:
                 "seconds": round(q.duration, 3) if q.duration is not None else None,
             })
     return pd.DataFrame(rows, columns=PS_COLUMNS)
+
+
+def section_html(p) -> str:
+    """The live panel's processes section, once the run has forked: the tree with each process's state,
+    and every socket or pipe that several processes hold (who holds it)."""
+    root = _root(p)
+    table = getattr(root, "procs", None)
+    if table is None:
+        return ""
+    esc = html.escape
+    procs = table.every()
+    frames = sys._current_frames()
+    out = ['<h4>processes</h4><table class="wx-procs"><tr><th>pid</th><th>parent</th><th>program</th>'
+           '<th>state</th></tr>']
+    shown = procs if len(procs) <= MAX_SHOWN else procs[:1] + procs[-(MAX_SHOWN - 1):]
+    for q in shown:
+        state = state_of(q, frames)
+        cls = ' class="wx-closed"' if q.done.is_set() else ""
+        parent = q.parent.pid if q.parent is not None else ""
+        out.append(f'<tr{cls}><td>{q.pid}</td><td>{parent}</td><td>{esc(q.name)}</td><td>{esc(state)}</td></tr>')
+    if len(procs) > len(shown):
+        out.append(f'<tr><td colspan="4" class="wx-note">… {len(procs) - len(shown)} more (proc.processes)</td></tr>')
+    out.append("</table>")
+    shared = [r for r in lsof_rows(root) if r["count"] > 1]
+    if shared:
+        out.append('<h4>shared by several processes</h4><table class="wx-lsof"><tr><th>kind</th><th>state</th>'
+                   '<th>local</th><th>peer</th><th>held by</th></tr>')
+        for r in shared[:MAX_SHOWN]:
+            out.append(f'<tr><td>{esc(r["kind"])} {esc(r["type"])}</td><td>{esc(r["state"])}</td>'
+                       f'<td>{esc(r["local"])}</td><td>{esc(r["peer"])}</td><td>{esc(r["holders"])}</td></tr>')
+        out.append("</table>")
+    return "".join(out)
