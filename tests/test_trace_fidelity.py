@@ -4,6 +4,7 @@ import threading
 
 import pandas as pd
 import pytest
+from watlib import addr_v4, echo_server, stream_client
 
 from wasix_nb.abi.memory import GuestMemory
 from wasix_nb.host import registry
@@ -11,7 +12,6 @@ from wasix_nb.host.host import Host
 from wasix_nb.process import Process
 from wasix_nb.trace import Trace
 from wasix_nb.views import tables
-from watlib import addr_v4, echo_server, stream_client
 
 WASIX = registry.WASIX
 
@@ -235,6 +235,7 @@ def test_payload_shown_as_strace_string_prefix():
 def test_strsize_on_the_cli_and_the_magic(tmp_path, ip):
     import subprocess
     import sys
+
     from conftest import cell
     f = tmp_path / "w.wat"
     f.write_text(WRITE_100)
@@ -289,3 +290,38 @@ def test_cli_trace_flag_takes_no_value_and_o_writes_a_file(tmp_path):
     r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "-o", str(out), str(f)], capture_output=True,
                        timeout=60)
     assert r.returncode == 0 and r.stderr == b"" and "fd_write(fd=1" in out.read_text()
+
+
+# -- 9. the event log: packed records, several writers ---------------------------------------------
+def test_event_log_keeps_every_event_of_concurrent_writers():
+    h = _host()
+    call = registry.lookup(WASIX, "clock_time_get")
+    w = registry.wrap(call, h)
+    import struct as _st
+
+    from wasix_nb import _raw_calls
+    args_st = _st.Struct("<i12xq8xi12x")
+    cb = w.raw(args_st.unpack_from, _st.Struct("<i").pack_into, _raw_calls._SPACE, lambda e: 1)
+    import ctypes
+    per, nthreads = 5000, 4
+
+    def writer(tid):
+        buf = ctypes.create_string_buffer(64)
+        args_st.pack_into(buf, 0, 1, tid, 64)
+        raw = ctypes.addressof(buf)
+        registry.THREAD.tid = tid
+        for _ in range(per):
+            assert cb(None, None, raw, 3) == 0
+    ts = [threading.Thread(target=writer, args=(t + 2,)) for t in range(nthreads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    log = h.trace.events
+    assert len(log) == per * nthreads
+    evs = list(log)
+    assert all(ev[2] is call and ev[4] == 0 and ev[3][1] == ev[8] for ev in evs)   # args match their thread
+    assert log.counts("tid") == {t + 2: per for t in range(nthreads)}
+    assert sum(r["calls"] for r in h.trace.summary_rows()) == per * nthreads
+    import gc
+    assert not gc.is_tracked(log.chunks[0])        # nothing per call for the collector to walk

@@ -88,7 +88,11 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
     unpack, space = args_st.unpack_from, _SPACE
     last_exc = _SLOT
 
-    if len(results) > 1:
+    fused = getattr(fn, "raw", None)        # registry.wrap's per-call path as the callback itself
+    if fused is not None and len(results) <= 1:
+        callback = fused(unpack, res_st.pack_into if res_st is not None else None, space,
+                         lambda e: _trap(last_exc, e))
+    elif len(results) > 1:
         packs = [(_RESULT[r].pack_into, i * _RAW) for i, r in enumerate(results)]
 
         def callback(env, caller, raw, n):

@@ -21,6 +21,7 @@ from collections import namedtuple
 from . import capture as _cap
 from .abi import errno as _errno
 from .abi import types as T
+from .eventlog import EventLog
 
 START, DUR, CALL, ARGS, ERRNO, OUTS, MARK, PID, TID, CAP = range(10)
 
@@ -163,7 +164,7 @@ class Trace:
 
     def __init__(self, limit: int = DEFAULT_LIMIT, max_bytes: int = DEFAULT_BYTES,
                  strsize: int = DEFAULT_STRSIZE, capture: int = _cap.DEFAULT_CAPTURE):
-        self.events = []
+        self.events = EventLog()
         self.max_limit = limit
         self.max_bytes = max_bytes
         self.limit = max(0, min(limit, max_bytes // EVENT_BYTES))   # lowered as captured bytes are kept
@@ -176,6 +177,16 @@ class Trace:
         self.t0 = time.perf_counter_ns()
         self.wall0 = time.time()
         self._io = ([], 0)          # io rows found so far, events scanned
+        self._who = (0, set(), set())
+
+    @property
+    def limit(self) -> int:
+        """Events kept at most (the byte budget lowers it as captured data is kept)."""
+        return self.events.cap
+
+    @limit.setter
+    def limit(self, n):
+        self.events.cap = n
 
     def configure(self, max_bytes=None, strsize=None, capture=None):
         """Set the byte budget, the strings' display size and the payload bytes kept (before the run)."""
@@ -201,9 +212,7 @@ class Trace:
         pid 1, tid 1 and no capture."""
         if len(ev) == 7:
             ev = ev + (1, 1, None)
-        if len(self.events) < self.limit:
-            self.events.append(ev)
-        else:
+        if not self.events.append(ev):
             self.overflow(ev)
 
     def spend(self, n: int) -> bool:
@@ -246,15 +255,17 @@ class Trace:
         """The full text of one call (every argument; `strsize` None: strings up to what was kept)."""
         return format_event(seq, self.events[seq], self.t0, strsize)
 
-    def who(self, evs=None):
-        """How lines name their caller: '' (one process, one thread), 'tid' or 'pid' (strace -f)."""
-        pids, tids = set(), set()
-        for ev in (self.events if evs is None else evs):
-            pids.add(ev[PID])
-            tids.add(ev[TID])
-            if len(pids) > 1:
-                return "pid"
-        return "tid" if len(tids) > 1 else ""
+    def who(self):
+        """How lines name their caller: '' (one process, one thread), 'tid' or 'pid' (strace -f);
+        counted incrementally (the event list only grows)."""
+        upto, pids, tids = self._who
+        n = len(self.events)
+        if upto < n and len(pids) < 2:
+            for b in self.events.brief(upto, n):
+                pids.add(b[4])
+                tids.add(b[5])
+            self._who = (n, pids, tids)
+        return "pid" if len(pids) > 1 else "tid" if len(tids) > 1 else ""
 
     def lines(self, start: int = 0, stop=None, strsize=None):
         strsize = self.strsize if strsize is None else strsize
@@ -275,11 +286,11 @@ class Trace:
         return "\n".join(self.lines(start, stop, strsize))
 
     def errors(self) -> int:
-        return sum(1 for ev in list(self.events) if ev[ERRNO]) + sum(r[1] for r in list(self.unrecorded.values()))
+        return (sum(1 for b in self.events.brief() if b[1]) + sum(r[1] for r in list(self.unrecorded.values())))
 
     def unfinished(self) -> int:
         """Calls cut short (killed, timed out, interrupted while they blocked)."""
-        return (sum(1 for ev in list(self.events) if ev[ERRNO] is None and ev[MARK] in UNFINISHED)
+        return (sum(1 for b in self.events.brief() if b[1] is None and b[2] in UNFINISHED)
                 + sum(self.unrecorded_unfinished.values()))
 
     def summary_rows(self):
@@ -287,17 +298,16 @@ class Trace:
         call, recorded or only counted; an unfinished call is neither an error nor a success)."""
         acc = {name: list(row) + [self.unrecorded_unfinished.get(name, 0)]
                for name, row in list(self.unrecorded.items())}
-        for ev in list(self.events):
-            row = acc.get(ev[CALL].name)
+        for call, err, mark, dur, _pid, _tid in self.events.brief():
+            row = acc.get(call.name)
             if row is None:
-                row = acc[ev[CALL].name] = [0, 0, 0, 0]
+                row = acc[call.name] = [0, 0, 0, 0]
             row[0] += 1
-            err = ev[ERRNO]
             if err:
                 row[1] += 1
-            elif err is None and ev[MARK] in UNFINISHED:
+            elif err is None and mark in UNFINISHED:
                 row[3] += 1
-            row[2] += ev[DUR]
+            row[2] += dur
         rows = [
             {"syscall": name, "calls": c, "errors": e, "total_ns": t, "mean_ns": t // c, "unfinished": u}
             for name, (c, e, t, u) in acc.items()
@@ -333,8 +343,9 @@ class Trace:
         if upto < n:
             rows = list(rows)
             t0 = self.t0
-            for seq in range(upto, n):
-                ev = events[seq]
+            side = events.side              # payload calls are captured: their events are kept whole
+            for seq in sorted(k for k in list(side) if upto <= k < n):
+                ev = side[seq]
                 call = ev[CALL]
                 plan = plan_of(call)
                 if plan is None or plan.io is None or ev[ERRNO] != 0 or not ev[OUTS] or not ev[OUTS][0]:
@@ -398,7 +409,7 @@ class _Loaded:
 
 
 def load_jsonl(fp) -> Trace:
-    tr = Trace()
+    tr = Trace(max_bytes=1 << 62)
     tr.t0 = 0
     decls = {}
     for line in fp:

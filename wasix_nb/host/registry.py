@@ -12,6 +12,7 @@ defines it under every import module that names it (`wasi_snapshot_preview1` and
 `wasi_unstable` (WASI snapshot 0) is an alias of preview1: `lookup` answers its imports with the preview1
 declarations, except for the few calls whose memory layouts differ there, which declare a `variant`.
 """
+import struct  # noqa: F401 - used by the per-call template (_FUSED)
 import threading
 import time
 import traceback
@@ -19,6 +20,7 @@ import traceback
 import wasmtime
 
 from .. import capture as _cap
+from .. import eventlog as _eventlog
 from ..abi.errno import Errno, WasiError
 from ..abi.memory import Fault
 
@@ -73,7 +75,6 @@ class Syscall:
         self.fn = fn
         self.imports = imports
         self.family = family
-        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         self.wasm_type = (tuple("i64" if k in _I64_KINDS else "i32" for _, k in self.params),
                           ("i32",) if result else ())
         self.plan = _cap.plan_for(name, self.params, self.outs)    # what the trace copies per call
@@ -142,18 +143,12 @@ def wrap(call: Syscall, host, rules=(), name=None):
         call = call.renamed(name)
     fn = call.fn
     trace = host.trace
-    events = trace.events
-    append, overflow = events.append, trace.overflow
+    add, overflow = trace.add, trace.overflow
     clock = time.perf_counter_ns
     IO, FAULT = int(Errno.IO), int(Errno.FAULT)
     MARK_CAP = 512
     plan = call.plan
-
-    def record(ev):
-        if len(events) < trace.limit:
-            append(ev)
-        else:
-            overflow(ev)
+    record = add
 
     def cut(t0, args, e, cap):
         """A call that did not return: killed, timed out or interrupted while it ran, or proc_exit."""
@@ -200,12 +195,15 @@ def wrap(call: Syscall, host, rules=(), name=None):
             except BaseException as e:
                 cut(t0, args, e, None)
                 raise
-            ev = (t0, clock() - t0, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None)
-            if len(events) < trace.limit:
-                append(ev)
-            else:
-                overflow(ev)
+            add((t0, clock() - t0, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
             return err
+
+        if len(call.params) <= _eventlog.MAX_ARGS:
+            # the raw callback itself (_raw_calls.define uses it): one Python frame per host call around
+            # fn, arguments unpacked straight from wasmtime's array, the event packed into the log
+            log = trace.events
+            traced.raw = _fused(len(call.params), call.result is not None, len(call.outs))(
+                fn, host, call, clock, log, log.decl_id(call), overflow, cut, host_error, IO, FAULT, MARK_CAP)
     else:
         traced = _captured(call, host, plan, record, cut, host_error, MARK_CAP)
 
@@ -227,6 +225,91 @@ def wrap(call: Syscall, host, rules=(), name=None):
             traced(*args)
         return noresult
     return traced
+
+
+_FUSED = """
+def build(fn, host, call, clock, log, cid, overflow, cut, host_error, IO, FAULT, MARK_CAP):
+    chunks, put, claim = log.chunks, log.put, log.claim
+    SHIFT, SIZE = _eventlog.SHIFT, _eventlog.SIZE
+    MASK = (1 << SHIFT) - 1
+    pk = _eventlog.packer(NARGS)
+
+    def factory(unpack, pack, space, trap):
+        def callback(env, caller, raw, n):
+            try:
+                args = unpack(space, raw)
+                NAMESargs
+                t0 = clock()
+                outs = mark = None
+                try:
+                    r = fn(hostCALL_ARGS)
+                    if r.__class__ is int:
+                        err = r
+                    else:
+                        err, outs = r[0], r[1]
+                        if len(r) > 2:
+                            mark = r[2]
+                            if mark and len(mark) > MARK_CAP:
+                                mark = mark[:MARK_CAP] + "..."
+                except WasiError as e:
+                    err, mark = e.errno, e.mark
+                    if mark is not None and len(mark) > MARK_CAP:
+                        mark = mark[:MARK_CAP] + "..."
+                except Fault:
+                    err = FAULT
+                except Exception as e:  # noqa: BLE001
+                    err, mark = IO, host_error(args, e)
+                except BaseException as e:
+                    cut(t0, args, e, None)
+                    raise
+                d = clock() - t0
+                i = claim()
+                if i < log.cap:
+                    try:
+                        if mark is not None:
+                            raise TypeError
+                        if outs is None:
+                            pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                               THREAD.tid if _THREADED else 1, -1, NARGS, 0, 0, 0CALL_ARGS, cid)
+                        elif len(outs) == NOUTS:
+                            pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                               THREAD.tid if _THREADED else 1, NOUTS, NARGS, OUTS_FIELDSCALL_ARGS, cid)
+                        else:
+                            raise TypeError
+                    except (TypeError, IndexError, OverflowError, struct.error):
+                        # a note, string results, a new chunk: the event kept whole
+                        put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
+                else:
+                    overflow((t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
+                PACK
+                return 0
+            except BaseException as e:  # noqa: BLE001 - handed to the caller of the wasm function
+                return trap(e)
+        return callback
+    return factory
+"""
+_FUSED_CACHE = {}
+
+
+def _fused(nparams, has_result, nouts):
+    """`build(...)` -> `factory(unpack, pack, space, trap)` -> the raw wasmtime callback of a traced call
+    without captures: wrap's per-call path with the arguments as locals (no *args tuples) and the event
+    packed into the log's binary records (no objects kept: see eventlog.py).  Compiled once per
+    (arity, result, outs) under this file's name (runtime/signals.py finds the call in the frame)."""
+    key = (nparams, has_result, nouts)
+    build = _FUSED_CACHE.get(key)
+    if build is None:
+        names = ", ".join(f"a{i}" for i in range(nparams))
+        k = nouts if nouts <= _eventlog.MAX_OUTS else -99          # more outs than slots: kept whole
+        fields = [f"outs[{j}]" for j in range(max(k, 0))] + ["0"] * (_eventlog.MAX_OUTS - max(k, 0))
+        src = (_FUSED.replace("NAMES", f"{names}, = " if nparams else "")
+               .replace("CALL_ARGS", "".join(f", a{i}" for i in range(nparams)))
+               .replace("OUTS_FIELDS", ", ".join(fields)).replace("NOUTS", str(k)).replace("NARGS", str(nparams))
+               .replace("PACK", "pack(space, raw, err)" if has_result else ""))
+        ns = {}
+        exec(compile(src, __file__, "exec"), globals(), ns)   # noqa: S102 - our own template, no input
+        build = _FUSED_CACHE[key] = ns["build"]
+    return build
 
 
 def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
@@ -283,8 +366,7 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
                 elif v.__class__ is tuple:
                     size += len(v[-1]) if v[-1].__class__ is bytes else len(v[0])
             cap = tuple(cap) if size == 0 or trace.spend(size) else None
-        ev = (t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, cap)
-        record(ev)
+        record((t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, cap))
         return err
     return traced
 

@@ -15,7 +15,6 @@ from .. import _raw_calls
 from ..abi.errno import Errno, WasiError
 from ..host import registry
 from ..host.host import ProcExit
-from ..trace import TID
 from .thread import End
 
 NAMES = ("NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
@@ -146,8 +145,7 @@ def _calls_by_tid(proc):
     n = len(events)
     if n < seen:
         seen, counts = 0, {}
-    for ev in events[seen:n]:
-        counts[ev[TID]] = counts.get(ev[TID], 0) + 1
+    events.counts("tid", seen, n, counts)  # read from the records' headers (eventlog.py)
     proc._tid_counts = (n, counts)
     return counts
 

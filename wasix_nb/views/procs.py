@@ -7,8 +7,6 @@ tables); nothing here changes a process.
 import html
 import sys
 
-from ..trace import PID
-
 MAX_SHOWN = 16          # processes the panel lists (the newest ones past it are counted)
 
 PROCESS_COLUMNS = ["pid", "parent", "program", "state", "fds", "calls", "started", "ended"]
@@ -54,8 +52,8 @@ def process_rows(p) -> list:
     procs = members(p)
     calls = {}
     root = _root(p)
-    for ev in list(root.host.trace.events):
-        calls[ev[PID]] = calls.get(ev[PID], 0) + 1
+    for b in root.host.trace.events.brief():       # (call, errno, mark, dur, pid, tid)
+        calls[b[4]] = calls.get(b[4], 0) + 1
     frames = sys._current_frames()
     rows = []
     for q in procs:
@@ -113,10 +111,10 @@ def ps_frame(named: dict):
     rows = []
     for name, root in named.items():
         calls, errors = {}, {}
-        for ev in list(root.host.trace.events):
-            pid = ev[PID]
+        for b in root.host.trace.events.brief():   # (call, errno, mark, dur, pid, tid)
+            pid = b[4]
             calls[pid] = calls.get(pid, 0) + 1
-            if ev[4] not in (0, None):
+            if b[1] not in (0, None):
                 errors[pid] = errors.get(pid, 0) + 1
         depth = {}
         for q in members(root):

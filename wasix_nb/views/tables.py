@@ -8,8 +8,23 @@ import pandas as pd
 
 from .. import capture as _cap
 from ..abi import errno as _errno
-from ..trace import (ARGS, CALL, CAP, DUR, ERRNO, FORMAT, MARK, NAMED, OUTS, PID, START, TID, _UNSIGNED,
-                     plan_of, state_of)
+from ..trace import (
+    _UNSIGNED,
+    ARGS,
+    CALL,
+    CAP,
+    DUR,
+    ERRNO,
+    FORMAT,
+    MARK,
+    NAMED,
+    OUTS,
+    PID,
+    START,
+    TID,
+    plan_of,
+    state_of,
+)
 
 FD_COLUMNS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags",
               "bytes_in", "bytes_out", "opened_seq", "closed_seq"]

@@ -1,0 +1,200 @@
+"""The trace's event storage: fixed-size binary records, read back as event tuples.
+
+Keeping one tuple per host call (plus its argument and result tuples) made the garbage collector walk
+every recorded call again and again: about half of what tracing cost per call.  The common call (int
+arguments, an errno, a few int results, no note) is instead packed with one `struct.pack_into` into
+preallocated chunks: no Python object survives the call, nothing for the collector to see, and about 100
+bytes per call instead of 300.  Anything else (a note, string results, captured inputs, a call cut
+short) is kept as its tuple in `side`.  Reading (`log[i]`, slices, iteration) builds the tuples
+
+    (start_ns, duration_ns, syscall, args, errno, outs, mark, pid, tid, cap)
+
+so views see a list of events.  Writers from several threads each claim a slot with one atomic
+`next()`; a reader that meets a slot claimed but not yet written (a few bytecodes later) waits for it.
+"""
+import collections
+import itertools
+import operator
+import struct
+import threading
+import time
+
+MAX_ARGS = 10           # calls with more parameters (or more than MAX_OUTS int results) go to `side`
+MAX_OUTS = 3
+SHIFT = 14
+CHUNK = 1 << SHIFT      # records per chunk
+# start, duration, declaration id, errno, pid, tid, number of outs (-1: None), number of args
+HEAD = struct.Struct("<qqiiiibb")
+SIZE = HEAD.size + 8 * (MAX_OUTS + MAX_ARGS) + 4
+_SCAN = struct.Struct(HEAD.format + f"{SIZE - HEAD.size}x")     # the header of each record, in one pass
+_FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(MAX_ARGS + 1)]
+_CID = struct.Struct("<i")
+_SIDE = -1              # declaration id of a record kept whole in `side`
+
+
+def packer(nargs):
+    """pack_into(buf, offset, start, dur, decl id, errno, pid, tid, nouts, nargs, o0, o1, o2, *args,
+    decl id): the id is repeated last, so a record a failed pack left half-written reads as not written."""
+    return _FULL[nargs].pack_into
+
+
+class EventLog:
+    """An append-only sequence of events (see the module doc); `limit` is the Trace's, read per call."""
+
+    def __init__(self):
+        self.decls = [None]             # declaration id -> Syscall (0: a slot not written yet)
+        self._ids = {}
+        self.chunks = []
+        self.side = {}
+        self._counter = itertools.count()
+        self.claim = self._counter.__next__     # atomic: each writer gets its own slot
+        self._grow = threading.Lock()
+        self.cap = 0                    # events the trace may keep (the Trace's limit)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def decl_id(self, call) -> int:
+        """The id records use for `call` (one per declaration object, given out once)."""
+        key = id(call)
+        i = self._ids.get(key)
+        if i is None:
+            with self._grow:
+                i = self._ids.get(key)
+                if i is None:
+                    self.decls.append(call)
+                    i = self._ids[key] = len(self.decls) - 1
+        return i
+
+    def chunk(self, c):
+        """Chunk `c`, made on first use."""
+        with self._grow:
+            while len(self.chunks) <= c:
+                self.chunks.append(bytearray(CHUNK * SIZE))
+            return self.chunks[c]
+
+    def put(self, i, ev):
+        """Keep event tuple `ev` whole as slot `i` (claimed by the caller, below the limit)."""
+        self.side[i] = ev
+        c = i // CHUNK
+        buf = self.chunks[c] if c < len(self.chunks) else self.chunk(c)
+        off = (i % CHUNK) * SIZE
+        HEAD.pack_into(buf, off, 0, 0, _SIDE, 0, 0, 0, 0, 0)
+        _CID.pack_into(buf, off + _FULL[0].size - 4, _SIDE)
+
+    def append(self, ev) -> bool:
+        """Record an event tuple (the general path: notes, strings, captures, calls cut short); False
+        when the log is full (the caller only counts it)."""
+        i = self.claim()
+        if i >= self.cap:
+            return False
+        self.put(i, ev)
+        return True
+
+    def extend(self, evs):
+        for ev in evs:
+            self.append(ev)
+
+    # -- reading --------------------------------------------------------------------------------
+    def claimed(self) -> int:
+        return int(repr(self._counter)[6:-1])        # "count(N)": the next slot, exactly
+
+    def __len__(self):
+        n = self.claimed()
+        return n if n < self.cap else self.cap
+
+    def __bool__(self):
+        return len(self) > 0
+
+    def _get(self, i):
+        c, off = divmod(i, CHUNK)
+        off *= SIZE
+        for _ in range(2000):
+            if c < len(self.chunks):
+                buf = self.chunks[c]
+                na = buf[off + HEAD.size - 1]
+                if na <= MAX_ARGS:
+                    v = _FULL[na].unpack_from(buf, off)
+                    cid = v[2]
+                    if cid == _SIDE and v[-1] == _SIDE:
+                        ev = self.side.get(i)
+                        if ev is not None:
+                            return ev
+                    elif cid > 0 and v[-1] == cid:
+                        no = v[6]
+                        return (v[0], v[1], self.decls[cid], v[11:11 + na], v[3],
+                                None if no < 0 else v[8:8 + no], None, v[4], v[5], None)
+            time.sleep(0)               # claimed, not written yet: its writer is a few bytecodes away
+        raise RuntimeError(f"trace slot {i} was claimed but never written")
+
+    def brief(self, start=0, stop=None):
+        """(call, errno, mark, duration, pid, tid) of events [start, stop), read from the records'
+        headers in one pass (what the summary and the counts need, without building events)."""
+        n = len(self)
+        stop = n if stop is None or stop > n else stop
+        out = []
+        decls = self.decls
+        i = start
+        while i < stop:
+            c, k = divmod(i, CHUNK)
+            m = min(CHUNK - k, stop - i)
+            if c >= len(self.chunks):
+                out.extend(self._brief1(j) for j in range(i, i + m))
+            else:
+                view = memoryview(self.chunks[c])[k * SIZE:(k + m) * SIZE]
+                for j, (_t, d, cid, err, pid, tid, _no, _na) in enumerate(_SCAN.iter_unpack(view), i):
+                    if cid > 0:
+                        out.append((decls[cid], err, None, d, pid, tid))
+                    else:
+                        out.append(self._brief1(j))
+                view.release()
+            i += m
+        return out
+
+    def counts(self, field, start=0, stop=None, into=None) -> dict:
+        """{value: events} of `field` ("pid" or "tid") over events [start, stop), at C speed."""
+        k_field = {"pid": 4, "tid": 5}[field]
+        n = len(self)
+        stop = n if stop is None or stop > n else stop
+        out = {} if into is None else into
+        get = operator.itemgetter(k_field)
+        i = start
+        while i < stop:
+            c, k = divmod(i, CHUNK)
+            m = min(CHUNK - k, stop - i)
+            if c < len(self.chunks):
+                view = memoryview(self.chunks[c])[k * SIZE:(k + m) * SIZE]
+                counted = collections.Counter(map(get, _SCAN.iter_unpack(view)))
+                view.release()
+                for v, cnt in counted.items():
+                    out[v] = out.get(v, 0) + cnt
+                for j in range(i, i + m):                   # events kept whole: their own pid/tid
+                    ev = self.side.get(j)
+                    if ev is not None:
+                        out[0] -= 1
+                        out[ev[k_field + 3]] = out.get(ev[k_field + 3], 0) + 1
+                if not out.get(0, 1):
+                    del out[0]
+            else:
+                for j in range(i, i + m):
+                    v = self._get(j)[k_field + 3]
+                    out[v] = out.get(v, 0) + 1
+            i += m
+        return out
+
+    def _brief1(self, i):
+        ev = self._get(i)
+        return ev[2], ev[4], ev[6], ev[1], ev[7], ev[8]
+
+    def __getitem__(self, key):
+        n = len(self)
+        if isinstance(key, slice):
+            return [self._get(i) for i in range(*key.indices(n))]
+        if key < 0:
+            key += n
+        if not 0 <= key < n:
+            raise IndexError("event index out of range")
+        return self._get(key)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._get(i)
+
