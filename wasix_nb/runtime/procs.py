@@ -127,7 +127,7 @@ class ProcTable:
         parent = proc.parent
         if parent is not None and not parent.done.is_set():
             try:
-                signal_process(parent, SIGCHLD, tick=False)    # taken at its next host call
+                signal_process(parent, SIGCHLD)     # taken at its next host call
             except Exception:  # noqa: BLE001 - a signal must not break the child's end
                 pass
 
@@ -205,9 +205,12 @@ def release(proc):
     proc.retired = []
 
 
-def signal_process(target, sig, sender=None, tick=True):
+def signal_process(target, sig, sender=None, tick=False):
     """`sig` from another process (proc_signal, SIGCHLD): as runtime/signals.py does within a process,
-    but queued for the target's own thread (never run on the sender's)."""
+    but queued for the target's own thread (never run on the sender's).  A handled signal runs at the
+    target's next host call or wake-up; `tick=True` would also tick its engine's epoch to reach a thread
+    busy in pure wasm, but a handler run from the epoch callback of an asyncified program trapped
+    ("interrupt") in ~40 % of example-fork runs, so it is off."""
     from . import signals as _signals
     from .thread import End
     if sig == 0 or target.done.is_set():
