@@ -212,3 +212,23 @@ def test_udp_pair(cprog):
     r = wasix_nb.run(needs_host(cprog("udp_pair")), check=True, timeout=TIMEOUT)
     assert r.stdout.decode() == ("b got 4/4 bytes 'ping' from port a\n"
                                  "a got 4/4 bytes 'pong' from port b\n")
+
+
+# -- files through wasi-libc ------------------------------------------------------------------------------
+def test_files_through_libc(cprog, tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    r = wasix_nb.run(cprog("files"), dirs=[f"{box}::/data", f"{tmp_path}::/"], timeout=TIMEOUT)
+    out = r.stdout.decode()
+    assert r.ok, (r.message, out)
+    assert "first line: line one\n" in out and "after seek: line two\n" in out and "ftell=18\n" in out
+    assert "size=29 regular=1\n" in out
+    assert "mkdir=0\n" in out and "mkdir again errno=File exists\n" in out
+    assert "readlink=13 sub/notes.txt\n" in out and "link=0\n" in out
+    assert "getcwd=/data/sub\n" in out and "relative open=ok\n" in out
+    assert "escape=OPENED" not in out
+    assert "listing: hard link sub\n" in out
+    assert "rmdir nonempty=Directory not empty\n" in out
+    assert "missing=No such file or directory\n" in out and "dev/null=ok\n" in out
+    assert (box / "sub" / "notes.txt").read_text() == "line one\nline two\nline three\n"
+    assert sorted(p.name for p in box.iterdir()) == ["link", "sub"]
