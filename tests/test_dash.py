@@ -54,3 +54,10 @@ def test_dash_pipeline_into_a_mapped_program(no_leak):
 def test_dash_unknown_command_is_not_found(no_leak):
     r = dash("nosuch; echo $?", commands={"cat": CAT})
     assert (r.stdout, r.stderr) == (b"127\n", b"dash: 1: nosuch: not found\n")
+
+
+def test_a_forked_subshell_reads_files_through_the_inherited_preopen(no_leak, tmp_path):
+    (tmp_path / "f.txt").write_text("file content\n")
+    r = dash("(read y < /f.txt; echo sub $y); echo $(cat_is_not_needed=1; read z < /f.txt; echo $z)",
+             dirs=[f"{tmp_path}::/"])
+    assert (r.exit_code, r.stdout, r.stderr) == (0, b"sub file content\nfile content\n", b""), r.message

@@ -28,7 +28,7 @@ KEEP_ENDED = 1000           # reaped processes the views still list (a forking s
 SIGKILL, SIGABRT, SIGTERM, SIGCHLD = 9, 6, 15, 17
 ENOENT_EXIT, ENOEXEC_EXIT = int(Errno.NOENT), int(Errno.NOEXEC)
 # what a fork child takes over from its parent's Host besides the descriptor table
-INHERITED = ("signal_callback", "tty", "cwd", "fs", "scratch_dir", "umask")
+INHERITED = ("signal_callback", "tty", "cwd", "scratch_dir", "umask", "stdin_fd")
 
 
 class Exec(Control):
@@ -347,3 +347,6 @@ def inherit_host(host, parent):
     for name in INHERITED:
         if hasattr(parent, name):
             setattr(host, name, getattr(parent, name))
+    host.preopens = list(getattr(parent, "preopens", ()))
+    for root in host.preopens:              # the child's own reference (dropped when it closes)
+        root.hold()
