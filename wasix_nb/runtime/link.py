@@ -22,6 +22,21 @@ TABLE_ELEMENT_BYTES = 8             # wasmtime: "currently each table element ta
 _SHAPES = OrderedDict()             # digest -> (memories, tables) of the module itself (bounded cache)
 
 
+def imports_of(module):
+    """The module's imports, read once per Module (wasmtime-py builds new objects on every access)."""
+    v = module.__dict__.get("_wasix_imports")
+    if v is None:
+        v = module._wasix_imports = list(module.imports)
+    return v
+
+
+def exports_of(module):
+    v = module.__dict__.get("_wasix_exports")
+    if v is None:
+        v = module._wasix_exports = list(module.exports)
+    return v
+
+
 def _shape(source):
     """(own memories, own tables, function import signatures) of the module, read from its binary."""
     shape = _SHAPES.get(source.digest)
@@ -84,8 +99,8 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     out = Linked()
     _check_exports(module, opts.entry)
     own_mems, own_tables, sigs = _shape(source)
-    imported_mems = [i for i in module.imports if isinstance(i.type, wasmtime.MemoryType)]
-    imported_tables = [i for i in module.imports if isinstance(i.type, wasmtime.TableType)]
+    imported_mems = [i for i in imports_of(module) if isinstance(i.type, wasmtime.MemoryType)]
+    imported_tables = [i for i in imports_of(module) if isinstance(i.type, wasmtime.TableType)]
     for lim in own_mems:
         if lim.is64:
             raise WasixError("the module defines a 64-bit memory (memory64), which wasix_nb does not support")
@@ -96,7 +111,7 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     budget.apply(main_store)
     linker = out.linker = wasmtime.Linker(engine)
     missing, unstubbable, store_bound = [], [], False
-    for imp in module.imports:
+    for imp in imports_of(module):
         mod, name, ty = imp.module, imp.name, imp.type
         if isinstance(ty, wasmtime.FuncType):
             # never str() a FuncType's value types: wasmtime-py aborts on v128 (the binary says them)
@@ -148,7 +163,7 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     if not store_bound:
         out.pre = linker.instantiate_pre(module)
     out.memory_export = _memory_export(module)
-    for e in module.exports:
+    for e in exports_of(module):
         if e.name == "wasi_thread_start" and isinstance(e.type, wasmtime.FuncType):
             out.thread_start = e.name
     return out
@@ -165,7 +180,7 @@ class OldAbi(WasixError):
 
 def _old_abi(module, sigs):
     names = []
-    for imp in module.imports:
+    for imp in imports_of(module):
         if imp.module != registry.WASIX or not isinstance(imp.type, wasmtime.FuncType):
             continue
         sig = (sigs or {}).get((imp.module, imp.name))
@@ -193,7 +208,7 @@ _KIND = {wasmtime.FuncType: "a function", wasmtime.GlobalType: "a global", wasmt
 
 
 def _check_exports(module, entry):
-    for e in module.exports:
+    for e in exports_of(module):
         if e.name == "memory" and not isinstance(e.type, wasmtime.MemoryType):
             kind = _KIND.get(type(e.type), type(e.type).__name__)
             raise WasixError(f"the export 'memory' is {kind}, not a memory: the host cannot read the "
@@ -203,7 +218,7 @@ def _check_exports(module, entry):
 
 
 def _memory_export(module):
-    names = [e.name for e in module.exports if isinstance(e.type, wasmtime.MemoryType)]
+    names = [e.name for e in exports_of(module) if isinstance(e.type, wasmtime.MemoryType)]
     if "memory" in names:
         return "memory"
     return names[0] if names else None
