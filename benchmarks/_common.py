@@ -9,16 +9,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MARK = "WASIX_NB_BENCH_NETNS"
 
 
+def _unshare_flags():
+    """["-n"] as root, ["-r", "-n"] where unprivileged user namespaces work, else None."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return None
+    for flags in ([["-n"]] if os.geteuid() == 0 else []) + [["-r", "-n"]]:
+        if subprocess.run(["unshare", *flags, "true"], capture_output=True).returncode == 0:
+            return flags
+    return None
+
+
+_FLAGS = []
+
+
 def can_unshare() -> bool:
-    return (os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("ip") is not None
-            and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0)
+    if not _FLAGS:
+        _FLAGS.append(_unshare_flags())
+    return _FLAGS[0] is not None
 
 
 def netns_cmd(argv) -> list:
-    """`argv` run in a fresh network namespace with loopback up (as root), else unchanged."""
+    """`argv` run in a fresh network namespace with loopback up (as root, or in a user namespace
+    where the system allows it), else unchanged."""
     if not can_unshare():
         return list(argv)
-    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
+    return ["unshare", *_FLAGS[0], "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *argv]
 
 
 def reexec_in_netns():

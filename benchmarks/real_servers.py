@@ -7,8 +7,9 @@ request per connection, 200 OK) and `example-tcp-listener` (accepts on 127.0.0.1
 connection).  wasix_nb runs them as users do, `python -m wasix_nb run FILE` (every host call traced);
 wasmer-sdk (`pip install wasix_nb[compare]`) runs them in a sandbox with host networking, in a Python
 process of the same shape (its stdout discarded).  Rounds are interleaved (the order alternates), and
-each trial runs in a fresh network namespace when root (`unshare -n`, loopback up), so the fixed ports
-never collide; otherwise on this machine's loopback (port 80 then needs root and is skipped).
+each trial runs in a fresh network namespace (`unshare -n` as root, `unshare -rn` where user namespaces
+are allowed; loopback up), so the fixed ports never collide; otherwise on this machine's loopback (port
+80 then needs root and is skipped).
 
 A trial: start the server, wait for its port, warm up, then a client keeps `--conc` connections in
 flight (connect, send the request, read the reply or the close, reconnect) for `--seconds`; the
@@ -298,7 +299,8 @@ def main(argv=None):
         print("real_servers: wasmer-sdk is not installed (pip install 'wasix_nb[compare]'): wasix_nb only")
     servers = a.servers.split(",")
     if not netns:
-        print("real_servers: not root, so no network namespaces: on this machine's loopback")
+        print("real_servers: no network namespaces here (not root, no user namespaces): on this machine's loopback; "
+              "a second trial of a server may find its port still in TIME_WAIT")
         if os.geteuid() != 0 and "http-ok" in servers:
             print("real_servers: http-ok skipped (it binds port 80, which needs root)")
             servers.remove("http-ok")
