@@ -20,7 +20,9 @@ server the ratio wasix/wasmer of requests per second (median and worst round), e
 rate and the server CPU microseconds per request.  Then a burst: `--burst` connections opened at once
 (requests sent), all queued before the server takes them, and the server's CPU per request for them:
 the steadiest figure on a busy machine (no client in the way, no scheduling luck), printed as
-`burst_cpu_per_request_ratio` (wasmer CPU / wasix CPU: above 1, wasix_nb spends less).
+`burst_cpu_per_request_ratio` (wasmer CPU / wasix CPU: above 1, wasix_nb spends less).  `--untraced`
+adds wasix_nb with a bare per-call wrapper (no trace event, no capture; a measurement only) and prints
+what the trace costs per request.
 """
 import argparse
 import hashlib
@@ -75,9 +77,40 @@ def wasmer_serve(path):
     asyncio.run(main())
 
 
+def untraced_serve(path):
+    """`python -m wasix_nb run FILE` with the per-call wrapper replaced by a bare one (no trace event, no
+    capture): what the trace costs per request.  A measurement only; users always get the trace."""
+    from wasix_nb.__main__ import main as cli
+    from wasix_nb.abi.errno import Errno, WasiError
+    from wasix_nb.abi.memory import Fault
+    from wasix_nb.host import registry
+    fault = int(Errno.FAULT)
+
+    def bare_wrap(call, host, rules=(), name=None):
+        fn = call.fn
+
+        def bare(*args):
+            try:
+                r = fn(host, *args)
+                return r if r.__class__ is int else r[0]
+            except WasiError as e:
+                return e.errno
+            except Fault:
+                return fault
+        if call.result is None:
+            def noresult(*args):
+                bare(*args)
+            return noresult
+        return bare
+    registry.wrap = bare_wrap
+    sys.exit(cli(["run", path]))
+
+
 def server_cmd(runtime, path):
     if runtime == "wasix":
         return [sys.executable, "-m", "wasix_nb", "run", path]
+    if runtime == "untraced":
+        return [sys.executable, __file__, "--untraced-serve", path]
     return [sys.executable, __file__, "--wasmer-serve", path]
 
 
@@ -268,6 +301,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--wasmer-serve"]:
         return wasmer_serve(argv[1])
+    if argv[:1] == ["--untraced-serve"]:
+        return untraced_serve(argv[1])
     if argv[:1] == ["--trial"]:
         print(json.dumps(trial(argv[1], argv[2], float(argv[3]), int(argv[4]), int(argv[5]))))
         return
@@ -278,6 +313,8 @@ def main(argv=None):
     ap.add_argument("--nice", type=int, default=0,
                     help="run every trial (server and client alike) at this niceness, e.g. -10 as root: "
                          "a stand-in for a quiet machine when other work shares the CPUs")
+    ap.add_argument("--untraced", action="store_true",
+                    help="also run wasix_nb with a bare per-call wrapper (no trace): what the trace costs")
     ap.add_argument("--burst", type=int, default=2000, help="connections of the burst measurement")
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--quick", action="store_true", help="a few seconds (CI)")
@@ -292,7 +329,7 @@ def main(argv=None):
         print(f"real_servers: every trial at niceness {a.nice} (servers and client alike)")
     if loadgen() is None:
         print("real_servers: no C compiler: the Python client (slower; it may set the pace)")
-    runtimes = ["wasix"]
+    runtimes = ["wasix"] + (["untraced"] if a.untraced else [])
     if have_wasmer():
         runtimes.append("wasmer")
     else:
@@ -315,6 +352,12 @@ def main(argv=None):
         w, unit, one = res["wasix", s], UNIT[s], UNIT[s][:-1]
         line = (f"{s}: wasix {med(x['rate'] for x in w):.0f} {unit}/s, server CPU {med(x['cpu_us'] for x in w):.0f}"
                 f" us per {one} (burst: {med(x['burst_cpu_us'] for x in w):.1f})")
+        if "untraced" in runtimes:
+            u = res["untraced", s]
+            trace_cost = [x["burst_cpu_us"] - y["burst_cpu_us"] for x, y in zip(w, u)]
+            print(f"{s}_trace_cost_us_per_{one} (burst CPU traced - untraced) median {med(trace_cost):.1f} "
+                  f"{figures(trace_cost, '{:.1f}')}; untraced {med(x['rate'] for x in u):.0f} {unit}/s, "
+                  f"burst {med(x['burst_cpu_us'] for x in u):.1f} us")
         if "wasmer" in runtimes:
             m = res["wasmer", s]
             ratios = [x["rate"] / y["rate"] for x, y in zip(w, m)]
