@@ -325,3 +325,15 @@ def test_event_log_keeps_every_event_of_concurrent_writers():
     assert sum(r["calls"] for r in h.trace.summary_rows()) == per * nthreads
     import gc
     assert not gc.is_tracked(log.chunks[0])        # nothing per call for the collector to walk
+
+
+def test_saved_trace_prints_the_same_captures_and_states(tmp_path):
+    import wasix_nb
+    from wasix_nb.views import text
+    r = wasix_nb.run(WRITE_100, strsize=8)
+    path = tmp_path / "t.jsonl"
+    r.save_trace(path)
+    assert text.trace_text(path, strsize=8) == r.log.text()
+    r2 = _blocked_accept(timeout=0.2).run()
+    r2.save_trace(path)
+    assert text.trace_text(path).splitlines()[-1].split(") = ")[1].startswith("? <timeout>")

@@ -381,7 +381,8 @@ def nosys_stub(module, name, ty, host):
     zero = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 
     def stub(*args):
-        trace.add((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys"))
+        trace.add((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys", host.pid,
+                   THREAD.tid if _THREADED else 1, None))
         if not res:
             return None
         vals = [int(Errno.NOSYS) if i == 0 and t == "i32" else zero.get(t, 0) for i, t in enumerate(res)]
