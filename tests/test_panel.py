@@ -116,13 +116,15 @@ def test_killed_panel_shows_it():
 def test_live_bundle_has_fallbacks():
     p = Process(sockets(count=3, wait_ms=1))
     panel = show(p, live=True)
+    before = panel._repr_mimebundle_()
+    assert before[WIDGET_MIME]["model_id"] == panel.widget.model_id and "text/html" in before
     p.run()
     panel.finish()
     b = panel._repr_mimebundle_()
-    assert b[WIDGET_MIME]["model_id"] == panel.widget.model_id
+    assert WIDGET_MIME not in b             # ended: the saved output needs no widget model (issue 13)
     html = b["text/html"]
     assert html.count('id="T_wasix-') >= 3                    # descriptors, closed, summary
-    assert "socket" in html and "exited 0" in html and "<svg" in html
+    assert "socket" in html and "exited 0" in html and "data:image/svg+xml;base64," in html
     assert "exited 0" in b["text/plain"] and "sock_open" in b["text/plain"]
 
 
@@ -155,7 +157,8 @@ def test_in_ipython_display(live):
     assert len(cap.outputs) == 2 and last.update and not first.update
     assert first.transient["display_id"] == last.transient["display_id"] == obj.display_id
     assert ("<table" in first.data["text/html"]) == live    # the panel's fallback shows the start state
-    assert (WIDGET_MIME in last.data) == live
+    assert (WIDGET_MIME in first.data) == live
+    assert WIDGET_MIME not in last.data      # the end replaces the widget view by the final tables
     assert "exited 0" in last.data["text/html"] and last.data["text/html"].count("<table") >= 3
 
 

@@ -168,8 +168,9 @@ def test_fuel_and_memory_limit():
 
 
 def test_no_entry_is_a_clear_error():
-    res = wasix_nb.run('(module (func (export "main")))')
-    assert res.outcome == "trapped" and "exports no function '_start'" in res.message and "main" in res.message
+    from wasix_nb.errors import NoEntry
+    with pytest.raises(NoEntry, match="no entry point.*'_start'.*main"):     # not "trapped" (issue 13)
+        wasix_nb.run('(module (func (export "main")))')
     assert wasix_nb.run('(module (func (export "main")))', entry="main").ok
 
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 import wasmtime
 
 from .diskcache import DiskCache
-from .errors import CompileError, WatSyntaxError
+from .errors import CompileError, SourceNotFound, WatSyntaxError
 from .wasmopt import prepare as _prepare
 
 
@@ -64,11 +64,15 @@ class Source:
             if data[:4] == b"\0asm":
                 return cls(wasm=data, name=name or "<bytes>")
             return cls(wat=data.decode("utf-8"), name=name or "<text>")
+        # a one-line string without "(" cannot be a WAT module: it is a path
         if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                                and "(" not in source and os.path.exists(source)):
+                                                and "(" not in source and source.strip()):
             path = os.fspath(source)
-            with open(path, "rb") as fp:
-                data = fp.read()
+            try:
+                with open(path, "rb") as fp:
+                    data = fp.read()
+            except FileNotFoundError:
+                raise SourceNotFound(path) from None
             src = cls.load(data, name=path)
             src.name = path
             return src

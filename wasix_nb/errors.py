@@ -28,7 +28,18 @@ class MissingImports(WasixError):
 
 
 class NoEntry(WasixError):
-    """The entry point (default `_start`) is not exported."""
+    """No entry point: the function to call (default `_start`) is not exported."""
+
+
+class SourceNotFound(WasixError, FileNotFoundError):
+    """The program file does not exist (also a FileNotFoundError)."""
+
+    def __init__(self, path):
+        super().__init__(f"file not found: {path}")
+        self.filename = path
+
+    def __str__(self):
+        return f"file not found: {self.filename}"
 
 
 class ProgramError(WasixError):

@@ -5,6 +5,8 @@ fail.  Defaults come from traitlets config (`%config WasixMagics.timeout = 10`).
 """
 import atexit
 import codecs
+import glob
+import os
 import shlex
 import sys
 
@@ -27,16 +29,6 @@ def _stream(target_name):
             stream = getattr(sys, target_name)
             stream.write(text)
             stream.flush()
-    return write
-
-
-def _widget_stream(out, kind):
-    dec = codecs.getincrementaldecoder("utf-8")("replace")
-
-    def write(data: bytes):
-        text = dec.decode(data)
-        if text:
-            (out.append_stdout if kind == "stdout" else out.append_stderr)(text)
     return write
 
 
@@ -63,7 +55,8 @@ class WasixMagics(Magics):
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.processes = {}
-        self.views = {}         # name -> the view shown for it, refreshed when it is killed later
+        self.stopping = []      # replaced by a re-run but not ended yet (stuck in a long host call)
+        self.views = {}         # name -> the views shown for a --bg run, refreshed when it is killed later
 
     # -----------------------------------------------------------------------------------------
     @magic_arguments()
@@ -150,7 +143,7 @@ class WasixMagics(Magics):
             return self._run(opts, rest[0], argv_tail, from_path=True)
         if cmd == "ps":
             from .views.procs import ps_frame
-            return ps_frame(self.processes)
+            return ps_frame(self.processes, stopping=self._stopping())
         if cmd in ("fds", "trace", "kill", "lsof"):
             if len(rest) != 1:
                 raise UsageError(f"usage: %wasix {cmd} NAME")
@@ -176,16 +169,30 @@ class WasixMagics(Magics):
 
     def _kill(self, name, publish=True):
         self.processes[name].kill()
-        view = self.views.pop(name, None)
-        if publish and view is not None and hasattr(view, "publish_final"):
-            try:
-                view.publish_final(timeout=2.0)
-            except Exception:  # noqa: BLE001 - a display hiccup must not fail the kill
-                pass
+        for view in self.views.pop(name, ()):
+            if publish and hasattr(view, "publish_final"):
+                try:
+                    view.publish_final(timeout=2.0)
+                except Exception:  # noqa: BLE001 - a display hiccup must not fail the kill
+                    pass
+
+    def _retire(self, proc, timeout=2.0):
+        """Stop a replaced process.  One stuck in a host call that does not end yet stays listed (as
+        "stopping") until it ends, so `%wasix ps` shows it and `kill --all` reaches it again."""
+        proc.kill(timeout)
+        if not proc.done.is_set():
+            self.stopping.append(proc)
+
+    def _stopping(self):
+        """The replaced processes still not ended (those that ended leave the list)."""
+        self.stopping = [p for p in self.stopping if not p.done.is_set()]
+        return self.stopping
 
     def _kill_all(self):
         for name in list(self.processes):
             self._kill(name)
+        for proc in self._stopping():
+            proc.kill()
 
     # -- running ------------------------------------------------------------------------------
     def _run(self, opts, source, argv_tail, from_path=False):
@@ -199,7 +206,7 @@ class WasixMagics(Magics):
             raise UsageError(f"-n wants a Python identifier, not {name!r}")
         old = self.processes.get(name) if name else None
         if old is not None:
-            old.kill()  # re-running a named cell replaces its process
+            self._retire(old)   # re-running a named cell replaces its process
         try:
             env = dict(kv.split("=", 1) for kv in opts.env)
         except ValueError:
@@ -209,11 +216,10 @@ class WasixMagics(Magics):
             if opts.stdin not in self.shell.user_ns:
                 raise UsageError(f"--stdin: no variable named {opts.stdin!r}")
             stdin = self.shell.user_ns[opts.stdin]
-        out_widget = None
+        out_view = None
         if opts.bg:
-            import ipywidgets
-            out_widget = ipywidgets.Output()
-            stdout, stderr = _widget_stream(out_widget, "stdout"), _widget_stream(out_widget, "stderr")
+            out_view = views.StreamView()
+            stdout, stderr = out_view.sinks()
         else:
             stdout, stderr = _stream("stdout"), _stream("stderr")
         kwargs = dict(
@@ -235,20 +241,24 @@ class WasixMagics(Magics):
             if isinstance(e, WasixError):
                 raise
             raise UsageError(str(e)) from None
+        if out_view is not None:
+            out_view.proc = proc
         if name:
             self.processes[name] = proc
             self.shell.user_ns[name] = proc
         self.shell.user_ns["_wasix"] = proc
         live = self.live and not opts.no_live
-        view = views.show(proc, live=live)
+        printed = dict(calls=not (opts.trace or self.trace), summary=not (opts.summary or self.summary))
+        view = views.show(proc, live=live, **printed)
         if live or opts.bg:
             display(view)       # updates itself while the program runs, and at its end
-        if out_widget is not None:
-            display(out_widget)
+        if out_view is not None:
+            display(out_view)
         if opts.bg:
-            self.views[name] = view
+            self.views[name] = (view, out_view)
             proc.start()
-            view.finish()       # returns at once; the view fills in the end state when it comes
+            view.finish()       # returns at once; the views fill in the end state when it comes
+            out_view.finish()
             return None
         result = proc.run()
         if live:
@@ -267,6 +277,8 @@ class WasixMagics(Magics):
         """Kernel exit or extension unload: stop every process (no displays any more)."""
         for name in list(self.processes):
             self._kill(name, publish=False)
+        for proc in self._stopping():
+            proc.stop("killed")
 
 
 def _unquote(text):
@@ -280,6 +292,57 @@ def _rows(proc):
     return proc.final_rows if proc.final_rows is not None else proc.host.fds.rows()
 
 
+SUBCOMMANDS = ["run", "ps", "fds", "trace", "kill"]
+
+
+def complete(magics, text_until_cursor, token):
+    """Completions for `%%wasix` options, `%wasix` subcommands and process names, or None to let IPython's
+    own completers answer (file names after `run`, Python names elsewhere)."""
+    words = text_until_cursor.split()
+    if not words or words[0].lstrip("%") != "wasix":
+        return None
+    done = words[1:-1] if token else words[1:]
+    if token.startswith("-"):
+        return sorted(o for a in magics.wasix.parser._actions for o in a.option_strings if o.startswith("--"))
+    if done and done[-1] in ("-n", "--name"):
+        return None
+    if done and done[-1] == "--stdin":
+        return sorted(k for k, v in magics.shell.user_ns.items()
+                      if isinstance(v, (str, bytes)) and not k.startswith("_"))
+    if words[0].startswith("%%"):
+        return None
+    args = [w for w in done if not w.startswith("-")]
+    if not args:
+        return SUBCOMMANDS
+    if args[0] in ("fds", "trace", "kill") and len(args) == 1:
+        return sorted(magics.processes) + (["--all"] if args[0] == "kill" else [])
+    if args[0] == "run" and len(args) == 1:     # program files and directories
+        return sorted(p + "/" if os.path.isdir(p) else p for p in glob.glob(token + "*")
+                      if os.path.isdir(p) or p.endswith((".wat", ".wasm")))
+    return None
+
+
+def _install_completer(ip, magics):
+    """A Matcher API v2 matcher (IPython >= 8.6): its answers replace the Python-name guesses; older
+    IPython gets the `complete_command` hook."""
+    try:
+        from IPython.core.completer import SimpleCompletion, context_matcher
+    except ImportError:
+        hook = lambda _self, ev: complete(magics, ev.text_until_cursor, ev.symbol)  # noqa: E731
+        for key in ("%wasix", "%%wasix"):
+            ip.set_hook("complete_command", hook, str_key=key)
+        return
+
+    @context_matcher()
+    def wasix_matcher(context):
+        words = complete(magics, context.text_until_cursor, context.token)
+        words = [w for w in words or () if w.startswith(context.token)]
+        return {"completions": [SimpleCompletion(w, type="wasix") for w in words], "suppress": bool(words)}
+    wasix_matcher.wasix = True
+    matchers = ip.Completer.custom_matchers
+    matchers[:] = [m for m in matchers if not getattr(m, "wasix", False)] + [wasix_matcher]
+
+
 _MAGICS = None
 
 
@@ -289,6 +352,7 @@ def load(ip):
         _MAGICS = WasixMagics(shell=ip)
         atexit.register(_MAGICS.shutdown)
     ip.register_magics(_MAGICS)
+    _install_completer(ip, _MAGICS)
     if _MAGICS not in ip.configurables:
         ip.configurables.append(_MAGICS)
 

@@ -11,7 +11,7 @@ import wasmtime
 
 from .. import _raw_calls
 from .._shared_memory import LinkableSharedMemory
-from ..errors import MissingImports, WasixError
+from ..errors import MissingImports, NoEntry, WasixError
 from ..host import calls as _calls  # noqa: F401  (registers every syscall)
 from ..host import registry
 from . import wasmbin
@@ -208,6 +208,10 @@ _KIND = {wasmtime.FuncType: "a function", wasmtime.GlobalType: "a global", wasmt
 
 
 def _check_exports(module, entry):
+    funcs = [e.name for e in exports_of(module) if isinstance(e.type, wasmtime.FuncType)]
+    if entry not in funcs:      # no entry point is an error before anything runs, not a trap
+        raise NoEntry(f"no entry point: the program exports no function {entry!r} "
+                      f"(it exports: {', '.join(funcs) or 'no functions'})")
     for e in exports_of(module):
         if e.name == "memory" and not isinstance(e.type, wasmtime.MemoryType):
             kind = _KIND.get(type(e.type), type(e.type).__name__)

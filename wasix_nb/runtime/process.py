@@ -50,6 +50,9 @@ class Process(Views):
     rules), `stub_missing`, `entry`, `name`, `argv0`, `net` (network policy), `policy`.
     """
 
+    _PUBLIC = ("name", "pid", "status", "exit_code", "message", "stdout", "stderr", "duration", "started",
+               "result", "options", "memory_bytes", "run", "start", "wait", "stop", "kill", "close")
+
     def __init__(self, source, options=None, *, parent=None, pid=None, **kwargs):
         opts = self.options = Options.build(options, **kwargs)
         self.source = _compile.Source.load(source)

@@ -8,6 +8,16 @@ EXIT_STATUS = {"trapped": 134, "timeout": 124, "interrupted": 130, "killed": 137
 class Views:
     """DataFrames, the timeline and trace export (pandas loads on first use); see wasix_nb.views."""
 
+    _VIEWS = ("fds", "history", "trace", "summary", "io", "timeline", "save_trace")
+    _PUBLIC = ()
+
+    def __dir__(self):
+        # `srv.<Tab>` offers the public API, not the internals (host, store, instance, ...); those stay
+        # reachable by name
+        names = [*self._VIEWS, *self._PUBLIC]
+        names += [n for n in ("threads", "procs", "lsof", "tree") if hasattr(type(self), n)]  # views others add
+        return sorted(set(names))
+
     @property
     def fds(self):
         from ..views import tables
@@ -64,6 +74,9 @@ class Views:
 
 class Result(Views):
     """How a run ended, with its output, trace and descriptor tables."""
+
+    _PUBLIC = ("process", "outcome", "exit_code", "message", "stdout", "stderr", "stdout_total", "stderr_total",
+               "memory_limit", "memory_bytes", "log", "duration", "ok", "returncode", "check")
 
     def __init__(self, proc):
         self.process = proc

@@ -4,6 +4,7 @@ The magics call `show(proc, live=...)` before starting the program, display the 
 the program, then call `obj.finish()`.  `live=True` gives the widget panel (with the final tables as its
 HTML/text fallback); `live=False` the final tables only.
 """
+import codecs
 import threading
 import uuid
 
@@ -14,8 +15,8 @@ class StaticResult(Static):
     """The final tables.  Displayed before the run it shows the status line, under a display_id that
     `finish()` (or, for a background process, its end) fills with the final tables."""
 
-    def __init__(self, proc):
-        super().__init__(proc)
+    def __init__(self, proc, **parts):
+        super().__init__(proc, **parts)
         self.display_id = uuid.uuid4().hex
         self._displayed = False
 
@@ -47,9 +48,69 @@ class StaticResult(Static):
             threading.Thread(target=lambda: (self.proc.done.wait(), self._update()), daemon=True).start()
 
 
-def show(proc, live=False, interval=0.1, rate=10):
-    """The view of `proc` for a notebook output: a `LivePanel` when `live`, else the static tables."""
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+MAX_SAVED_OUTPUT = 64 * 1024     # bytes of a background program's output kept in its saved output
+
+
+class StreamView:
+    """A background program's stdout/stderr: an ipywidgets `Output` while it runs (a finished cell can
+    only grow through a widget), replaced by plain text when it ends, so a saved notebook needs no
+    widget model.  `sinks()` gives the (stdout, stderr) callables for the Process."""
+
+    def __init__(self, proc=None):
+        import ipywidgets
+        self.proc = proc
+        self.widget = ipywidgets.Output()
+        self.display_id = uuid.uuid4().hex
+        self._displayed = False
+        self._ended = False
+
+    def sinks(self):
+        def sink(kind):
+            dec = codecs.getincrementaldecoder("utf-8")("replace")
+            append = self.widget.append_stdout if kind == "stdout" else self.widget.append_stderr
+
+            def write(data: bytes):
+                text = dec.decode(data)
+                if text:
+                    append(text)
+            return write
+        return sink("stdout"), sink("stderr")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        if not self._ended:
+            return {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                    "text/plain": ""}
+        p = self.proc
+        data = p.stdout + p.stderr
+        cut = len(data) > MAX_SAVED_OUTPUT
+        text = data[-MAX_SAVED_OUTPUT:].decode("utf-8", "replace")
+        return {"text/plain": (f"[… the first {len(data) - MAX_SAVED_OUTPUT} bytes not kept]\n" if cut else "") + text}
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        self._displayed = True
+        display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+
+    def publish_final(self, timeout=10.0):
+        if self.proc.done.wait(timeout) and self._displayed:
+            self._ended = True
+            from IPython.display import update_display
+            update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
+
+    def finish(self, timeout=None):
+        """Swap the widget for the final text when the program ends (at once if it has)."""
+        if self.proc.done.is_set():
+            self.publish_final()
+        else:
+            threading.Thread(target=lambda: (self.proc.done.wait(), self.publish_final()), daemon=True).start()
+
+
+def show(proc, live=False, interval=0.1, rate=10, calls=True, summary=True):
+    """The view of `proc` for a notebook output: a `LivePanel` when `live`, else the static tables.
+    `calls=False` / `summary=False` leave the last calls / the per-function table out of the final
+    tables (the cell prints them itself: --trace, --summary)."""
     if live:
         from .panel import LivePanel
-        return LivePanel(proc, interval=interval, rate=rate)
-    return StaticResult(proc)
+        return LivePanel(proc, interval=interval, rate=rate, calls=calls, summary=summary)
+    return StaticResult(proc, calls=calls, summary=summary)

@@ -24,7 +24,7 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 class LivePanel:
-    def __init__(self, proc, interval=0.1, rate=10):
+    def __init__(self, proc, interval=0.1, rate=10, calls=True, summary=True):
         import ipywidgets as W
         self.proc = proc
         self.interval = interval
@@ -48,13 +48,14 @@ class LivePanel:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._final = threading.Event()
+        self._ended = False         # the final tables replaced the widget view
         top, bottom = self._render(final=False)
         self.top = W.HTML(value=top)
         self.bottom = W.HTML(value=bottom)
         self.widget = W.VBox([self.top, self.bottom])
         self.widget.add_class("wasix-panel")
         from .static import Static
-        self._static = Static(proc)     # the fallback tables, with ids fixed for this panel
+        self._static = Static(proc, calls=calls, summary=summary)   # the final tables, ids fixed for this panel
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"wasix-panel:{proc.name}")
         self._thread.start()
 
@@ -70,6 +71,8 @@ class LivePanel:
             # the final update always goes out, after the pause the last update earned
             time.sleep(max(0.0, self._next - time.monotonic()))
             self._safe(self.update, final=True)
+            # then the output becomes the final static tables: a saved notebook needs no widget model
+            self._ended = True
             self._safe(self._publish_fallback)
         finally:
             self._final.set()
@@ -185,7 +188,7 @@ class LivePanel:
         self._seen, self._state, self._flash, self._gone = seen, state, flash, gone_at
 
         if p.status == "running" and p.started:
-            elapsed = round(time.time() - p.started, 1)
+            elapsed = round(time.time() - p.started, 1)     # changes once a second: bounded updates
         else:
             elapsed = p.duration
         note = f"(the host closed {at_exit} descriptors at exit)" if at_exit else ""
@@ -207,12 +210,15 @@ class LivePanel:
 
     # -- display --------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):
+        """While the program runs: the widget view, with the tables so far as HTML/text for front ends
+        without widgets.  Once it ended: the final tables only (what a saved notebook can show later,
+        when the widget's model has died with its kernel)."""
         st = self._static
-        return {
-            WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-            "text/html": st.html(),
-            "text/plain": st.text(),
-        }
+        bundle = {"text/html": st.html(), "text/plain": st.text()}
+        if not self._ended:
+            bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                      **bundle}
+        return bundle
 
     def _ipython_display_(self):
         # displayed under our own display_id, so the end can swap the fallback HTML for the final tables

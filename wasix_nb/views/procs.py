@@ -104,12 +104,18 @@ def lsof_frame(p):
     return pd.DataFrame(lsof_rows(p), columns=LSOF_COLUMNS)
 
 
-def ps_frame(named: dict):
+_PS_DTYPES = {"pid": "int64", "parent": "int64", "exit_code": "Int64", "sockets": "int64", "calls": "int64",
+              "errors": "int64", "seconds": "float64"}
+
+
+def ps_frame(named: dict, stopping=()):
     """`%wasix ps`: every process of every named run, the run's root first and its children under it
-    (indented by depth in `program`)."""
+    (indented by depth in `program`).  `stopping`: runs a re-run replaced that have not ended yet (B14);
+    they stay listed, status "stopping", until they end.  Typed columns (exit_code nullable)."""
     import pandas as pd
     rows = []
-    for name, root in named.items():
+    runs = [(name, root, False) for name, root in named.items()] + [(p.name, p, True) for p in stopping]
+    for name, root, old in runs:
         calls, errors = {}, {}
         for b in root.host.trace.events.brief():   # (call, errno, mark, dur, pid, tid)
             pid = b[4]
@@ -123,12 +129,14 @@ def ps_frame(named: dict):
             table = q.host.fds.rows() if running else []
             rows.append({
                 "name": name, "pid": q.pid, "parent": q.parent.pid if q.parent is not None else 0,
-                "program": "  " * depth[q.pid] + q.name, "status": q.status, "state": state_of(q),
+                "program": "  " * depth[q.pid] + q.name, "state": state_of(q),
+                "status": "stopping" if old and running else q.status,
                 "exit_code": q.exit_code, "sockets": sum(1 for r in table if r["kind"] == "socket"),
                 "calls": calls.get(q.pid, 0), "errors": errors.get(q.pid, 0),
                 "seconds": round(q.duration, 3) if q.duration is not None else None,
             })
-    return pd.DataFrame(rows, columns=PS_COLUMNS)
+    cols = {c: pd.array([r[c] for r in rows], dtype=_PS_DTYPES.get(c, object)) for c in PS_COLUMNS}
+    return pd.DataFrame(cols, columns=PS_COLUMNS, copy=False)
 
 
 def section_html(p) -> str:

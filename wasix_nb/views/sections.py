@@ -15,6 +15,9 @@ CSS = """<style>
 .wxp .wx-status{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;margin:2px 0 6px}
 .wxp .wx-st{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff;background:#1f77b4}
 .wxp .wx-st.ok{background:#2ca02c}.wxp .wx-st.bad{background:#d62728}
+.wxp .wx-gone{display:none;font-weight:bold;color:#d62728}
+.jupyter-widgets-disconnected .wxp .wx-st.live{display:none}
+.jupyter-widgets-disconnected .wxp .wx-gone{display:inline}
 .wxp table{border-collapse:collapse;margin:2px 0 8px}
 .wxp th{text-align:left;font-weight:600;border-bottom:1px solid #999;padding:1px 8px 1px 2px}
 .wxp td{padding:1px 8px 1px 2px;border-bottom:1px solid #eee;white-space:nowrap}
@@ -32,10 +35,12 @@ CSS = """<style>
 @keyframes wx-gone{from{background:#f8c4c4;opacity:1}to{background:transparent;opacity:.55}}
 </style>"""
 
-FD_HEAD = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags", "bytes in", "bytes out",
-           "opened at"]
+# one vocabulary: the headers are the DataFrame column names (srv.fds, srv.history, srv.summary), and the
+# values are shown as the saved tables show them
 FD_KEYS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags", "bytes_in", "bytes_out",
            "opened_seq"]
+CLOSED_KEYS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags", "bytes_in", "bytes_out",
+               "opened_seq", "closed_seq"]
 MAX_OPEN, MAX_CLOSED, RECENT = 64, 12, 12
 
 _esc = html.escape
@@ -49,42 +54,66 @@ def _anim(cls, age):
 
 
 def _cell(key, v):
-    if key in ("opened_seq", "closed_seq"):
-        return "" if v is None else f"#{v}"
-    if key == "proto":
-        return str(v) if v else ""
-    return _esc(str(v))
+    return "" if v is None else _esc(str(v))
+
+
+def plural(n, word):
+    """'1 call', '2 calls'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def duration(seconds) -> str:
+    """Under 0.1 s in ms ('3.2 ms'), else seconds ('1.25 s', '73.4 s')."""
+    if seconds is None:
+        return ""
+    if seconds < 0.1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def status_word(status, exit_code) -> str:
+    """One word for how a process stands, the same in the panel, the saved tables and `%wasix ps`."""
+    if status in ("returned", "exited"):
+        return f"exited {exit_code}"
+    if status == "created":
+        return "starting"
+    return status
+
+
+def status_text(name, status, exit_code, seconds, ncalls, nerrors) -> str:
+    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms' (the status line of every view)."""
+    parts = [f"{name}: {status_word(status, exit_code)}", plural(ncalls, "call"), plural(nerrors, "error")]
+    if seconds is not None:
+        parts.append(duration(seconds))
+    return " · ".join(parts)
 
 
 def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note=""):
-    if status == "running":
-        word, cls = "running", ""
-    elif status in ("returned", "exited"):
-        word, cls = f"exited {exit_code}", "ok" if exit_code == 0 else "bad"
-    elif status == "created":
-        word, cls = "starting", ""
+    word = status_word(status, exit_code)
+    if status in ("returned", "exited"):
+        cls = "ok" if exit_code == 0 else "bad"
+    elif status in ("running", "created", "stopping"):
+        cls = "live"
     else:
-        word, cls = status, "bad"
-    t = f"{elapsed:.1f} s" if elapsed is not None else ""
-    word_e = "error" if nerrors == 1 else "errors"
-    errs = f'<span class="wx-err">{nerrors} {word_e}</span>' if nerrors else "0 errors"
+        cls = "bad"
+    t = f" · {duration(elapsed)}" if elapsed is not None else ""
+    errs = f'<span class="wx-err">{plural(nerrors, "error")}</span>' if nerrors else "0 errors"
     extra = f' <span class="wx-note">{_esc(note)}</span>' if note else ""
-    return (f'<div class="wx-status"><b>{_esc(name)}</b> <span class="wx-st {cls}">{_esc(word)}</span>'
-            f' · {t} · {ncalls} calls · {errs}{extra}</div>')
+    # after a kernel restart ipywidgets marks the view `jupyter-widgets-disconnected`: CSS then swaps the
+    # frozen "running" for what is true (the process died with its kernel)
+    gone = ('<span class="wx-gone"> process gone (its kernel stopped)</span>' if cls == "live" else "")
+    return (f'<div class="wx-status"><b>{_esc(name)}</b>: <span class="wx-st {cls}">{_esc(word)}</span>{gone}'
+            f' · {plural(ncalls, "call")} · {errs}{t}{extra}</div>')
 
 
 def fd_table_html(rows, ages, flashes):
     """Open descriptors; `ages[key]` = seconds since the row appeared, `flashes[key]` since its state
     changed (key = (fd, opened_seq))."""
-    out = ['<h4>descriptors</h4><table class="wx-fds"><tr>', *(f"<th>{h}</th>" for h in FD_HEAD), "</tr>"]
+    out = ['<h4>descriptors</h4><table class="wx-fds"><tr>', *(f"<th>{h}</th>" for h in FD_KEYS), "</tr>"]
     for r in rows[:MAX_OPEN]:
         key = (r["fd"], r["opened_seq"])
         out.append(f"<tr{_anim('wx-new', ages.get(key))}>")
-        stdio = r["kind"] in ("stdin", "stdout", "stderr")
         for k in FD_KEYS:
-            if k == "opened_seq" and stdio:
-                out.append("<td>start</td>")   # opened by the host before the first call
-                continue
             attr = _anim("wx-flash", flashes.get(key)) if k == "state" else ""
             out.append(f"<td{attr}>{_cell(k, r[k])}</td>")
         out.append("</tr>")
@@ -99,17 +128,13 @@ def closed_html(rows, ages):
     if not rows:
         return ""
     shown = rows[-MAX_CLOSED:]
-    out = ['<h4>closed</h4><table class="wx-closed-t"><tr><th>fd</th><th>kind</th><th>family</th><th>type</th>'
-           '<th>state</th><th>local</th><th>peer</th><th>bytes in</th><th>bytes out</th>'
-           '<th>opened at</th><th>closed at</th></tr>']
+    out = ['<h4>closed</h4><table class="wx-closed-t"><tr>', *(f"<th>{h}</th>" for h in CLOSED_KEYS), "</tr>"]
     if len(rows) > MAX_CLOSED:
-        out.append(f'<tr><td colspan="11" class="wx-note">… {len(rows) - MAX_CLOSED} earlier</td></tr>')
+        out.append(f'<tr><td colspan="{len(CLOSED_KEYS)}" class="wx-note">… {len(rows) - MAX_CLOSED} earlier</td></tr>')
     for r in shown:
         key = (r["fd"], r["opened_seq"], r["closed_seq"])
         anim = _anim("wx-gone", ages.get(key)) or ' class="wx-closed"'
-        out.append(f"<tr{anim}>" + "".join(f"<td>{_cell(k, r[k])}</td>" for k in (
-            "fd", "kind", "family", "type", "state", "local", "peer", "bytes_in", "bytes_out",
-            "opened_seq", "closed_seq")) + "</tr>")
+        out.append(f"<tr{anim}>" + "".join(f"<td>{_cell(k, r[k])}</td>" for k in CLOSED_KEYS) + "</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -136,11 +161,10 @@ def summary_html(acc):
     """`acc`: name -> [calls, errors, total_ns]."""
     rows = sorted(acc.items(), key=lambda kv: -kv[1][2])
     out = ['<div><h4>per function</h4><table class="wx-summary"><tr><th>syscall</th><th>calls</th>'
-           '<th>errors</th><th>total ms</th><th>mean µs</th></tr>']
+           '<th>errors</th><th>total_ns</th><th>mean_ns</th></tr>']
     for name, (c, e, t) in rows:
-        err = f'<span class="wx-err">{e}</span>' if e else ""
-        out.append(f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t / 1e6:.3f}</td>"
-                   f"<td>{t / c / 1e3:.2f}</td></tr>")
+        err = f'<span class="wx-err">{e}</span>' if e else "0"
+        out.append(f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t}</td><td>{t // c}</td></tr>")
     out.append("</table></div>")
     return "".join(out)
 

@@ -4,28 +4,26 @@ import itertools
 import re
 
 from . import tables
-from .timeline import timeline
+from .sections import status_text
+from .timeline import img_html, timeline
 
 RECENT = 20
 _counter = itertools.count(1)   # per kernel session: ids stay the same when a notebook is re-executed
 
 
 def status_line(proc) -> str:
+    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms', worded as the live panel words it."""
     tr = proc.host.trace
-    errs = tr.errors()
-    dur = f"{proc.duration:.3f} s" if proc.duration is not None else "running"
-    if proc.status in ("returned", "exited"):
-        word = f"exited {proc.exit_code}"
-    else:
-        word = proc.status
-    return f"{proc.name}: {word} · {tr.calls} calls · {errs} errors · {dur}"
+    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors())
 
 
 class Static:
     """Status line, open descriptors, closed ones, per-function summary, the last calls and the timeline."""
 
-    def __init__(self, proc):
+    def __init__(self, proc, calls=True, summary=True):
         self.proc = proc
+        self.calls = calls          # False when the cell prints the trace itself (--trace): no line twice
+        self.summary = summary      # False when the cell prints the summary (--summary)
         self.uid = f"wasix-{re.sub(r'[^A-Za-z0-9]+', '', proc.name) or 'p'}-{next(_counter)}"
 
     def html(self, fds=None) -> str:
@@ -36,15 +34,16 @@ class Static:
         closed = tables.closed_rows(p, at_exit=False)
         if closed:
             parts += ["<h4>closed</h4>", tables.styled(tables.history_frame(closed), uid + "-closed")]
-        summ = tables.summary(p)
+        summ = tables.summary(p) if self.summary else ()
         if len(summ):
             parts += ["<h4>per function</h4>", tables.styled(summ, uid + "-summary")]
         tr = p.host.trace
         n = len(tr)
         if n:
-            lines = tr.lines(max(0, n - RECENT))
-            parts.append(f"<h4>last calls</h4><pre>{html.escape(chr(10).join(lines))}</pre>")
-            parts.append(timeline(p).svg)
+            if self.calls:
+                lines = tr.lines(max(0, n - RECENT))
+                parts.append(f"<h4>last calls</h4><pre>{html.escape(chr(10).join(lines))}</pre>")
+            parts.append(img_html(timeline(p).svg))   # an <img>: untrusted notebooks and GitHub show it
         parts.append("</div>")
         return "".join(parts)
 
@@ -52,7 +51,7 @@ class Static:
         p = self.proc
         fds = tables.fds(p) if fds is None else fds
         out = [status_line(p), fds.to_string(index=False)]
-        if len(p.host.trace):
+        if len(p.host.trace) and self.summary:
             out.append(p.host.trace.summary_text())
         return "\n".join(out)
 

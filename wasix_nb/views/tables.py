@@ -176,17 +176,3 @@ def styled(df: pd.DataFrame, uid: str) -> str:
     """Table HTML with a stable id, so saved notebooks diff cleanly.  `DataFrame.to_html` rather than
     the Styler: no random ids, no jinja2, and about 2.5x faster (every %%wasix cell renders three)."""
     return df.to_html(index=False, table_id=f"T_{uid}", border=0, na_rep="", classes="dataframe wasix")
-
-
-def processes_frame(procs) -> pd.DataFrame:
-    """`%wasix ps`: one row per process."""
-    rows = []
-    for p in procs:
-        running = p.final_rows is None and p.status == "running"
-        rows.append({
-            "name": p.name, "status": p.status, "exit_code": p.exit_code,
-            "sockets": sum(1 for r in open_rows(p) if r["kind"] == "socket") if running else 0,
-            "calls": p.host.trace.calls, "errors": p.host.trace.errors(),
-            "seconds": round(p.duration, 3) if p.duration is not None else None,
-        })
-    return pd.DataFrame(rows, columns=["name", "status", "exit_code", "sockets", "calls", "errors", "seconds"])

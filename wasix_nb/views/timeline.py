@@ -2,7 +2,14 @@
 
 Bars are coloured by kind/family; calls that failed are red marks on the lane of their fd argument (or on
 a "no fd" lane).  Reuse of a number shows as several bars on one lane.  No plotting library needed.
+
+Where it is shown decides how: the live panel (a trusted widget) inlines the SVG, whose text and backdrop
+follow JupyterLab's theme variables; saved outputs use an `<img>` with a data URI, which untrusted
+notebooks, GitHub and nbviewer all display (an inline `<svg>` is stripped there, leaving its text as
+run-on garbage).  Inside an `<img>` CSS variables do not apply, so every colour has a fallback that reads
+on the SVG's own light backdrop, in light and dark themes alike.
 """
+import base64
 import html
 
 from ..abi import errno as _errno
@@ -11,6 +18,11 @@ from .tables import closed_rows, event_log, fd_arg, open_rows
 
 COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "file": "#8c564b",
            "dir": "#bcbd22", "other": "#ff7f0e"}
+# theme variables with fallbacks for a light backdrop (what an <img> shows in every theme)
+STYLE = ("<style>.wx-tl-bg{fill:var(--jp-layout-color0,#fff)}"
+         ".wx-tl-fg{fill:var(--jp-ui-font-color1,#1a1a1a)}"
+         ".wx-tl-dim{fill:var(--jp-ui-font-color2,#555)}"
+         ".wx-tl-grid{stroke:var(--jp-border-color2,#ddd)}</style>")
 WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
 MAX_BARS, MAX_MARKS, MAX_LANES = 400, 500, 48
 
@@ -34,12 +46,13 @@ def error_marks(trace, start=0, limit=MAX_MARKS):
     return out[-limit:]
 
 
-def _seq_time(events, t0, seq, end_ns, closing=False):
-    # opened_seq/closed_seq name the call during which it happened (len(events) once the program ended)
+def _seq_time(events, t0, seq, end_ns):
+    # opened_seq/closed_seq name the call during which it happened (len(events) once the program ended);
+    # a descriptor exists from the moment that call returned (an accept may block for minutes before)
     if seq is None or seq >= len(events):
         return end_ns
     ev = events[seq]
-    return ev[START] - t0 + (ev[DUR] if closing else 0)
+    return ev[START] - t0 + ev[DUR]
 
 
 def _nice_step(span_ns):
@@ -94,23 +107,24 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
     x = lambda t: LEFT + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
     height = TOP + len(order) * LANE + 24
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
-           f'<text x="2" y="11" font-weight="bold">{html.escape(title)}</text>']
+           f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">', STYLE,
+           f'<rect class="wx-tl-bg" width="{WIDTH}" height="{height}" rx="4"/>',
+           f'<text class="wx-tl-fg" x="4" y="12" font-weight="bold">{html.escape(title)}</text>']
     k = -(-lo // step)      # ticks at multiples of step from the first call on
     while k * step <= end_ns:
         t = k * step
         xx = x(t)
-        out.append(f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" stroke="#ddd"/>'
-                   f'<text x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle" fill="#666">{_label(t)}</text>')
+        out.append(f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" class="wx-tl-grid"/>'
+                   f'<text class="wx-tl-dim" x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle">{_label(t)}</text>')
         k += 1
     for fd in order:
         y = y_of[fd]
         label = "no fd" if fd == "—" else f"tid {fd[1]}" if isinstance(fd, tuple) else f"fd {fd}"
-        out.append(f'<text x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
+        out.append(f'<text class="wx-tl-fg" x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
     for row, is_open in bars:
         stdio = row["kind"] in ("stdin", "stdout", "stderr")
         t_open = lo if stdio else _seq_time(events, t0, row["opened_seq"], end_ns)
-        t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns, closing=True)
+        t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns)
         x1, x2 = x(t_open), x(t_close)
         colour = COLOURS[colour_key(row)]
         what = " ".join(v for v in (row["kind"], row["family"], row["type"]) if v)
@@ -135,20 +149,28 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
     ly = height - 8
     for k in keys:
         out.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
-                   f'<text x="{lx + 13}" y="{ly + 1}">{k}</text>')
+                   f'<text class="wx-tl-fg" x="{lx + 13}" y="{ly + 1}">{k}</text>')
         lx += 60
     if marks:
         out.append(f'<path d="M{lx + 4} {ly - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
-                   f'<text x="{lx + 11}" y="{ly + 1}">error</text>')
+                   f'<text class="wx-tl-fg" x="{lx + 11}" y="{ly + 1}">error</text>')
         lx += 50
     if hidden:
-        out.append(f'<text x="{lx + 10}" y="{ly + 1}" fill="#666">({hidden} bars not shown)</text>')
+        out.append(f'<text class="wx-tl-dim" x="{lx + 10}" y="{ly + 1}">({hidden} bars not shown)</text>')
     out.append("</svg>")
     return "".join(out)
 
 
+def img_html(svg: str, alt="descriptor timeline") -> str:
+    """The SVG as an `<img>` with a data URI: shown by untrusted notebooks, GitHub, nbviewer, nbconvert."""
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return (f'<img class="wx-timeline-img" alt="{html.escape(alt)}" style="max-width:100%" '
+            f'src="data:image/svg+xml;base64,{data}"/>')
+
+
 class Timeline:
-    """What `proc.timeline()` returns: shows as SVG in Jupyter; `.svg` is the text, `.save(path)` writes it."""
+    """What `proc.timeline()` returns: shows as SVG in Jupyter; `.svg` is the text, `.save(path)` writes it.
+    Its HTML form is an `<img>` (see `img_html`), what front ends that distrust inline SVG fall back to."""
 
     def __init__(self, svg: str):
         self.svg = svg
@@ -157,7 +179,7 @@ class Timeline:
         return self.svg
 
     def _repr_html_(self):
-        return f"<div class='wasix-timeline'>{self.svg}</div>"
+        return f"<div class='wasix-timeline'>{img_html(self.svg)}</div>"
 
     def save(self, path):
         with open(path, "w", encoding="utf-8") as fp:
