@@ -1,8 +1,19 @@
-"""JupyterLab in Debian chromium: the panel's descriptor table grows while the cell runs, then shows the
-final table and the timeline.  Screenshots go to artifacts/ (and one to docs/screenshot.png)."""
+"""JupyterLab in Debian chromium, as users open notebooks:
+
+- the live panel grows while a cell runs, then the output becomes the final tables and the timeline picture
+  (foreground and --bg);
+- a fresh, untrusted copy of a tutorial shows its timelines as pictures, never as run-on text;
+- run, save, stop the kernel, reopen: the tables are there and no "Error displaying widget";
+- after a kernel restart a background panel says its process is gone;
+- JupyterLab Dark: the timeline's labels contrast with their backdrop (inline and as a picture).
+
+Screenshots go to artifacts/ (and one to docs/screenshot.png when missing or with WASIX_NB_SCREENSHOT=1).
+"""
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +45,11 @@ LIVE = "%%wasix -n sockets\n" + sockets(count=8, wait_ms=200)
 # --bg returns at once; the panel keeps following the program
 BACKGROUND = "%%wasix --bg -n background\n" + sockets(count=4, wait_ms=200)
 
+# runs for a minute unless killed
+LONG = "%%wasix --bg -n long\n" + sockets(count=300, wait_ms=200)
+
+WIDGET_ERROR = "Error displaying widget"
+
 
 def _free_port():
     with socket.socket() as s:
@@ -41,32 +57,56 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
+class Lab:
+    def __init__(self, url, root):
+        self.url, self.root = url, root
+
+    def api(self, method, path):
+        req = urllib.request.Request(self.url + path, method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def write(self, name, cells, source=None):
+        if source is not None:
+            shutil.copy(source, self.root / name)
+            return
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                     "language": "python"}
+        nbformat.write(nb, self.root / name)
+
+    def kernel_of(self, path):
+        """The id of the kernel of the notebook at `path`."""
+        return next(s["kernel"]["id"] for s in self.api("GET", "/api/sessions") if s["path"] == path)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no chromium at {CHROMIUM}")
     if sync_playwright is None:
         pytest.skip("playwright is not installed")
-    root = tmp_path / "root"
-    cfg = tmp_path / "config"
+    tmp = tmp_path_factory.mktemp("lab")
+    root, cfg = tmp / "root", tmp / "config"
     (cfg / "labconfig").mkdir(parents=True)
     root.mkdir()
     (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (SETUP, LIVE, BACKGROUND)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nbformat.write(nb, root / "live.ipynb")
+    shutil.copytree(os.path.join(ROOT, "notebooks"), root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONPATH=ROOT)
+    # a data dir of its own: no notebook is trusted by an earlier signature
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTER_DATA_DIR=str(tmp / "data"), PYTHONPATH=ROOT)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
          "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp_path / 'ws'}", "--LabApp.news_url=None",
+         f"--LabApp.workspaces_dir={tmp / 'ws'}", "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
+        env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -76,8 +116,8 @@ def lab(tmp_path):
             except OSError:
                 time.sleep(0.2)
         else:
-            pytest.fail("jupyterlab did not start: " + (tmp_path / "server.log").read_text()[-2000:])
-        yield url
+            pytest.fail("jupyterlab did not start: " + (tmp / "server.log").read_text()[-2000:])
+        yield Lab(url, root)
     finally:
         server.terminate()
         try:
@@ -86,84 +126,239 @@ def lab(tmp_path):
             server.kill()
 
 
+@pytest.fixture
+def browser(lab):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-dev-shm-usage"])
+        errors = []
+        b.page_errors = errors
+        try:
+            yield b
+        finally:
+            b.close()
+        assert not errors, errors
+
+
 ROWS_JS = """(i) => {
   const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
   if (!cell) return null;
   const prompt = cell.querySelector('.jp-InputPrompt').textContent.trim();
   const t = cell.querySelector('.jp-OutputArea table.wx-fds');
   return {prompt, rows: t ? t.querySelectorAll('tr').length - 1 : -1,
-          status: (cell.querySelector('.wx-status') || {}).textContent || ''};
+          status: (cell.querySelector('.wx-status') || {}).textContent || '',
+          saved: (cell.querySelector('.wasix-result p') || {}).textContent || '',
+          widget: !!cell.querySelector('.jp-OutputArea .wasix-panel')};
 }"""
 
 IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
   .some(e => e.textContent.trim().endsWith('| Idle'))"""
 
+# every timeline picture in the page: loaded, and how big
+IMGS_JS = """() => [...document.querySelectorAll('img.wx-timeline-img')]
+  .map(i => ({ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth, h: i.naturalHeight}))"""
 
-def test_panel_grows_live_in_jupyterlab(lab):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    errors = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2600})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab + "/lab/tree/live.ipynb?reset")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-            # the trap: the toolbar says idle before any kernel exists; the status bar's "| Idle" does not
-            page.wait_for_function(IDLE_JS, timeout=30_000)
-            page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
-            page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
 
-            seen, shots, t0 = [], 0, time.monotonic()
-            while time.monotonic() - t0 < 30:
-                s = page.evaluate(ROWS_JS, 1)
-                if s and s["rows"] >= 0:
-                    running = s["prompt"].startswith("[*]")
-                    seen.append((running, s["rows"]))
-                    if running and shots < 3 and s["rows"] in (5, 7, 9):
-                        shots += 1
-                        page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
-                            path=os.path.join(ARTIFACTS, f"live-{s['rows']}-rows.png"))
-                    if not running and "exited" in s["status"]:
-                        break
-                time.sleep(0.05)
-            running_counts = sorted({n for r, n in seen if r})
-            assert len([n for n in running_counts if 3 < n < 11]) >= 4, seen   # grew row by row while [*]
-            live_order = [n for r, n in seen if r]
-            assert live_order == sorted(live_order), seen
-            final = page.evaluate(ROWS_JS, 1)
-            assert final["rows"] == 11 and "exited 0" in final["status"], final
-            assert not final["prompt"].startswith("[*]")
-            out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
-            assert out.locator("svg.wx-timeline").count() == 1
-            assert out.locator("svg.wx-timeline rect.wx-bar").count() == 12   # 11 open + fd 5 before reuse
-            assert "closed" in out.locator(".wx-closed-t").inner_text()
+def open_notebook(browser, lab, path, width=1280, height=2600):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda e: browser.page_errors.append(str(e)))
+    page.goto(f"{lab.url}/lab/tree/{path}?reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    # the trap: the toolbar says idle before any kernel exists; the status bar's "| Idle" does not
+    page.wait_for_function(IDLE_JS, timeout=30_000)
+    return page
 
-            # the background cell returns at once; its panel keeps growing afterwards
-            bg_seen, t0 = [], time.monotonic()
-            while time.monotonic() - t0 < 20:
-                s = page.evaluate(ROWS_JS, 2)
-                if s and s["rows"] >= 0:
-                    bg_seen.append((s["prompt"].startswith("[*]"), s["rows"]))
-                    if "exited" in s["status"]:
-                        break
-                time.sleep(0.05)
-            assert "exited 0" in s["status"] and s["rows"] == 7, bg_seen
-            assert len({n for r, n in bg_seen if not r and n < 7}) >= 2, bg_seen   # grew after [3]
-            page.locator(".jp-Notebook .jp-Cell").nth(2).screenshot(path=os.path.join(ARTIFACTS, "background.png"))
-            time.sleep(2.2)   # let the highlights fade for the picture
-            # for the picture, show only the first lines of the long WAT input
-            page.evaluate("""() => { const e = document.querySelectorAll('.jp-Notebook .jp-Cell')[1]
-                .querySelector('.jp-InputArea-editor'); e.style.maxHeight = '150px'; e.style.overflow = 'hidden'; }""")
-            shot = os.path.join(ARTIFACTS, "final.png")
-            page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=shot)
-            # the README's picture: written when missing, or on request (a test run leaves git clean)
-            doc = os.path.join(ROOT, "docs", "screenshot.png")
-            if not os.path.exists(doc) or os.environ.get("WASIX_NB_SCREENSHOT") == "1":
-                os.makedirs(os.path.dirname(doc), exist_ok=True)
-                shutil.copy(shot, doc)
-        finally:
-            browser.close()
-    assert not errors, errors
+
+def command(page, cmd, args=None):
+    page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a || {})", [cmd, args])
+
+
+def run_all(page):
+    page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
+    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+
+
+def wait_cell(page, i, pred, timeout=30):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        s = page.evaluate(ROWS_JS, i)
+        if s and pred(s):
+            return s
+        time.sleep(0.05)
+    pytest.fail(f"cell {i}: {page.evaluate(ROWS_JS, i)}")
+
+
+def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
+    lab.write("live.ipynb", [SETUP, LIVE, BACKGROUND])
+    page = open_notebook(browser, lab, "live.ipynb")
+    run_all(page)
+    seen, shots, t0 = [], 0, time.monotonic()
+    while time.monotonic() - t0 < 30:
+        s = page.evaluate(ROWS_JS, 1)
+        if s and s["rows"] >= 0:
+            running = s["prompt"].startswith("[*]")
+            seen.append((running, s["rows"]))
+            if running and shots < 3 and s["rows"] in (5, 7, 9):
+                shots += 1
+                page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
+                    path=os.path.join(ARTIFACTS, f"live-{s['rows']}-rows.png"))
+        if s and "exited 0" in s["saved"]:
+            break
+        time.sleep(0.05)
+    running_counts = sorted({n for r, n in seen if r})
+    assert len([n for n in running_counts if 3 < n < 11]) >= 4, seen   # grew row by row while [*]
+    live_order = [n for r, n in seen if r]
+    assert live_order == sorted(live_order), seen
+    # the end: the widget view is replaced by the final tables and the timeline picture
+    final = wait_cell(page, 1, lambda s: "exited 0" in s["saved"] and not s["prompt"].startswith("[*]"))
+    assert not final["widget"], final
+    out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
+    assert out.locator("table.dataframe").count() >= 3
+    assert out.locator("table.dataframe").first.locator("tbody tr").count() == 11   # stdio + 8 sockets (5 reused)
+    assert out.locator("img.wx-timeline-img").count() == 1
+
+    # the background cell returns at once; its panel keeps growing afterwards, then ends the same way
+    bg_seen, t0 = [], time.monotonic()
+    while time.monotonic() - t0 < 20:
+        s = page.evaluate(ROWS_JS, 2)
+        if s and s["rows"] >= 0:
+            bg_seen.append((s["prompt"].startswith("[*]"), s["rows"]))
+        if s and "exited 0" in s["saved"]:
+            break
+        time.sleep(0.05)
+    assert len({n for r, n in bg_seen if not r and n < 7}) >= 2, bg_seen   # grew after [3]
+    s = wait_cell(page, 2, lambda s: "exited 0" in s["saved"])
+    assert not s["widget"]
+    imgs = page.evaluate(IMGS_JS)
+    assert len(imgs) == 2 and all(i["ok"] for i in imgs), imgs
+    page.locator(".jp-Notebook .jp-Cell").nth(2).screenshot(path=os.path.join(ARTIFACTS, "background.png"))
+    # for the picture, show only the first lines of the long WAT input
+    page.evaluate("""() => { const e = document.querySelectorAll('.jp-Notebook .jp-Cell')[1]
+        .querySelector('.jp-InputArea-editor'); e.style.maxHeight = '150px'; e.style.overflow = 'hidden'; }""")
+    shot = os.path.join(ARTIFACTS, "final.png")
+    page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=shot)
+    doc = os.path.join(ROOT, "docs", "screenshot.png")
+    if not os.path.exists(doc) or os.environ.get("WASIX_NB_SCREENSHOT") == "1":
+        os.makedirs(os.path.dirname(doc), exist_ok=True)
+        shutil.copy(shot, doc)
+
+
+def test_untrusted_tutorial_shows_timelines_as_pictures(lab, browser):
+    """A fresh copy of tutorial 3, opened as a new user does (not trusted): the saved timelines are
+    pictures, no output shows the SVG's text as run-on garbage, and no widget error."""
+    page = open_notebook(browser, lab, "notebooks/03-tcp-echo-server.ipynb")
+    page.wait_for_selector(".jp-OutputArea-output", timeout=30_000)
+    trusted = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).trusted")
+    assert trusted is False
+    imgs = page.evaluate(IMGS_JS)
+    assert len(imgs) >= 2 and all(i["ok"] and i["w"] >= 600 for i in imgs), imgs
+    text = page.locator(".jp-Notebook").inner_text()
+    assert "descriptor timeline" not in text and "opened by call" not in text and "fd 0: stdin" not in text
+    assert WIDGET_ERROR not in text
+    assert page.locator(".jp-OutputArea table.dataframe").count() >= 4
+    page.screenshot(path=os.path.join(ARTIFACTS, "untrusted-tutorial.png"), full_page=True)
+
+
+def test_run_save_stop_reopen_has_tables_and_no_widget_error(lab, browser):
+    lab.write("saved.ipynb", [SETUP, "%%wasix -n fg\n" + sockets(count=3, wait_ms=50),
+                              "%%wasix --bg -n bg\n" + sockets(count=100, wait_ms=100), "%wasix kill bg"])
+    page = open_notebook(browser, lab, "saved.ipynb")
+    run_all(page)
+    wait_cell(page, 1, lambda s: "exited 0" in s["saved"])
+    wait_cell(page, 2, lambda s: "killed" in s["saved"] and not s["widget"])
+    page.wait_for_function(IDLE_JS, timeout=30_000)
+    command(page, "docmanager:save")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20:
+        nb = nbformat.read(lab.root / "saved.ipynb", as_version=4)
+        if nb.cells[2].outputs:
+            break
+        time.sleep(0.2)
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            assert "application/vnd.jupyter.widget-view+json" not in o.get("data", {}), (c.source[:30], o)
+    lab.api("DELETE", f"/api/kernels/{lab.kernel_of('saved.ipynb')}")
+    page.close()
+    page = open_notebook(browser, lab, "saved.ipynb")
+    page.wait_for_selector(".jp-OutputArea table.dataframe", timeout=30_000)
+    time.sleep(1.0)                     # a widget view would show its error by now
+    text = page.locator(".jp-Notebook").inner_text()
+    assert WIDGET_ERROR not in text and "fg: exited 0" in text and "bg: killed" in text
+    assert page.locator(".jp-OutputArea table.dataframe").count() >= 4
+    imgs = page.evaluate(IMGS_JS)
+    assert len(imgs) == 2 and all(i["ok"] for i in imgs), imgs
+
+
+def test_background_panel_says_gone_after_kernel_restart(lab, browser):
+    """The kernel dies (SIGKILL, so nothing can send a last update) and restarts: ipywidgets marks the
+    views disconnected, and the panel's CSS replaces the frozen "running" by "process gone".  (A graceful
+    restart kills the process first and the panel shows "killed".)"""
+    lab.write("restart.ipynb", [SETUP + "\nimport os\nprint('PID', os.getpid())", LONG])
+    page = open_notebook(browser, lab, "restart.ipynb")
+    run_all(page)
+    wait_cell(page, 1, lambda s: s["widget"] and "running" in s["status"] and s["rows"] >= 5)
+    gone = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".wx-gone")
+    running = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".wx-st.live")
+    assert running.is_visible() and not gone.is_visible()
+    pid = int(re.search(r"PID (\d+)", page.locator(".jp-Notebook .jp-Cell").nth(0).inner_text()).group(1))
+    os.kill(pid, signal.SIGKILL)
+    gone.wait_for(state="visible", timeout=20_000)
+    assert not running.is_visible()
+    assert "process gone" in gone.inner_text()
+    page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=os.path.join(ARTIFACTS, "after-restart.png"))
+
+
+CONTRAST_JS = """() => {
+  const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(x => x / 255)
+      .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const svg = document.querySelector('.wasix-panel svg.wx-timeline');
+  if (!svg) return null;
+  const bg = getComputedStyle(svg.querySelector('rect.wx-tl-bg')).fill;
+  const page = getComputedStyle(document.body).backgroundColor;
+  const labels = [...svg.querySelectorAll('text.wx-tl-fg')].map(t => getComputedStyle(t).fill);
+  return {bg, page, labels: labels.length, worst: Math.min(...labels.map(l => ratio(l, bg)))};
+}"""
+
+# the timeline picture drawn on a canvas: its backdrop and its darkest pixels (the labels)
+PIXELS_JS = """async () => {
+  const img = document.querySelector('img.wx-timeline-img');
+  const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+  const d = g.getImageData(0, 0, 60, c.height).data;     // the lane labels' column
+  let light = 0, dark = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { const y = (d[i] + d[i + 1] + d[i + 2]) / 765; n++;
+    if (y > 0.9) light++; if (y < 0.35) dark++; }
+  return {light: light / n, dark: dark / n};
+}"""
+
+
+def test_dark_theme_labels_contrast(lab, browser):
+    lab.write("dark.ipynb", [SETUP, LONG])
+    page = open_notebook(browser, lab, "dark.ipynb")
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+    run_all(page)
+    wait_cell(page, 1, lambda s: s["widget"] and s["rows"] >= 5)
+    t0 = time.monotonic()
+    while (c := page.evaluate(CONTRAST_JS)) is None and time.monotonic() - t0 < 20:
+        time.sleep(0.1)
+    assert c and c["labels"] >= 5, c
+    assert c["worst"] >= 4.5, c                             # inline (live panel): the theme's colours
+    assert c["bg"] != "rgb(255, 255, 255)", c               # ... on the theme's own backdrop
+    page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=os.path.join(ARTIFACTS, "dark-live.png"))
+    page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt").click()
+    lab_kill = "%wasix kill long"
+    page.evaluate("""(src) => { const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.model.sharedModel.insertCell(2, {cell_type: 'code', source: src}); nb.activeCellIndex = 2; }""", lab_kill)
+    command(page, "notebook:run-cell")
+    wait_cell(page, 1, lambda s: "killed" in s["saved"] and not s["widget"])
+    page.wait_for_function("() => { const i = document.querySelector('img.wx-timeline-img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }", timeout=20_000)
+    px = page.evaluate(PIXELS_JS)
+    assert px["light"] > 0.5 and px["dark"] > 0.005, px     # the picture: dark labels on its light card
+    page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=os.path.join(ARTIFACTS, "dark-final.png"))
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
