@@ -224,7 +224,8 @@ def test_one_vocabulary_for_the_same_columns(ran):
     assert panel_fd == [c for c in tables.FD_COLUMNS if c != "closed_seq"]
     closed = tables.closed_rows(ran, at_exit=False)
     assert re.findall(r"<th>([^<]+)</th>", sections.closed_html(closed, {})) == tables.FD_COLUMNS
-    acc = {r["syscall"]: [r["calls"], r["errors"], r["total_ns"]] for r in ran.host.trace.summary_rows()}
+    acc = {r["syscall"]: [r["calls"], r["errors"], r["total_ns"], r["unfinished"]]
+           for r in ran.host.trace.summary_rows()}
     assert re.findall(r"<th>([^<]+)</th>", sections.summary_html(acc)) == tables.SUMMARY_COLUMNS
     saved = Static(ran).html()
     for col in tables.FD_COLUMNS + tables.SUMMARY_COLUMNS:
@@ -232,6 +233,17 @@ def test_one_vocabulary_for_the_same_columns(ran):
     # the same values: opened_seq as a number in both
     row = next(r for r in tables.open_rows(ran) if r["kind"] == "socket")
     assert f"<td>{row['opened_seq']}</td>" in sections.fd_table_html([row], {}, {})
+
+
+def test_killed_call_is_unfinished_in_every_view():
+    p = Process(sockets(count=50, wait_ms=200))
+    panel = show(p, live=True)
+    p.start()
+    wait_for(lambda: p.host.trace.calls >= 2)
+    p.kill()
+    panel.finish()
+    assert "1 unfinished" in panel.top.value and 'class="wx-unf"' in panel.bottom.value
+    assert "1 unfinished" in status_line(p) and "1 unfinished" in panel._repr_mimebundle_()["text/plain"]
 
 
 def test_status_wording():

@@ -13,7 +13,7 @@ import uuid
 from collections import deque
 
 from ..abi import errno as _errno
-from ..trace import ARGS, CALL, DUR, ERRNO, START
+from ..trace import ARGS, CALL, DUR, ERRNO, MARK, START, UNFINISHED
 from . import sections
 from . import procs as procs_view
 from . import threads as threads_view
@@ -37,6 +37,7 @@ class LivePanel:
         self._cursor = 0            # events already counted into _acc
         self._acc = {}              # syscall name -> [calls, errors, total_ns]
         self._errors = 0
+        self._unfinished = 0
         self._marks = deque(maxlen=MAX_MARKS)
         self._seen, self._flash, self._state, self._gone = {}, {}, {}, {}
         self._first = True
@@ -122,10 +123,13 @@ class LivePanel:
             call = ev[CALL]
             row = acc.get(call.name)
             if row is None:
-                row = acc[call.name] = [0, 0, 0]
+                row = acc[call.name] = [0, 0, 0, 0]
             row[0] += 1
             row[2] += ev[DUR]
-            if ev[ERRNO]:
+            if ev[ERRNO] is None and ev[MARK] in UNFINISHED:   # cut short: neither error nor success
+                row[3] += 1
+                self._unfinished += 1
+            elif ev[ERRNO]:
                 row[1] += 1
                 self._errors += 1
                 marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]),
@@ -138,10 +142,11 @@ class LivePanel:
             return self._acc
         acc = {k: list(v) for k, v in self._acc.items()}
         for name, (c, e, t) in list(trace.unrecorded.items()):
-            row = acc.setdefault(name, [0, 0, 0])
+            row = acc.setdefault(name, [0, 0, 0, 0])
             row[0] += c
             row[1] += e
             row[2] += t
+            row[3] += trace.unrecorded_unfinished.get(name, 0)
         return acc
 
     def _render(self, final):
@@ -194,7 +199,8 @@ class LivePanel:
         note = f"(the host closed {at_exit} descriptors at exit)" if at_exit else ""
         top = "".join([sections.CSS, '<div class="wxp">',
                        sections.status_html(p.name, p.status, p.exit_code, elapsed, trace.calls,
-                                           self._errors + sum(r[1] for r in list(trace.unrecorded.values())), note),
+                                           self._errors + sum(r[1] for r in list(trace.unrecorded.values())), note,
+                                           self._unfinished + sum(trace.unrecorded_unfinished.values())),
                        threads_view.section_html(p), procs_view.section_html(p),
                        sections.fd_table_html(rows, ages, flashes),
                        sections.closed_html(closed, gone), "</div>"])

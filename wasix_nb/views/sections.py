@@ -6,7 +6,7 @@ the browser resumes the fade where it was, and the highlight ends on time howeve
 """
 import html
 
-from ..trace import ERRNO, MARK, format_event
+from ..trace import ERRNO, MARK, UNFINISHED, format_event
 
 FLASH_S = 2.0   # how long a new row / state change / close stays highlighted
 
@@ -27,7 +27,7 @@ CSS = """<style>
 .wxp td.wx-flash{animation:wx-flash 2s linear both}
 .wxp tr.wx-gone{animation:wx-gone 2s linear both}
 .wxp tr.wx-closed{opacity:.55}
-.wxp .wx-err{color:#d62728}.wxp .wx-inj{color:#b35900}
+.wxp .wx-err{color:#d62728}.wxp .wx-inj{color:#b35900}.wxp .wx-unf{color:#8c6d00;font-style:italic}
 .wxp .wx-calls div{white-space:pre}
 .wxp .wx-cols{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
 @keyframes wx-new{from{background:#b7f0b1}to{background:transparent}}
@@ -80,15 +80,18 @@ def status_word(status, exit_code) -> str:
     return status
 
 
-def status_text(name, status, exit_code, seconds, ncalls, nerrors) -> str:
-    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms' (the status line of every view)."""
+def status_text(name, status, exit_code, seconds, ncalls, nerrors, unfinished=0) -> str:
+    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms' (the status line of every view); calls cut short
+    by a kill or timeout add '· 1 unfinished'."""
     parts = [f"{name}: {status_word(status, exit_code)}", plural(ncalls, "call"), plural(nerrors, "error")]
+    if unfinished:
+        parts.append(f"{unfinished} unfinished")
     if seconds is not None:
         parts.append(duration(seconds))
     return " · ".join(parts)
 
 
-def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note=""):
+def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note="", unfinished=0):
     word = status_word(status, exit_code)
     if status in ("returned", "exited"):
         cls = "ok" if exit_code == 0 else "bad"
@@ -98,6 +101,8 @@ def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note=""):
         cls = "bad"
     t = f" · {duration(elapsed)}" if elapsed is not None else ""
     errs = f'<span class="wx-err">{plural(nerrors, "error")}</span>' if nerrors else "0 errors"
+    if unfinished:
+        errs += f' · <span class="wx-unf">{unfinished} unfinished</span>'
     extra = f' <span class="wx-note">{_esc(note)}</span>' if note else ""
     # after a kernel restart ipywidgets marks the view `jupyter-widgets-disconnected`: CSS then swaps the
     # frozen "running" for what is true (the process died with its kernel)
@@ -149,6 +154,8 @@ def calls_html(events, start, t0):
         mark = ev[MARK] or ""
         if mark.startswith("injected"):
             out.append(f'<div class="wx-inj">⚑ {line}</div>')
+        elif ev[ERRNO] is None and ev[MARK] in UNFINISHED:
+            out.append(f'<div class="wx-unf">{line}</div>')
         elif ev[ERRNO]:
             out.append(f'<div class="wx-err">{line}</div>')
         else:
@@ -158,13 +165,17 @@ def calls_html(events, start, t0):
 
 
 def summary_html(acc):
-    """`acc`: name -> [calls, errors, total_ns]."""
+    """`acc`: name -> [calls, errors, total_ns, unfinished] (the columns of `proc.summary`)."""
     rows = sorted(acc.items(), key=lambda kv: -kv[1][2])
     out = ['<div><h4>per function</h4><table class="wx-summary"><tr><th>syscall</th><th>calls</th>'
-           '<th>errors</th><th>total_ns</th><th>mean_ns</th></tr>']
-    for name, (c, e, t) in rows:
+           '<th>errors</th><th>total_ns</th><th>mean_ns</th><th>unfinished</th></tr>']
+    for name, row in rows:
+        c, e, t = row[:3]
+        u = row[3] if len(row) > 3 else 0
         err = f'<span class="wx-err">{e}</span>' if e else "0"
-        out.append(f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t}</td><td>{t // c}</td></tr>")
+        unf = f'<span class="wx-unf">{u}</span>' if u else "0"
+        out.append(f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t}</td><td>{t // c}</td>"
+                   f"<td>{unf}</td></tr>")
     out.append("</table></div>")
     return "".join(out)
 

@@ -14,7 +14,8 @@ _counter = itertools.count(1)   # per kernel session: ids stay the same when a n
 def status_line(proc) -> str:
     """'srv: exited 0 · 5 calls · 1 error · 3.2 ms', worded as the live panel words it."""
     tr = proc.host.trace
-    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors())
+    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors(),
+                       tr.unfinished())
 
 
 class Static:
