@@ -94,6 +94,10 @@ def lab(tmp_path_factory):
     root.mkdir()
     (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    # every cell in the DOM (no windowed rendering), so a check sees the whole notebook
+    tracker = cfg / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     shutil.copytree(os.path.join(ROOT, "notebooks"), root / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port = _free_port()
@@ -252,6 +256,8 @@ def test_untrusted_tutorial_shows_timelines_as_pictures(lab, browser):
     page.wait_for_selector(".jp-OutputArea-output", timeout=30_000)
     trusted = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).trusted")
     assert trusted is False
+    page.wait_for_function(f"() => {{ const i = ({IMGS_JS})(); return i.length >= 2 && i.every(x => x.ok); }}",
+                           timeout=30_000)
     imgs = page.evaluate(IMGS_JS)
     assert len(imgs) >= 2 and all(i["ok"] and i["w"] >= 600 for i in imgs), imgs
     text = page.locator(".jp-Notebook").inner_text()
@@ -287,8 +293,8 @@ def test_run_save_stop_reopen_has_tables_and_no_widget_error(lab, browser):
     text = page.locator(".jp-Notebook").inner_text()
     assert WIDGET_ERROR not in text and "fg: exited 0" in text and "bg: killed" in text
     assert page.locator(".jp-OutputArea table.dataframe").count() >= 4
-    imgs = page.evaluate(IMGS_JS)
-    assert len(imgs) == 2 and all(i["ok"] for i in imgs), imgs
+    page.wait_for_function(f"() => {{ const i = ({IMGS_JS})(); return i.length == 2 && i.every(x => x.ok); }}",
+                           timeout=30_000)
 
 
 def test_background_panel_says_gone_after_kernel_restart(lab, browser):
