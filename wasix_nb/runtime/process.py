@@ -51,7 +51,7 @@ class Process(Views):
     """
 
     _PUBLIC = ("name", "pid", "status", "exit_code", "message", "stdout", "stderr", "duration", "started",
-               "result", "options", "memory_bytes", "run", "start", "wait", "stop", "kill", "close")
+               "result", "options", "memory_bytes", "run", "start", "wait", "stop", "kill", "close", "signal")
 
     def __init__(self, source, options=None, *, parent=None, pid=None, **kwargs):
         opts = self.options = Options.build(options, **kwargs)

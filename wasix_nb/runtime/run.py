@@ -15,7 +15,7 @@ class Views:
         # `srv.<Tab>` offers the public API, not the internals (host, store, instance, ...); those stay
         # reachable by name
         names = [*self._VIEWS, *self._PUBLIC]
-        names += [n for n in ("threads", "procs", "lsof", "tree") if hasattr(type(self), n)]  # views others add
+        names += [n for n in ("threads", "children", "procs", "lsof", "tree") if hasattr(type(self), n)]  # added later
         return sorted(set(names))
 
     @property
