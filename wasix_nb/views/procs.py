@@ -6,6 +6,7 @@ tables); nothing here changes a process.
 """
 import html
 import sys
+import time
 
 MAX_SHOWN = 16          # processes the panel lists (the newest ones past it are counted)
 
@@ -104,6 +105,14 @@ def lsof_frame(p):
     return pd.DataFrame(lsof_rows(p), columns=LSOF_COLUMNS)
 
 
+def _seconds(q):
+    """The run time once ended; the time so far while it runs."""
+    if q.duration is not None:
+        return round(q.duration, 3)
+    started = getattr(q, "started", None)
+    return round(time.time() - started, 3) if started else None
+
+
 _PS_DTYPES = {"pid": "int64", "parent": "int64", "exit_code": "Int64", "sockets": "int64", "calls": "int64",
               "errors": "int64", "seconds": "float64"}
 
@@ -133,7 +142,7 @@ def ps_frame(named: dict, stopping=()):
                 "status": "stopping" if old and running else q.status,
                 "exit_code": q.exit_code, "sockets": sum(1 for r in table if r["kind"] == "socket"),
                 "calls": calls.get(q.pid, 0), "errors": errors.get(q.pid, 0),
-                "seconds": round(q.duration, 3) if q.duration is not None else None,
+                "seconds": _seconds(q),
             })
     cols = {c: pd.array([r[c] for r in rows], dtype=_PS_DTYPES.get(c, object)) for c in PS_COLUMNS}
     return pd.DataFrame(cols, columns=PS_COLUMNS, copy=False)
