@@ -33,7 +33,8 @@ THREADS_JS = """(i) => {
   if (!cell) return null;
   const t = cell.querySelector('.jp-OutputArea table.wx-threads');
   return {rows: t ? [...t.querySelectorAll('tr')].slice(1).map(r => r.textContent) : [],
-          status: (cell.querySelector('.wx-status') || {}).textContent || ''};
+          // the live panel's status line, or (once it ended) the final tables' one
+          status: (cell.querySelector('.wx-status') || cell.querySelector('.wasix-result p') || {}).textContent || ''};
 }"""
 
 IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
