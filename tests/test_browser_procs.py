@@ -1,0 +1,111 @@
+"""JupyterLab in Debian chromium: a forking program's live panel shows its process tree and the pipe both
+processes hold; `proc.processes` and `proc.lsof()` render as tables; `%wasix kill` ends the tree."""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nbformat
+import pytest
+
+from test_browser import CHROMIUM, IDLE_JS, ROOT, _free_port, sync_playwright
+from test_fork import HANG
+from wasix_nb import wasmopt
+
+pytestmark = pytest.mark.browser
+
+WAIT = """import time
+for _ in range(400):
+    if forker.procs is not None and len(forker.processes) == 2 and "fd_read" in forker.processes.state.iloc[1] \\
+            and "proc_join" in forker.processes.state.iloc[0]:
+        break
+    time.sleep(0.05)
+"""
+CELLS = ["%load_ext wasix_nb", "%%wasix --bg -n forker\n" + HANG, WAIT + "forker.processes", "forker.lsof()",
+         "%wasix kill forker\nforker.processes"]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed")
+    if wasmopt.wasm_opt() is None:
+        pytest.skip("wasm-opt not found (apt-get install binaryen)")
+    root, cfg = tmp_path / "root", tmp_path / "config"
+    (cfg / "labconfig").mkdir(parents=True)
+    root.mkdir()
+    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, root / "procs.ipynb")
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               PYTHONPATH=ROOT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+         "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
+         f"--LabApp.workspaces_dir={tmp_path / 'ws'}", "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if urllib.request.urlopen(url + "/api/status", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("jupyterlab did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+OUT_JS = """(i) => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+  const o = c && c.querySelector('.jp-OutputArea'); return o ? o.innerText : ''; }"""
+
+
+def test_process_tree_and_lsof_in_jupyterlab(lab):
+    errors = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 2600})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(lab + "/lab/tree/procs.ipynb?reset")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+            page.wait_for_function(IDLE_JS, timeout=30_000)
+            page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
+            page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+            panel = tree = lsof = ""
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 60:
+                panel, tree, lsof = (page.evaluate(OUT_JS, i) for i in (1, 2, 3))
+                if "killed" in page.evaluate(OUT_JS, 4):
+                    break
+                time.sleep(0.1)
+            assert "blocked in proc_join" in tree and "blocked in fd_read on fd 3" in tree, tree
+            assert "pid 1 fd 3, pid 2 fd 3" in lsof and "pid 1 fd 4, pid 2 fd 4" in lsof, lsof
+            assert "processes" in panel and "killed" in panel, panel
+            final = page.evaluate(OUT_JS, 4)
+            assert final.count("killed") >= 2, final                # both processes ended with the kill
+            os.makedirs(os.path.join(ROOT, "artifacts"), exist_ok=True)
+            page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
+                path=os.path.join(ROOT, "artifacts", "processes-panel.png"))
+        finally:
+            browser.close()
+    assert not errors, errors
