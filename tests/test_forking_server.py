@@ -91,10 +91,11 @@ def test_forking_echo_server_serves_clients_in_children(no_leak):
         assert out == {i: b"hello %d" % i for i in range(4)}
         held.close()
         wait_for(lambda: all(p.done.is_set() for p in srv.procs.every()[1:]), timeout=30)
-        tree = srv.processes        # joined at the next accept; the last ones wait as zombies till then
+        # joined at the next accept; the last ones wait as zombies till then
+        tree, = wait_for(lambda: (lambda t: (t,) if t.state.iloc[0] == "blocked in sock_accept on fd 3" else None)(
+            srv.processes), timeout=30)
         assert list(tree.pid) == [1, 2, 3, 4, 5, 6]
         assert set(tree.state[tree.pid > 1]) <= {"exited 0", "zombie (exited 0)"}
-        assert tree.state.iloc[0] == "blocked in sock_accept on fd 3"
     finally:
         if held is not None:
             held.close()
