@@ -125,6 +125,22 @@ def iov_prefix(mem, iovs, count, limit):
     return count, tuple(lens), b"".join(chunks)
 
 
+def iov_one(mem, iovs, count, limit):
+    """iov_prefix for the common single-buffer call, straight from the memory view (no bounds
+    surprises: anything unusual takes iov_prefix's checked path)."""
+    if count == 1:
+        mv = mem._mv        # noqa: SLF001 - read-only peek; a stale or short view falls back below
+        try:
+            buf, ln = _IOVEC.unpack_from(mv, iovs & MASK32)
+        except struct.error:
+            return iov_prefix(mem, iovs, count, limit)
+        take = ln if ln < limit else limit
+        data = mv[buf:buf + take]
+        if len(data) == take:
+            return 1, (ln,), bytes(data)
+    return iov_prefix(mem, iovs, count, limit)
+
+
 def capture_inputs(plan, mem, args, limit):
     """The raw inputs of a call, copied before it runs (the `in` payload is filled after it)."""
     out = []
@@ -133,7 +149,7 @@ def capture_inputs(plan, mem, args, limit):
         if kind == "addr":
             out.append(_addr(mem, p))
         elif kind == "iov":
-            out.append(iov_prefix(mem, p, args[aux], limit) if plan.io == "out" else None)
+            out.append(iov_one(mem, p, args[aux], limit) if plan.io == "out" else None)
         elif kind == "str":
             n = args[aux] & MASK32
             raw = _read(mem, p, min(n, STR_CAP))

@@ -30,6 +30,8 @@ _SCAN = struct.Struct(HEAD.format + f"{SIZE - HEAD.size}x")     # the header of 
 _FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(MAX_ARGS + 1)]
 _CID = struct.Struct("<i")
 _SIDE = -1              # declaration id of a record kept whole in `side`
+_MASK = (1 << 14) - 1
+_SIDE_RECORD = _FULL[0].pack(0, 0, _SIDE, 0, 0, 0, 0, 0, 0, 0, 0, _SIDE)
 
 
 def packer(nargs):
@@ -71,14 +73,16 @@ class EventLog:
                 self.chunks.append(bytearray(CHUNK * SIZE))
             return self.chunks[c]
 
-    def put(self, i, ev):
-        """Keep event tuple `ev` whole as slot `i` (claimed by the caller, below the limit)."""
-        self.side[i] = ev
-        c = i // CHUNK
+    def put(self, i, ev, cid=None):
+        """Keep event tuple `ev` whole as slot `i` (claimed by the caller, below the limit).  Its
+        declaration is kept as its id (`cid` when the caller knows it): a tuple of numbers, strings,
+        bytes and such tuples is one the garbage collector stops tracking, so kept events cost it
+        nothing either."""
+        self.side[i] = (ev[0], ev[1], self.decl_id(ev[2]) if cid is None else cid) + ev[3:]
+        c = i >> SHIFT
         buf = self.chunks[c] if c < len(self.chunks) else self.chunk(c)
-        off = (i % CHUNK) * SIZE
-        HEAD.pack_into(buf, off, 0, 0, _SIDE, 0, 0, 0, 0, 0)
-        _CID.pack_into(buf, off + _FULL[0].size - 4, _SIDE)
+        off = (i & _MASK) * SIZE
+        buf[off:off + len(_SIDE_RECORD)] = _SIDE_RECORD
 
     def append(self, ev) -> bool:
         """Record an event tuple (the general path: notes, strings, captures, calls cut short); False
@@ -117,7 +121,7 @@ class EventLog:
                     if cid == _SIDE and v[-1] == _SIDE:
                         ev = self.side.get(i)
                         if ev is not None:
-                            return ev
+                            return (ev[0], ev[1], self.decls[ev[2]]) + ev[3:]
                     elif cid > 0 and v[-1] == cid:
                         no = v[6]
                         return (v[0], v[1], self.decls[cid], v[11:11 + na], v[3],

@@ -215,11 +215,11 @@ class Trace:
         if not self.events.append(ev):
             self.overflow(ev)
 
-    def spend(self, n: int) -> bool:
+    def spend(self, n: int, at=None) -> bool:
         """Take `n` bytes of the budget for captured data (True), or refuse when the rest of the budget
-        would hold fewer than one more event."""
+        would hold fewer than one more event; `at` is the slot of the event asking (else the count)."""
         cost = -(-n // EVENT_BYTES)
-        if self.limit - cost <= len(self.events):
+        if self.limit - cost <= (len(self.events) if at is None else at):
             return False
         self.limit -= cost
         self.captured_bytes += n
@@ -345,7 +345,7 @@ class Trace:
             t0 = self.t0
             side = events.side              # payload calls are captured: their events are kept whole
             for seq in sorted(k for k in list(side) if upto <= k < n):
-                ev = side[seq]
+                ev = events[seq]
                 call = ev[CALL]
                 plan = plan_of(call)
                 if plan is None or plan.io is None or ev[ERRNO] != 0 or not ev[OUTS] or not ev[OUTS][0]:

@@ -319,9 +319,13 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
     trace = host.trace
     clock = time.perf_counter_ns
     IO, FAULT = int(Errno.IO), int(Errno.FAULT)
-    capture_inputs, iov_prefix, clip = _cap.capture_inputs, _cap.iov_prefix, _cap.clip_outs
+    capture_inputs, iov_one, clip = _cap.capture_inputs, _cap.iov_one, _cap.clip_outs
     items, io, iov, clip_outs = plan.items, plan.io, plan.iov, plan.clip_outs
     iov_arg, iov_len_arg = (items[iov][1], items[iov][2]) if iov is not None else (None, None)
+    log = trace.events
+    cid = log.decl_id(call)
+    claim, put, overflow, spend = log.claim, log.put, trace.overflow, trace.spend
+    entries = host.fds.entries
 
     def traced(*args):
         t0 = clock()
@@ -351,22 +355,32 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
         dur = clock() - t0
         if outs and clip_outs:
             outs = clip(outs)
+        size = 0
         if cap is not None:
             if io is not None:
                 if err == 0 and outs:
                     if io == "in":      # what was read: only now in memory
-                        cap[iov] = iov_prefix(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
-                    e = host.fds.entries.get(args[0])
+                        cap[iov] = v = iov_one(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
+                    e = entries.get(args[0])
                     f = e.file if e is not None else None
                     cap.append("" if f is None else f.peer or ("" if f.kind == "socket" else f.kind))
-            size = 0
-            for v in cap:
-                if v.__class__ is bytes:
-                    size += len(v)
-                elif v.__class__ is tuple:
-                    size += len(v[-1]) if v[-1].__class__ is bytes else len(v[0])
-            cap = tuple(cap) if size == 0 or trace.spend(size) else None
-        record((t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, cap))
+                v = cap[iov]
+                if v is not None:
+                    size = len(v[2])
+            else:
+                for v in cap:
+                    if v.__class__ is bytes:
+                        size += len(v)
+                    elif v.__class__ is tuple:
+                        size += len(v[0])
+        ev = (t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None)
+        i = claim()
+        if i < log.cap:
+            if cap is not None:
+                ev = ev[:9] + ((tuple(cap) if not size or spend(size, i) else None),)
+            put(i, ev, cid)
+        else:
+            overflow(ev)
         return err
     return traced
 
