@@ -240,3 +240,23 @@ def test_live_panel_has_a_processes_section_with_shared_descriptors(no_leak):
     finally:
         p.kill()
         panel.close()
+
+
+# the child exits with its pid * 10 + its parent's pid (proc_id, proc_parent); the parent with that code
+IDS = module(imports("proc_fork", "proc_join", "proc_exit", "proc_id", "proc_parent"), '''
+  (func (export "_start")
+    (drop (call $proc_fork (i32.const 1) (i32.const 0)))
+    (if (i32.eqz (i32.load (i32.const 0)))
+      (then (drop (call $proc_id (i32.const 40)))
+            (drop (call $proc_parent (i32.load (i32.const 40)) (i32.const 44)))
+            (call $proc_exit (i32.add (i32.mul (i32.load (i32.const 40)) (i32.const 10)) (i32.load (i32.const 44))))))
+    (i32.store8 (i32.const 16) (i32.const 1))
+    (i32.store (i32.const 20) (i32.load (i32.const 0)))                 ;; join that very pid
+    (drop (call $proc_join (i32.const 16) (i32.const 0) (i32.const 32)))
+    (drop (call $proc_parent (i32.const 1) (i32.const 48)))              ;; pid 1's parent: 0 (the host)
+    (call $proc_exit (i32.add (i32.load16_u (i32.const 34)) (i32.mul (i32.load (i32.const 48)) (i32.const 1000)))))''')
+
+
+def test_proc_id_and_proc_parent_in_the_child_and_join_by_pid():
+    r = wasix_nb.run(IDS, timeout=30)
+    assert (r.outcome, r.exit_code) == ("exited", 2 * 10 + 1), r.message
