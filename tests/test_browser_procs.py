@@ -10,7 +10,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from test_browser import CHROMIUM, IDLE_JS, ROOT, _free_port, sync_playwright
+from test_browser import ARTIFACTS, CHROMIUM, IDLE_JS, ROOT, _free_port, sync_playwright
 from test_fork import HANG
 from wasix_nb import wasmopt
 
@@ -24,7 +24,7 @@ for _ in range(1200):
     time.sleep(0.05)
 """
 CELLS = ["%load_ext wasix_nb", "%%wasix --bg -n forker\n" + HANG, WAIT + "forker.processes", "forker.lsof()",
-         "%wasix kill forker\nforker.processes"]
+         "time.sleep(4)\n%wasix kill forker\nforker.processes"]      # 4 s to see the live panel
 
 
 @pytest.fixture
@@ -78,6 +78,7 @@ OUT_JS = """(i) => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell'
 
 
 def test_process_tree_and_lsof_in_jupyterlab(lab):
+    os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -91,20 +92,22 @@ def test_process_tree_and_lsof_in_jupyterlab(lab):
             page.wait_for_function(IDLE_JS, timeout=30_000)
             page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
             page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-            panel = tree = lsof = final = ""
+            panel = tree = lsof = final = live = ""
             t0 = time.monotonic()
-            while time.monotonic() - t0 < 120:         # the panel publishes its final state on its own
+            while time.monotonic() - t0 < 120:
                 panel, tree, lsof, final = (page.evaluate(OUT_JS, i) for i in (1, 2, 3, 4))
-                if final.count("killed") >= 2 and "killed" in panel and "processes" in panel:
+                if "processes" in panel and "blocked in fd_read on fd 3" in panel and not live:
+                    live = panel                        # the live panel, while both processes run
+                    page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
+                        path=os.path.join(ARTIFACTS, "processes-panel.png"))
+                if final.count("killed") >= 2 and "killed" in panel:
                     break
                 time.sleep(0.1)
             assert "blocked in proc_join" in tree and "blocked in fd_read on fd 3" in tree, tree
             assert "pid 1 fd 3, pid 2 fd 3" in lsof and "pid 1 fd 4, pid 2 fd 4" in lsof, lsof
-            assert "processes" in panel and "killed" in panel, panel
+            assert "shared by several processes" in live and "pid 1 fd 3, pid 2 fd 3" in live, live
+            assert "killed" in panel, panel
             assert final.count("killed") >= 2, final                # both processes ended with the kill
-            os.makedirs(os.path.join(ROOT, "artifacts"), exist_ok=True)
-            page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
-                path=os.path.join(ROOT, "artifacts", "processes-panel.png"))
         finally:
             browser.close()
     assert not errors, errors
