@@ -444,3 +444,58 @@ def test_b21_allow_list_resolves_only_listed_names(monkeypatch):
         assert k.host.policy.allows(1, "192.0.2.7", 443) and not k.host.policy.allows(1, "192.0.2.7", 80)
     with Shim(net="10.0.0.0/8,svc.example:443") as k2:
         assert not k2.host.policy.allows(1, "192.0.2.7", 443)
+
+
+# -- B15: one descriptor budget for the whole kernel, with a reserve --------------------------------------------
+_B15_CHILD = r'''
+import json, os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))        # as `ulimit -n 256`
+sys.path.insert(0, sys.argv[1])
+from watlib import Shim
+from wasix_nb.host.fdtable import BUDGET
+with Shim() as k:
+    n = 0
+    while n < 2000:
+        err = k.sock_open(1, 1, 0, 128)
+        if err:
+            break
+        n += 1
+    mark = k.last()[3]
+    files = []
+    try:                                   # the kernel itself still has room (its reserve)
+        for _ in range(100):
+            files.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    for f in files:
+        os.close(f)
+print(json.dumps(dict(n=n, err=err, mark=mark, files=len(files), budget=BUDGET.limit, used=BUDGET.used)))
+'''
+
+
+def test_b15_kernel_keeps_a_descriptor_reserve():
+    import json
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _B15_CHILD, os.path.dirname(os.path.abspath(__file__))],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["budget"] == 128                    # half of RLIMIT_NOFILE
+    assert out["err"] == 41 and "budget" in out["mark"], out      # NFILE, before the OS ran out
+    assert out["n"] < out["budget"] and out["files"] == 100, out
+    assert out["used"] == 0                        # everything given back at the end
+
+
+def test_b15_budget_is_shared_by_every_process(monkeypatch):
+    from wasix_nb.host.fdtable import BUDGET
+    monkeypatch.setattr(BUDGET, "_limit", BUDGET.used + 4 + 10)     # the two wake pipes + 10
+    with Shim() as a, Shim() as b:
+        opened = 0
+        for k in (a, b, a, b) * 4:
+            opened += k.sock_open(1, 2, 0, 128) == 0
+        assert opened == 10
+        assert a.sock_open(1, 2, 0, 128) == 41 and b.fd_pipe(128, 132) == 41
+        assert a.fd_dup(3, 200) == 0               # a dup is the same open file: no new OS descriptor
+        used = BUDGET.used
+    assert BUDGET.used == used - 14                # all given back

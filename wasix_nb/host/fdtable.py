@@ -7,6 +7,8 @@ resource when the last descriptor goes.
 """
 import collections
 import heapq
+import os
+import resource
 import threading
 
 from ..abi.errno import Errno, WasiError
@@ -19,8 +21,57 @@ HISTORY_LIMIT = 10_000      # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB
 _REFS = threading.Lock()
 
 
+class KernelBudget:
+    """The OS descriptors held by the open files of every process this kernel (this Python process)
+    runs, against one budget: half of the soft RLIMIT_NOFILE, so the other half stays for the kernel
+    itself (Jupyter's sockets, IPython's history, the user's files).  A new open file past the budget is
+    refused with NFILE (per process, `fd_limit` gives MFILE first).  An open file counts once however
+    many descriptors (dups, forked tables) refer to it; stdio counts nothing.  Each process's wake pipe
+    (2) is counted but never refused.  Override with WASIX_NB_FD_BUDGET or `set_limit()`."""
+
+    def __init__(self):
+        self.used = 0
+        self._limit = None
+
+    @property
+    def limit(self) -> int:
+        if self._limit is None:
+            env = os.environ.get("WASIX_NB_FD_BUDGET")
+            if env:
+                self._limit = int(env)
+            else:
+                soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+                if soft == resource.RLIM_INFINITY or soft > 1 << 20:
+                    soft = 1 << 20
+                self._limit = max(soft // 2, 16)
+        return self._limit
+
+    def set_limit(self, n=None):
+        """Set the budget (None: back to half of RLIMIT_NOFILE, read again)."""
+        self._limit = n
+
+    def room(self, n: int = 1) -> bool:
+        return self.used + n <= self.limit
+
+    def charge(self, n: int):
+        """Count n descriptors without refusing (the host's own wake pipe)."""
+        with _REFS:
+            self.used += n
+
+    def credit(self, n: int):
+        with _REFS:
+            self.used -= n
+
+
+BUDGET = KernelBudget()
+
+
 def _ref(file):
     with _REFS:
+        if file.refs == 0 and file.os_fds:      # a new open file: its OS descriptors join the budget
+            if BUDGET.used + file.os_fds > BUDGET.limit:
+                raise WasiError(Errno.NFILE, f"kernel descriptor budget ({BUDGET.limit}) reached")
+            BUDGET.used += file.os_fds
         file.refs += 1
 
 
@@ -28,7 +79,10 @@ def _unref(file) -> bool:
     """Drop one reference; True when it was the last."""
     with _REFS:
         file.refs -= 1
-        return file.refs == 0
+        if file.refs == 0:
+            BUDGET.used -= file.os_fds
+            return True
+        return False
 
 
 class OpenFile:
@@ -45,6 +99,7 @@ class OpenFile:
     nonblock = False
     bytes_in = 0
     bytes_out = 0
+    os_fds = 1      # OS descriptors this file holds (KernelBudget); stdio: 0
     _host = None    # set by FdTable.add: the Host of the table that first held it
 
     def __init__(self):
@@ -138,10 +193,13 @@ class FdTable:
         except KeyError:
             raise WasiError(Errno.BADF) from None
 
-    def check_room(self):
-        """MFILE unless one more descriptor fits (checked before creating anything)."""
-        if len(self.entries) >= self.limit:
+    def check_room(self, n: int = 1):
+        """MFILE unless n more descriptors fit in this table, NFILE unless n more OS descriptors fit in
+        the kernel's budget (checked before creating anything; `add` checks again)."""
+        if len(self.entries) + n > self.limit:
             raise WasiError(Errno.MFILE)
+        if not BUDGET.room(n):
+            raise WasiError(Errno.NFILE, f"kernel descriptor budget ({BUDGET.limit}) reached")
 
     def _lowest_free(self) -> int:
         free, entries = self._free, self.entries
@@ -156,11 +214,12 @@ class FdTable:
     def add(self, file: OpenFile, cloexec: bool = False) -> int:
         """Open a new descriptor for `file` at the lowest free number."""
         with self.lock:
-            self.check_room()
+            if len(self.entries) >= self.limit:
+                raise WasiError(Errno.MFILE)
+            _ref(file)              # a new open file: NFILE past the kernel's budget (a dup costs nothing)
             fd = self._lowest_free()
             if file._host is None:
                 file._host = self.host
-            _ref(file)
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
             return fd

@@ -12,7 +12,7 @@ from ..abi.errno import Errno, WasiError, from_os
 from ..abi.memory import RW_MAX
 from ..abi.types import FileType, Rights
 from ..trace import Trace
-from .fdtable import DEFAULT_LIMIT, FdTable, OpenFile
+from .fdtable import BUDGET, DEFAULT_LIMIT, FdTable, OpenFile
 from .policy import Policy
 from .registry import Control
 
@@ -40,6 +40,7 @@ _STDIN_RIGHTS, _STDOUT_RIGHTS = _STDIO_RIGHTS | int(_R.FD_READ), _STDIO_RIGHTS |
 
 class Stdio(OpenFile):
     filetype = int(FileType.CHARACTER_DEVICE)
+    os_fds = 0          # the host's own streams: nothing of the kernel's descriptor budget
 
     def __init__(self, name, host):
         super().__init__()
@@ -94,6 +95,7 @@ class Host:
         self.cancelled = threading.Event()
         self.cancel_reason = None
         self._wake_r, self._wake_w = os.pipe()
+        BUDGET.charge(2)                    # counted in the kernel's descriptor budget, never refused
         self._pollers = {}
         self._waiting = set()               # Events of calls in wait_event (cancel sets them)
         os.set_blocking(self._wake_r, False)
@@ -272,6 +274,8 @@ class Host:
             self._own_scratch = False
         # forget the numbers first: a late cancel() from another thread must not write to a reused fd
         fds, (self._wake_r, self._wake_w) = (self._wake_r, self._wake_w), (-1, -1)
+        if fds[0] != -1:
+            BUDGET.credit(2)
         for fd in fds:
             if fd != -1:
                 try:

@@ -10,8 +10,7 @@ from ..registry import WASIX, syscall
 def fd_pipe(h, ro_fd1, ro_fd2):
     h.mem.check(ro_fd1, 4)
     h.mem.check(ro_fd2, 4)
-    if len(h.fds) + 2 > h.fds.limit:
-        return int(Errno.MFILE)
+    h.fds.check_room(2)
     try:
         r, w = os.pipe()
     except OSError as e:

@@ -90,8 +90,7 @@ def sock_pair(h, af, socktype, proto, ro_fd1, ro_fd2):
         return int(Errno.NOTSUP)          # Linux: socketpair works only for AF_UNIX
     h.mem.check(ro_fd1, 4)
     h.mem.check(ro_fd2, 4)
-    if len(h.fds) + 2 > h.fds.limit:
-        return int(Errno.MFILE)
+    h.fds.check_room(2)
     try:
         a, b = socket.socketpair(socket.AF_UNIX, OS_TYPE[base])
     except OSError as e:
