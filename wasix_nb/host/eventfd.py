@@ -21,6 +21,7 @@ SEMAPHORE = 1                       # wasix EventFdFlags bit 0
 class EventFd(OpenFile):
     kind = "event"
     filetype = int(FileType.UNKNOWN)
+    os_fds = 1                      # counted in the kernel's descriptor budget (fdtable.KernelBudget)
 
     def __init__(self, initial: int, semaphore: bool):
         super().__init__()

@@ -26,7 +26,8 @@ class KernelBudget:
     runs, against one budget: half of the soft RLIMIT_NOFILE, so the other half stays for the kernel
     itself (Jupyter's sockets, IPython's history, the user's files).  A new open file past the budget is
     refused with NFILE (per process, `fd_limit` gives MFILE first).  An open file counts once however
-    many descriptors (dups, forked tables) refer to it; stdio counts nothing.  Each process's wake pipe
+    many descriptors (dups, forked tables) refer to it, as its class declares (`OpenFile.os_fds`: stdio
+    and /dev/null hold none).  Each process's wake pipe
     (2) is counted but never refused.  Override with WASIX_NB_FD_BUDGET or `set_limit()`."""
 
     def __init__(self):
@@ -99,7 +100,7 @@ class OpenFile:
     nonblock = False
     bytes_in = 0
     bytes_out = 0
-    os_fds = 1      # OS descriptors this file holds (KernelBudget); stdio: 0
+    os_fds = 0      # OS descriptors this file holds (KernelBudget): 1 for sockets, pipes, files...
     _host = None    # set by FdTable.add: the Host of the table that first held it
 
     def __init__(self):

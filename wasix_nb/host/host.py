@@ -40,7 +40,6 @@ _STDIN_RIGHTS, _STDOUT_RIGHTS = _STDIO_RIGHTS | int(_R.FD_READ), _STDIO_RIGHTS |
 
 class Stdio(OpenFile):
     filetype = int(FileType.CHARACTER_DEVICE)
-    os_fds = 0          # the host's own streams: nothing of the kernel's descriptor budget
 
     def __init__(self, name, host):
         super().__init__()

@@ -9,6 +9,7 @@ AGAIN = int(Errno.AGAIN)
 
 class PipeEnd(OpenFile):
     kind = "pipe"
+    os_fds = 1
 
     def __init__(self, os_fd: int, readable: bool):
         super().__init__()

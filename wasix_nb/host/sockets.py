@@ -43,6 +43,7 @@ class Socket(OpenFile):
     """A WASIX socket on a real, non-blocking OS socket."""
 
     kind = "socket"
+    os_fds = 1          # one OS socket (fdtable.KernelBudget)
 
     def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False, os_sock=None):
         super().__init__()

@@ -15,7 +15,6 @@ class Device(OpenFile):
     type = "character device"
     filetype = int(FileType.CHARACTER_DEVICE)
     state = "open"
-    os_fds = 0                          # no OS descriptor behind it (fdtable.KernelBudget)
 
     def __init__(self, name: str):
         super().__init__()

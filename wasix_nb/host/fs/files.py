@@ -33,6 +33,7 @@ class OsFile(OpenFile):
 
     rights = ALL
     inheriting = ALL
+    os_fds = 1                  # counted in the kernel's descriptor budget (fdtable.KernelBudget)
 
     def __init__(self, fd: int, root, parts):
         super().__init__()
