@@ -102,4 +102,5 @@ def proc_signals_sizes_get(h, ret_count):
 
 @syscall("proc_signals_get", "buf:ptr", modules=(WASIX,))
 def proc_signals_get(h, buf):
+    h.mem.check(buf, 0)                     # nothing to write, but a pointer past the end is FAULT
     return 0
