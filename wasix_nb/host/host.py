@@ -52,7 +52,7 @@ class Stdio(OpenFile):
     def read(self, n: int) -> bytes:
         if self.kind != "stdin":
             raise WasiError(Errno.BADF)
-        data = self._host.read_stdin(n, self.nonblock)
+        data = self._host.read_stdin(n, self.nonblock, self.host)   # waits on the caller's own host
         self.bytes_in += len(data)
         return data
 
@@ -115,14 +115,15 @@ class Host:
     def write_stdio(self, name, data):
         self._sinks[name](data)
 
-    def read_stdin(self, n, nonblock=False):
+    def read_stdin(self, n, nonblock=False, waiter=None):
         """Up to n bytes of stdin. A real stdin that can block (the CLI's pipe or terminal) is waited on
         cancellably (timeout, SIGINT, kill end the wait) and read only when ready: AGAIN if NONBLOCK."""
         fd = self.stdin_fd
         if fd is None:
             return self._stdin(n)
+        waiter = waiter or self             # a forked child's read must wake when the child is killed
         while True:
-            if not self.wait_fd(fd, False, 0 if nonblock else None):
+            if not waiter.wait_fd(fd, False, 0 if nonblock else None):
                 raise WasiError(Errno.AGAIN)
             try:
                 return os.read(fd, min(n, RW_MAX))
