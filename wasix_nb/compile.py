@@ -8,7 +8,6 @@ instead of compiling (seconds for a large real binary).
 """
 import hashlib
 import os
-import platform
 import re
 import threading
 import weakref
@@ -18,7 +17,6 @@ import wasmtime
 
 from .diskcache import DiskCache
 from .errors import CompileError, SourceNotFound, WatSyntaxError
-from .wasmopt import prepare as _prepare
 
 
 def _wasmtime_id() -> str:
@@ -170,7 +168,7 @@ class EnginePool:
 
 def disk_key(skey) -> str:
     digest, fuel, version = skey
-    text = f"{digest}|fuel={int(fuel)}|{SETTINGS_TAG}|wasmtime={version}|{platform.machine()}"
+    text = f"{digest}|fuel={int(fuel)}|{SETTINGS_TAG}|wasmtime={version}|{os.uname().machine}"
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
@@ -186,6 +184,11 @@ def _compile(engine, src: Source) -> wasmtime.Module:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as e:
         raise CompileError(_clean_wat_error(str(e), src.name)) from None
+
+
+def _prepare(wasm: bytes, name: str) -> bytes:
+    from .wasmopt import prepare    # imported here: a run served from the cache never needs it
+    return prepare(wasm, name)
 
 
 def _clean_wat_error(msg: str, name: str) -> str:
