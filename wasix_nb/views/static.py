@@ -3,7 +3,7 @@ import html
 import itertools
 import re
 
-from . import tables
+from . import procs, tables
 from .sections import status_text
 from .timeline import img_html, timeline
 
@@ -32,6 +32,7 @@ class Static:
         fds = tables.fds(p) if fds is None else fds
         parts = [f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
                  "<h4>descriptors</h4>", tables.styled(fds, uid + "-fds")]
+        parts.append(procs.section_html(p))     # the process tree, once the run forked ("" otherwise)
         closed = tables.closed_rows(p, at_exit=False)
         if closed:
             parts += ["<h4>closed</h4>", tables.styled(tables.history_frame(closed), uid + "-closed")]
@@ -52,6 +53,8 @@ class Static:
         p = self.proc
         fds = tables.fds(p) if fds is None else fds
         out = [status_line(p), fds.to_string(index=False)]
+        if getattr(procs._root(p), "procs", None) is not None:
+            out.append(procs.processes_frame(p).to_string(index=False))
         if len(p.host.trace) and self.summary:
             out.append(p.host.trace.summary_text())
         return "\n".join(out)
