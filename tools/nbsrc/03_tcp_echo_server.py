@@ -161,6 +161,16 @@ CELLS = [
             print(c.recv(100))
     """),
     md("""
+    ## What went over the wire
+
+    `srv.follow()` shows one connection's bytes, like a "follow stream" view: what the server received
+    (red) and what it sent back (blue). It picks the most recent connection; `fd=`, `peer=` choose
+    another, `hex=True` gives a hex dump. `srv.io` has every payload of every descriptor as a DataFrame.
+    """),
+    code("""
+    srv.follow()
+    """),
+    md("""
     ## The trace
 
     `%wasix trace srv` gives every call so far as a DataFrame. Accept appears as `sock_accept_v2`: the

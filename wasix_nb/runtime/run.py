@@ -8,7 +8,7 @@ EXIT_STATUS = {"trapped": 134, "timeout": 124, "interrupted": 130, "killed": 137
 class Views:
     """DataFrames, the timeline and trace export (pandas loads on first use); see wasix_nb.views."""
 
-    _VIEWS = ("fds", "history", "trace", "summary", "io", "timeline", "save_trace")
+    _VIEWS = ("fds", "history", "trace", "summary", "io", "timeline", "follow", "save_trace")
     _PUBLIC = ()
 
     def __dir__(self):
@@ -66,6 +66,11 @@ class Views:
     def timeline(self):
         from ..views.timeline import timeline
         return timeline(self)
+
+    def follow(self, fd=None, peer=None, pid=None, hex=False):
+        """One socket's conversation (the most recent, or on `fd` / with `peer`), in two colours."""
+        from ..views.stream import follow
+        return follow(self, fd, peer, pid, hex)
 
     def save_trace(self, path):
         from ..views.text import save_trace

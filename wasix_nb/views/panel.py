@@ -14,7 +14,7 @@ from collections import deque
 
 from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, MARK, START, UNFINISHED
-from . import sections
+from . import sections, stream
 from . import procs as procs_view
 from . import threads as threads_view
 from .tables import fd_arg
@@ -210,7 +210,8 @@ class LivePanel:
             self._bottom = "".join([
                 sections.CSS, '<div class="wxp"><div class="wx-cols">',
                 sections.calls_html(events[first:n], first, trace.t0),
-                sections.summary_html(self._summary(trace)) if self._acc else "", "</div>", svg, "</div>"])
+                sections.summary_html(self._summary(trace)) if self._acc else "", "</div>",
+                stream.section_html(trace), svg, "</div>"])
             self._bottom_n, self._bottom_v = n, version
         return top, self._bottom
 

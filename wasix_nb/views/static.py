@@ -3,7 +3,7 @@ import html
 import itertools
 import re
 
-from . import procs, tables
+from . import procs, stream, tables
 from .sections import status_text
 from .timeline import img_html, timeline
 
@@ -45,6 +45,7 @@ class Static:
             if self.calls:
                 lines = tr.lines(max(0, n - RECENT))
                 parts.append(f"<h4>last calls</h4><pre>{html.escape(chr(10).join(lines))}</pre>")
+            parts.append(stream.section_html(tr, max_bytes=4096))    # the last socket's conversation
             parts.append(img_html(timeline(p).svg))   # an <img>: untrusted notebooks and GitHub show it
         parts.append("</div>")
         return "".join(parts)
