@@ -264,6 +264,10 @@ def test_untrusted_tutorial_shows_timelines_as_pictures(lab, browser):
     assert "descriptor timeline" not in text and "opened by call" not in text and "fd 0: stdin" not in text
     assert WIDGET_ERROR not in text
     assert page.locator(".jp-OutputArea table.dataframe").count() >= 4
+    # the conversation (srv.follow()) keeps its two colours untrusted
+    colours = page.evaluate("""() => ['in', 'out'].map(d => { const e = document.querySelector(
+        '.wx-stream span.wx-' + d); return e && getComputedStyle(e).color; })""")
+    assert colours == ["rgb(192, 57, 43)", "rgb(31, 111, 178)"], colours
     page.screenshot(path=os.path.join(ARTIFACTS, "untrusted-tutorial.png"), full_page=True)
 
 
