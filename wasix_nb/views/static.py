@@ -4,6 +4,7 @@ import itertools
 import re
 
 from . import procs, stream, tables
+from . import threads as threads_view
 from .sections import status_text
 from .timeline import img_html, timeline
 
@@ -16,6 +17,14 @@ def status_line(proc) -> str:
     tr = proc.host.trace
     return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors(),
                        tr.unfinished())
+
+
+def _section(view, p) -> str:
+    """A Process's threads / processes section, as the live panel showed it (nothing for a Result)."""
+    try:
+        return view.section_html(p)
+    except (AttributeError, TypeError):
+        return ""
 
 
 class Static:
@@ -31,6 +40,7 @@ class Static:
         p, uid = self.proc, self.uid
         fds = tables.fds(p) if fds is None else fds
         parts = [f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
+                 _section(threads_view, p),       # the threads, when it had more than one
                  "<h4>descriptors</h4>", tables.styled(fds, uid + "-fds")]
         parts.append(procs.section_html(p))     # the process tree, once the run forked ("" otherwise)
         closed = tables.closed_rows(p, at_exit=False)
