@@ -1,4 +1,5 @@
 """Shared by the benchmarks (not a benchmark: CI runs benchmarks/[!_]*.py)."""
+
 import os
 import shutil
 import statistics

@@ -13,6 +13,7 @@ Every run's ratio is printed, with the median and the WORST run (never hidden be
     accept_ratio median 0.80, worst 0.74 [0.80, ...] (wasix 4000/s, python 5000/s, medians)
     listen_overflows 0 (TcpExt ListenOverflows during the accept runs)
 """
+
 import argparse
 import os
 import socket
@@ -38,7 +39,7 @@ def roundtrips(port, seconds):
     """Round trips per second of 64-byte messages on one connection."""
     with socket.create_connection(("127.0.0.1", port)) as c:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(200):                      # warm up
+        for _ in range(200):  # warm up
             c.sendall(MSG)
             c.recv(64)
         n, t0 = 0, time.perf_counter()
@@ -56,7 +57,7 @@ def roundtrips(port, seconds):
 
 
 def connects(port, count):
-    t0 = time.monotonic()        # system-wide clock: the parent compares it with its own
+    t0 = time.monotonic()  # system-wide clock: the parent compares it with its own
     for _ in range(count):
         socket.create_connection(("127.0.0.1", port)).close()
     return t0
@@ -64,8 +65,9 @@ def connects(port, count):
 
 def client(*args) -> float:
     """Run the client in a child process; returns the number it prints."""
-    out = subprocess.run([sys.executable, __file__, "--client", *map(str, args)], check=True,
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", *map(str, args)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -75,25 +77,27 @@ def python_echo():
 
     def serve():
         c, _ = srv.accept()
-        with c:                                   # no socket options: as the WAT server
+        with c:  # no socket options: as the WAT server
             while True:
                 data = c.recv(65536)
                 if not data:
                     break
                 c.sendall(data)
         srv.close()
+
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return srv.getsockname()[1], t.join
 
 
 def python_accept(count):
-    srv = socket.create_server(("127.0.0.1", 0), backlog=4096)   # the queue wasix_nb's listen gets
+    srv = socket.create_server(("127.0.0.1", 0), backlog=4096)  # the queue wasix_nb's listen gets
 
     def serve():
         for _ in range(count):
             srv.accept()[0].close()
         srv.close()
+
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return srv.getsockname()[1], t.join
@@ -169,14 +173,19 @@ def main(argv=None):
     med = statistics.median
     er = [w / p for w, p in zip(w_echo, p_echo)]
     ar = [w / p for w, p in zip(w_acc, p_acc)]
-    print(f"echo_roundtrip_ratio {spread(er)} {figures(er)} "
-          f"(wasix {med(w_echo):.0f}/s, python {med(p_echo):.0f}/s, medians)")
+    print(
+        f"echo_roundtrip_ratio {spread(er)} {figures(er)} "
+        f"(wasix {med(w_echo):.0f}/s, python {med(p_echo):.0f}/s, medians)"
+    )
     print(f"accept_ratio {spread(ar)} {figures(ar)} (wasix {med(w_acc):.0f}/s, python {med(p_acc):.0f}/s, medians)")
     print(f"accept_wasix_conns_per_s {figures(w_acc, '{:.0f}')}")
     if after:
         where = "this network namespace" if in_netns() else "the whole machine: not run as root"
-        print(f"listen_overflows {after.get('ListenOverflows', 0) - before.get('ListenOverflows', 0)} "
-              f"(TcpExt ListenOverflows during the accept runs, {where})")
+        print(
+            f"listen_overflows {after.get('ListenOverflows', 0) - before.get('ListenOverflows', 0)} "
+            f"(TcpExt ListenOverflows during the accept runs, {where})"
+        )
+
 
 if __name__ == "__main__":
     main()

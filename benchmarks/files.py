@@ -3,6 +3,7 @@ itself on the same directory (os.write / os.open+os.close), measured side by sid
 
     python benchmarks/files.py          # prints the median and worst ratio of each
 """
+
 import os
 import statistics
 import sys
@@ -15,7 +16,7 @@ import wasix_nb  # noqa: E402
 WRITES, OPENS, ROUNDS = 4096, 2000, 5
 DEPTH = "a/b/c"
 
-WRITE_WAT = f'''(module
+WRITE_WAT = f"""(module
   (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
@@ -28,7 +29,7 @@ WRITE_WAT = f'''(module
     (loop $l
       (drop (call $write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 24)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const {WRITES}))))))'''
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {WRITES}))))))"""
 
 OPEN_WAT = f'''(module
   (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
@@ -56,7 +57,7 @@ def main():
     with open(os.path.join(box, DEPTH, "file.txt"), "w") as fp:
         fp.write("x")
     dirs = [f"{box}::/"]
-    wasix_nb.run(WRITE_WAT, dirs=dirs, check=True)          # compile both once, outside the timing
+    wasix_nb.run(WRITE_WAT, dirs=dirs, check=True)  # compile both once, outside the timing
     wasix_nb.run(OPEN_WAT, dirs=dirs, check=True)
     chunk = bytes(4096)
 
@@ -81,8 +82,7 @@ def main():
     for name, rs in ratios.items():
         per = statistics.median(r[0] for r in rs) * 1e6
         vs = sorted(r[1] for r in rs)
-        print(f"  {name:<34} {per:7.1f} us per call   x{statistics.median(vs):.1f} Python's time "
-              f"(worst x{vs[-1]:.1f})")
+        print(f"  {name:<34} {per:7.1f} us per call   x{statistics.median(vs):.1f} Python's time (worst x{vs[-1]:.1f})")
 
 
 if __name__ == "__main__":

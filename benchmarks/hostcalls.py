@@ -10,6 +10,7 @@ against bare hosts linked that way: what the tracing itself costs)
 3. open+close pairs/s with 10,000 sockets already open vs with none                   target >= 0.8
 4. cached %%wasix re-run of a small program vs raw wasmtime-py instantiate+run         report (aim <= 2x)
 """
+
 import resource
 import socket
 import statistics
@@ -26,7 +27,7 @@ QUICK = "--quick" in sys.argv
 N = 5_000 if QUICK else 20_000
 REPEAT = 3 if QUICK else 5
 
-OPEN_CLOSE = '''(module
+OPEN_CLOSE = """(module
   (import "wasix_32v1" "sock_open" (func $open (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "fd_close" (func $close (param i32) (result i32)))
   (memory (export "memory") 1)
@@ -35,16 +36,16 @@ OPEN_CLOSE = '''(module
       (drop (call $open (i32.const 1) (i32.const 2) (i32.const 0) (i32.const 64)))
       (drop (call $close (i32.load (i32.const 64))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))'''.replace("N)", f"{N})")
+      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))""".replace("N)", f"{N})")
 
-CLOCK = '''(module
+CLOCK = """(module
   (import "wasix_32v1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start") (local $i i32)
     (loop $l
       (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 64)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))'''.replace("N)", f"{N})")
+      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))""".replace("N)", f"{N})")
 
 I32 = wasmtime.ValType.i32()
 I64 = wasmtime.ValType.i64()
@@ -61,9 +62,9 @@ def bare_run(wat, funcs, state=None, raw=True):
         linker = wasmtime.Linker(engine)
         keep = []
         for (mod, name), (ty, fn) in funcs.items():
-            if raw:     # linked the way wasix_nb links its host calls: only the instrumentation differs
+            if raw:  # linked the way wasix_nb links its host calls: only the instrumentation differs
                 _raw_calls.define(linker, mod, name, ty, fn, keep)
-            else:       # wasmtime-py's own Linker.define_func: the floor wasmtime-py itself imposes
+            else:  # wasmtime-py's own Linker.define_func: the floor wasmtime-py itself imposes
                 linker.define_func(mod, name, ty, fn)
         inst = linker.instantiate(store, module)
         if state is not None:
@@ -94,10 +95,15 @@ def bare_sockets():
             return 8
         s.close()
         return 0
-    return table, state, {
-        ("wasix_32v1", "sock_open"): (wasmtime.FuncType([I32] * 4, [I32]), sock_open),
-        ("wasix_32v1", "fd_close"): (wasmtime.FuncType([I32], [I32]), fd_close),
-    }
+
+    return (
+        table,
+        state,
+        {
+            ("wasix_32v1", "sock_open"): (wasmtime.FuncType([I32] * 4, [I32]), sock_open),
+            ("wasix_32v1", "fd_close"): (wasmtime.FuncType([I32], [I32]), fd_close),
+        },
+    )
 
 
 def bare_open_close(raw=True):
@@ -130,13 +136,15 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20_000), hard))
 
     # 1. traced sock_open+fd_close vs bare host
-    ours(OPEN_CLOSE), bare_open_close()       # warm up compile cache and engines
+    ours(OPEN_CLOSE), bare_open_close()  # warm up compile cache and engines
     t_ours = best(ours, OPEN_CLOSE)
     t_bare = best(bare_open_close, raw=False)
     t_raw = best(bare_open_close, raw=True)
     print("open_close_vs_bare_host", fmt(t_bare / t_ours, 0.8, "wasix_nb", N / t_ours, "bare", N / t_bare))
-    print("  same, bare host on wasix_nb's raw-call linking (cost of tracing alone):",
-          fmt(t_raw / t_ours, None, "wasix_nb", N / t_ours, "bare raw", N / t_raw))
+    print(
+        "  same, bare host on wasix_nb's raw-call linking (cost of tracing alone):",
+        fmt(t_raw / t_ours, None, "wasix_nb", N / t_ours, "bare raw", N / t_raw),
+    )
 
     # 2. clock_time_get vs a no-op import
     noop = {("wasix_32v1", "clock_time_get"): (wasmtime.FuncType([I32, I64, I32], [I32]), lambda a, b, c: 0)}
@@ -145,13 +153,15 @@ def main():
     t_noop = min(bare_run(CLOCK, noop, raw=False) for _ in range(REPEAT))
     t_noop_raw = min(bare_run(CLOCK, noop, raw=True) for _ in range(REPEAT))
     print("clock_time_get_vs_noop_import", fmt(t_noop / t_ours, 0.5, "wasix_nb", N / t_ours, "noop", N / t_noop))
-    print("  same, no-op on wasix_nb's raw-call linking (cost of tracing alone):",
-          fmt(t_noop_raw / t_ours, None, "wasix_nb", N / t_ours, "noop raw", N / t_noop_raw),
-          f"= {(t_ours - t_noop_raw) / N * 1e6:.2f} us per call")
+    print(
+        "  same, no-op on wasix_nb's raw-call linking (cost of tracing alone):",
+        fmt(t_noop_raw / t_ours, None, "wasix_nb", N / t_ours, "noop raw", N / t_noop_raw),
+        f"= {(t_ours - t_noop_raw) / N * 1e6:.2f} us per call",
+    )
 
     # 3. with 10,000 sockets already open
     many = 10_000
-    hold = '''(module
+    hold = """(module
       (import "wasix_32v1" "sock_open" (func $open (param i32 i32 i32 i32) (result i32)))
       (import "wasix_32v1" "fd_close" (func $close (param i32) (result i32)))
       (import "wasix_32v1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
@@ -169,11 +179,12 @@ def main():
           (br_if $l (i32.lt_u (local.get $i) (i32.const MANY))))
         (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 72)))
         (call $loop (i32.const N))
-        (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 80)))))'''
+        (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 80)))))"""
     hold = hold.replace("MANY)", f"{many})").replace("N))\n        (drop", f"{N}))\n        (drop")
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < many + 200:
         print("open_close_with_10000_open: skipped (RLIMIT_NOFILE too low)")
     else:
+
         def timed_part(wat, opens):
             p = Process(wat.replace(f"(i32.const {many})", f"(i32.const {opens})"), fd_limit=many + 100)
             r = p.run()
@@ -181,18 +192,20 @@ def main():
             mem = p.host.trace.events
             ts = [ev for ev in mem if ev[2].name == "clock_time_get"]
             return (ts[1][0] - ts[0][0]) / 1e9
+
         t_many = min(timed_part(hold, many) for _ in range(REPEAT))
         t_none = min(timed_part(hold, 0) for _ in range(REPEAT))
         print("open_close_with_10000_open", fmt(t_none / t_many, 0.8, "10k open", N / t_many, "none", N / t_none))
 
     # 4. cached %%wasix re-run vs raw wasmtime-py
-    small = '''(module
+    small = """(module
       (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1) (data (i32.const 16) "hi\\n")
       (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 3))
-        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))'''
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
+
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "wasix_nb")
 
@@ -210,8 +223,12 @@ def main():
         store = wasmtime.Store(raw_engine)
         linker = wasmtime.Linker(raw_engine)
         out = []
-        linker.define_func("wasi_snapshot_preview1", "fd_write", wasmtime.FuncType([I32] * 4, [I32]),
-                           lambda fd, iov, n, nw: out.append(fd) or 0)
+        linker.define_func(
+            "wasi_snapshot_preview1",
+            "fd_write",
+            wasmtime.FuncType([I32] * 4, [I32]),
+            lambda fd, iov, n, nw: out.append(fd) or 0,
+        )
         inst = linker.instantiate(store, raw_module)
         inst.exports(store)["_start"](store)
         return time.perf_counter() - t0
@@ -221,17 +238,22 @@ def main():
     runs = 20 if QUICK else 50
     t_magic = statistics.median(magic_once() for _ in range(runs))
     t_raw = statistics.median(raw_once() for _ in range(runs))
-    print(f"cached_magic_rerun_vs_raw_wasmtime {t_magic / t_raw:.2f}x slower (aim <= 2x; report) "
-          f"(%%wasix {t_magic * 1e3:.2f} ms, raw {t_raw * 1e3:.2f} ms)")
+    print(
+        f"cached_magic_rerun_vs_raw_wasmtime {t_magic / t_raw:.2f}x slower (aim <= 2x; report) "
+        f"(%%wasix {t_magic * 1e3:.2f} ms, raw {t_raw * 1e3:.2f} ms)"
+    )
 
     # and without IPython: the plain API over the same process object
     def api_once():
         t0 = time.perf_counter()
         Process(small).run()
         return time.perf_counter() - t0
+
     t_api = statistics.median(api_once() for _ in range(runs))
-    print(f"cached_api_run_vs_raw_wasmtime {t_api / t_raw:.2f}x slower "
-          f"(wasix_nb.run {t_api * 1e3:.2f} ms, raw {t_raw * 1e3:.2f} ms)")
+    print(
+        f"cached_api_run_vs_raw_wasmtime {t_api / t_raw:.2f}x slower "
+        f"(wasix_nb.run {t_api * 1e3:.2f} ms, raw {t_raw * 1e3:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Prints `live_panel_throughput_ratio X (on N calls/s, off M calls/s)`; the panel costs nothing on the
 syscall path (a timer thread polls), so the target is X >= 0.9.
 """
+
 import os
 import sys
 import time
@@ -37,9 +38,9 @@ def main():
     n = int(args[0]) if args else 100_000
     rounds = int(args[1]) if len(args) > 1 else (3 if quick else 5)
     wat = clock_loop(n)
-    once(wat, False)                      # compile and warm up
+    once(wat, False)  # compile and warm up
     on, off = [], []
-    for _ in range(rounds):               # interleaved, best of each: less noise from the machine
+    for _ in range(rounds):  # interleaved, best of each: less noise from the machine
         off.append(once(wat, False))
         on.append(once(wat, True))
     ratio = max(on) / max(off)

@@ -13,6 +13,7 @@
 A rate is (N - 0) forks over the wall time of a run with N forks minus a run with none, so compiling,
 instantiating and starting are not counted.
 """
+
 import os
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ REPEAT = 3 if QUICK else 5
 FORKS = 20 if QUICK else 100
 
 # fork N times; the child exits at once, the parent joins it
-FORK_LOOP = '''(module
+FORK_LOOP = """(module
   (import "wasix_32v1" "proc_fork" (func $fork (param i32 i32) (result i32)))
   (import "wasix_32v1" "proc_join" (func $join (param i32 i32 i32) (result i32)))
   (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
@@ -46,7 +47,7 @@ FORK_LOOP = '''(module
       (i32.store8 (i32.const 16) (i32.const 0))
       (drop (call $join (i32.const 16) (i32.const 0) (i32.const 32)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $again)))))'''
+      (br $again)))))"""
 
 # pages, and whether the program first writes all of it (a fork copies only what differs from a fresh
 # memory, so an untouched 16 MiB costs little; a written one is the real copy cost)
@@ -56,8 +57,11 @@ FILL_ALL = "(memory.fill (i32.const 65536) (i32.const 7) (i32.const 16711680))"
 
 def program(size, n):
     pages, written = size
-    return (FORK_LOOP.replace("PAGES", str(pages)).replace("(i32.const N)", f"(i32.const {n})")
-            .replace("FILL", FILL_ALL if written else ""))
+    return (
+        FORK_LOOP.replace("PAGES", str(pages))
+        .replace("(i32.const N)", f"(i32.const {n})")
+        .replace("FILL", FILL_ALL if written else "")
+    )
 
 
 def wall(src):
@@ -72,20 +76,22 @@ def ours():
     rates = {}
     progs = {k: (program(size, 0), program(size, FORKS)) for k, size in SIZES.items()}
     for zero, many in progs.values():
-        wall(zero), wall(many)                     # compile and asyncify once, outside the figures
+        wall(zero), wall(many)  # compile and asyncify once, outside the figures
     samples = {k: [] for k in SIZES}
-    for _ in range(REPEAT):                        # interleaved: both sizes see the same machine load
+    for _ in range(REPEAT):  # interleaved: both sizes see the same machine load
         for k, (zero, many) in progs.items():
             samples[k].append(FORKS / max(1e-9, wall(many) - wall(zero)))
     for k in SIZES:
         rates[k] = statistics.median(samples[k])
-    print(f"fork_exit_join round trips/s: 64 KiB {rates['64KiB']:,.0f}, 16 MiB {rates['16MiB']:,.0f}, "
-          f"16 MiB written {rates['16MiB-written']:,.0f}; ratio 16MiB-written/64KiB (report) "
-          f"{rates['16MiB-written'] / rates['64KiB']:.2f}")
+    print(
+        f"fork_exit_join round trips/s: 64 KiB {rates['64KiB']:,.0f}, 16 MiB {rates['16MiB']:,.0f}, "
+        f"16 MiB written {rates['16MiB-written']:,.0f}; ratio 16MiB-written/64KiB (report) "
+        f"{rates['16MiB-written'] / rates['64KiB']:.2f}"
+    )
     return rates
 
 
-WASMER_CHILD = '''
+WASMER_CHILD = """
 import asyncio, os, sys, time
 from wasmer_sdk import Wasmer
 async def main():
@@ -101,7 +107,7 @@ async def main():
                     print(time.perf_counter() - t0, end=" ", flush=True)
                 print(flush=True)
 asyncio.run(main())
-'''
+"""
 
 
 def versus_wasmer(rates, tmp):
@@ -120,20 +126,23 @@ def versus_wasmer(rates, tmp):
             with open(p, "wb") as fp:
                 fp.write(wasmopt.prepare(wasmtime.wat2wasm(program(size, n))))
             paths.append(p)
-    out = subprocess.run([sys.executable, "-c", WASMER_CHILD, str(REPEAT + 1), *paths], capture_output=True,
-                         text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", WASMER_CHILD, str(REPEAT + 1), *paths], capture_output=True, text=True, timeout=900
+    )
     rows = [[float(x) for x in line.split()] for line in out.stdout.splitlines() if len(line.split()) == len(paths)]
-    rows = rows[1:]                                 # the first round warms wasmer's cache
-    if not rows:        # (wasmer-sdk may abort at interpreter exit after printing: only the rows count)
+    rows = rows[1:]  # the first round warms wasmer's cache
+    if not rows:  # (wasmer-sdk may abort at interpreter exit after printing: only the rows count)
         print(f"fork_vs_wasmer: wasmer-sdk failed: {out.stderr.strip()[-300:]}")
         return
     for i, k in enumerate(SIZES):
         theirs = statistics.median(FORKS / max(1e-9, r[2 * i + 1] - r[2 * i]) for r in rows)
-        print(f"fork_exit_join {k}: wasix_nb {rates[k]:,.0f}/s, wasmer-sdk {theirs:,.0f}/s; "
-              f"ratio wasix_nb/wasmer-sdk (report) {rates[k] / theirs:.2f}")
+        print(
+            f"fork_exit_join {k}: wasix_nb {rates[k]:,.0f}/s, wasmer-sdk {theirs:,.0f}/s; "
+            f"ratio wasix_nb/wasmer-sdk (report) {rates[k] / theirs:.2f}"
+        )
 
 
-ECHO_BODY = '''
+ECHO_BODY = """
   (func $serve (param $c i32)
     (local $n i32) (local $at i32)
     (local.set $at (i32.add (i32.const 4096) (i32.mul (local.get $c) (i32.const 1024))))
@@ -146,8 +155,8 @@ ECHO_BODY = '''
       (i32.store offset=4 (local.get $at) (local.get $n))
       (drop (call $fd_write (local.get $c) (local.get $at) (i32.const 1) (i32.add (local.get $at) (i32.const 8))))
       (br $more)))
-    (drop (call $fd_close (local.get $c))))'''
-SERVER_IMPORTS = '''
+    (drop (call $fd_close (local.get $c))))"""
+SERVER_IMPORTS = """
   (import "env" "memory" (memory 4 4 shared))
   (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "sock_bind" (func $sock_bind (param i32 i32) (result i32)))
@@ -156,12 +165,12 @@ SERVER_IMPORTS = '''
   (import "wasix_32v1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "fd_close" (func $fd_close (param i32) (result i32)))
-  (data (i32.const 32) "\\01\\00\\00\\00\\7f\\00\\00\\01")'''
-LISTEN = '''
+  (data (i32.const 32) "\\01\\00\\00\\00\\7f\\00\\00\\01")"""
+LISTEN = """
     (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 0)))
     (drop (call $sock_bind (i32.load (i32.const 0)) (i32.const 32)))
-    (drop (call $sock_listen (i32.load (i32.const 0)) (i32.const 64)))'''
-FORK_SERVER = f'''(module {SERVER_IMPORTS}
+    (drop (call $sock_listen (i32.load (i32.const 0)) (i32.const 64)))"""
+FORK_SERVER = f"""(module {SERVER_IMPORTS}
   (import "wasix_32v1" "proc_fork" (func $fork (param i32 i32) (result i32)))
   (import "wasix_32v1" "proc_join" (func $join (param i32 i32 i32) (result i32)))
   (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
@@ -182,8 +191,8 @@ FORK_SERVER = f'''(module {SERVER_IMPORTS}
         (drop (call $join (i32.const 16) (i32.const 1) (i32.const 24)))
         (br_if $reaped (i32.ne (i32.load8_u (i32.const 24)) (i32.const 1)))
         (br $reap)))
-      (br $accept))))'''
-THREAD_SERVER = f'''(module {SERVER_IMPORTS}
+      (br $accept))))"""
+THREAD_SERVER = f"""(module {SERVER_IMPORTS}
   (import "wasix_32v1" "thread_spawn" (func $spawn (param i32 i32) (result i32)))
   {ECHO_BODY}
   (func (export "wasi_thread_start") (param $tid i32) (param $fd i32) (call $serve (local.get $fd)))
@@ -191,12 +200,13 @@ THREAD_SERVER = f'''(module {SERVER_IMPORTS}
     (loop $accept
       (drop (call $sock_accept (i32.load (i32.const 0)) (i32.const 0) (i32.const 4) (i32.const 64)))
       (drop (call $spawn (i32.load (i32.const 4)) (i32.const 8)))
-      (br $accept))))'''
+      (br $accept))))"""
 CONNECTIONS = 30 if QUICK else 200
 
 
 def served_per_second(src):
     import socket
+
     p = wasix_nb.Process(src, max_procs=256).start()
     try:
         deadline = time.monotonic() + 60
@@ -216,18 +226,21 @@ def served_per_second(src):
 
 
 def servers():
-    served_per_second(FORK_SERVER)                  # compile and asyncify once
+    served_per_second(FORK_SERVER)  # compile and asyncify once
     forks, threads = [], []
     for _ in range(REPEAT):
         forks.append(served_per_second(FORK_SERVER))
         threads.append(served_per_second(THREAD_SERVER))
     f, t = statistics.median(forks), statistics.median(threads)
-    print(f"echo server connections/s: fork per connection {f:,.0f}, thread per connection {t:,.0f}; "
-          f"ratio fork/thread (report) {f / t:.2f}")
+    print(
+        f"echo server connections/s: fork per connection {f:,.0f}, thread per connection {t:,.0f}; "
+        f"ratio fork/thread (report) {f / t:.2f}"
+    )
 
 
 if __name__ == "__main__":
     import tempfile
+
     if wasmopt.wasm_opt() is None:
         print("procs: skipped (wasm-opt not found: apt-get install binaryen)")
         sys.exit(0)

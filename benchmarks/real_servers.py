@@ -24,6 +24,7 @@ the steadiest figure on a busy machine (no client in the way, no scheduling luck
 adds wasix_nb with a bare per-call wrapper (no trace event, no capture; a measurement only) and prints
 what the trace costs per request.
 """
+
 import argparse
 import hashlib
 import json
@@ -40,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import ROOT, can_unshare, figures, netns_cmd, spread  # noqa: E402
 
-SERVERS = {   # name -> (file, connect address, request or None)
+SERVERS = {  # name -> (file, connect address, request or None)
     "http-ok": ("example-http-ok.wasm", ("::1", 80), b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"),
     "tcp-listener": ("example-tcp-listener.wasm", ("127.0.0.1", 7878), None),
 }
@@ -55,6 +56,7 @@ def realwasix():
 def have_wasmer() -> bool:
     try:
         import wasmer_sdk  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -74,6 +76,7 @@ def wasmer_serve(path):
             async with await w.sandboxes.create(packages=[pkg], network="host") as sb:
                 proc = await sb.command(pkg, []).spawn(stdout="discard", stderr="discard")
                 await proc.wait()
+
     asyncio.run(main())
 
 
@@ -84,6 +87,7 @@ def untraced_serve(path):
     from wasix_nb.abi.errno import Errno, WasiError
     from wasix_nb.abi.memory import Fault
     from wasix_nb.host import registry
+
     fault = int(Errno.FAULT)
 
     def bare_wrap(call, host, rules=(), name=None):
@@ -97,11 +101,15 @@ def untraced_serve(path):
                 return e.errno
             except Fault:
                 return fault
+
         if call.result is None:
+
             def noresult(*args):
                 bare(*args)
+
             return noresult
         return bare
+
     registry.wrap = bare_wrap
     sys.exit(cli(["run", path]))
 
@@ -122,7 +130,7 @@ def cpu_ns(pid) -> int:
     except OSError:
         tasks = []
     for t in tasks:
-        try:   # schedstat: nanoseconds on the CPU (finer than stat's clock ticks)
+        try:  # schedstat: nanoseconds on the CPU (finer than stat's clock ticks)
             total += int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
         except (OSError, ValueError, IndexError):
             pass
@@ -177,7 +185,7 @@ def load_py(addr, request, seconds, conc) -> int:
     while time.monotonic() < end:
         for key, ev in sel.select(0.5):
             s, got = key.fileobj, key.data
-            if ev & selectors.EVENT_WRITE:        # connected (or failed): send the request, if any
+            if ev & selectors.EVENT_WRITE:  # connected (or failed): send the request, if any
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err == 0 and request:
                     try:
@@ -229,17 +237,19 @@ def trial(runtime, server, seconds, conc, burst_n=2000):
     fname, addr, request = SERVERS[server]
     exe = loadgen()
     if exe is not None:
+
         def load(addr, request, seconds, conc):
             return load_c(exe, addr, request, seconds, conc)
     else:
         load = load_py
     path = os.path.join(realwasix(), fname)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(server_cmd(runtime, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        server_cmd(runtime, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+    )
     try:
         wait_port(addr, proc)
-        load(addr, request, min(0.5, seconds / 4), conc)        # warm up
+        load(addr, request, min(0.5, seconds / 4), conc)  # warm up
         c0, t0 = cpu_ns(proc.pid), time.monotonic()
         n = load(addr, request, seconds, conc)
         c1, t1 = cpu_ns(proc.pid), time.monotonic()
@@ -310,11 +320,18 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3.0, help="measured load per trial")
     ap.add_argument("--conc", type=int, default=8, help="connections in flight")
-    ap.add_argument("--nice", type=int, default=0,
-                    help="run every trial (server and client alike) at this niceness, e.g. -10 as root: "
-                         "a stand-in for a quiet machine when other work shares the CPUs")
-    ap.add_argument("--untraced", action="store_true",
-                    help="also run wasix_nb with a bare per-call wrapper (no trace): what the trace costs")
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run every trial (server and client alike) at this niceness, e.g. -10 as root: "
+        "a stand-in for a quiet machine when other work shares the CPUs",
+    )
+    ap.add_argument(
+        "--untraced",
+        action="store_true",
+        help="also run wasix_nb with a bare per-call wrapper (no trace): what the trace costs",
+    )
     ap.add_argument("--burst", type=int, default=2000, help="connections of the burst measurement")
     ap.add_argument("--servers", default=",".join(SERVERS))
     ap.add_argument("--quick", action="store_true", help="a few seconds (CI)")
@@ -336,8 +353,10 @@ def main(argv=None):
         print("real_servers: wasmer-sdk is not installed (pip install 'wasix_nb[compare]'): wasix_nb only")
     servers = a.servers.split(",")
     if not netns:
-        print("real_servers: no network namespaces here (not root, no user namespaces): on this machine's loopback; "
-              "a second trial of a server may find its port still in TIME_WAIT")
+        print(
+            "real_servers: no network namespaces here (not root, no user namespaces): on this machine's loopback; "
+            "a second trial of a server may find its port still in TIME_WAIT"
+        )
         if os.geteuid() != 0 and "http-ok" in servers:
             print("real_servers: http-ok skipped (it binds port 80, which needs root)")
             servers.remove("http-ok")
@@ -350,14 +369,18 @@ def main(argv=None):
     med = statistics.median
     for s in servers:
         w, unit, one = res["wasix", s], UNIT[s], UNIT[s][:-1]
-        line = (f"{s}: wasix {med(x['rate'] for x in w):.0f} {unit}/s, server CPU {med(x['cpu_us'] for x in w):.0f}"
-                f" us per {one} (burst: {med(x['burst_cpu_us'] for x in w):.1f})")
+        line = (
+            f"{s}: wasix {med(x['rate'] for x in w):.0f} {unit}/s, server CPU {med(x['cpu_us'] for x in w):.0f}"
+            f" us per {one} (burst: {med(x['burst_cpu_us'] for x in w):.1f})"
+        )
         if "untraced" in runtimes:
             u = res["untraced", s]
             trace_cost = [x["burst_cpu_us"] - y["burst_cpu_us"] for x, y in zip(w, u)]
-            print(f"{s}_trace_cost_us_per_{one} (burst CPU traced - untraced) median {med(trace_cost):.1f} "
-                  f"{figures(trace_cost, '{:.1f}')}; untraced {med(x['rate'] for x in u):.0f} {unit}/s, "
-                  f"burst {med(x['burst_cpu_us'] for x in u):.1f} us")
+            print(
+                f"{s}_trace_cost_us_per_{one} (burst CPU traced - untraced) median {med(trace_cost):.1f} "
+                f"{figures(trace_cost, '{:.1f}')}; untraced {med(x['rate'] for x in u):.0f} {unit}/s, "
+                f"burst {med(x['burst_cpu_us'] for x in u):.1f} us"
+            )
         if "wasmer" in runtimes:
             m = res["wasmer", s]
             ratios = [x["rate"] / y["rate"] for x, y in zip(w, m)]
@@ -366,9 +389,12 @@ def main(argv=None):
             print(f"{s}_{unit}_per_s_ratio {spread(ratios)} {figures(ratios)}")
             print(f"{s}_cpu_per_{one}_ratio (wasmer/wasix, higher is better) {spread(cpu)} {figures(cpu)}")
             print(f"{s}_burst_cpu_per_{one}_ratio (wasmer/wasix) {spread(bcpu)} {figures(bcpu)}")
-            line += (f"; wasmer {med(x['rate'] for x in m):.0f} {unit}/s, server CPU "
-                     f"{med(x['cpu_us'] for x in m):.0f} us per {one} (burst: {med(x['burst_cpu_us'] for x in m):.1f})")
+            line += (
+                f"; wasmer {med(x['rate'] for x in m):.0f} {unit}/s, server CPU "
+                f"{med(x['cpu_us'] for x in m):.0f} us per {one} (burst: {med(x['burst_cpu_us'] for x in m):.1f})"
+            )
         print(line)
+
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ mostly measures the queue for a CPU), `warm/cold` and, with wasmer-sdk, `wasix/w
 `cli_import_cpu_s` (python -c "import wasix_nb.__main__, wasix_nb.process" less bare python) and
 whether pandas was imported by a CLI run (it must not be).
 """
+
 import argparse
 import os
 import resource
@@ -39,6 +40,7 @@ def realwasix():
 def have_wasmer() -> bool:
     try:
         import wasmer_sdk  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -57,6 +59,7 @@ def wasmer_run(path, cache):
             async with await w.sandboxes.create(packages=[pkg]) as sb:
                 out = await sb.command(pkg, []).run(check=False, timeout=30)
                 return out
+
     asyncio.run(main())
 
 
@@ -70,7 +73,7 @@ def timed(argv, env, cpu=False):
     return (wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) if cpu else wall
 
 
-PROBE = "wasix_nb_start_probe"      # an export no program has: the CLI links, then stops at the entry
+PROBE = "wasix_nb_start_probe"  # an export no program has: the CLI links, then stops at the entry
 
 
 def wasix_argv(path, start_only=True):
@@ -97,15 +100,21 @@ def starts(runtime, path, runs):
 def cli_import():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     bare = min(timed([sys.executable, "-c", "pass"], env, cpu=True)[1] for _ in range(5))
-    cli = min(timed([sys.executable, "-c", "import wasix_nb.__main__, wasix_nb.process"], env, cpu=True)[1]
-              for _ in range(5))
+    cli = min(
+        timed([sys.executable, "-c", "import wasix_nb.__main__, wasix_nb.process"], env, cpu=True)[1] for _ in range(5)
+    )
     return bare, cli
 
 
 def pandas_loaded(path) -> bool:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-X", "importtime", *wasix_argv(path)[1:]], env=env,
-                         capture_output=True, text=True, timeout=300).stderr
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", *wasix_argv(path)[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stderr
     return any(line.rstrip().endswith(("| pandas", "| numpy", "| IPython")) for line in out.splitlines())
 
 
@@ -133,21 +142,27 @@ def main(argv=None):
         got = {r: starts(r, path, a.runs) for r in ["wasix", "wasix-run"] + runtimes[1:]}
         (cold, cold_cpu), warms = got["wasix"]
         warm, warm_cpu = med(w for w, _ in warms), med(c for _, c in warms)
-        print(f"{b}: wasix_nb start (to the entry) cold {cold:.2f} s (cpu {cold_cpu:.2f}), warm {warm:.3f} s "
-              f"(cpu {warm_cpu:.3f}; {', '.join(f'{w:.3f}' for w, _ in warms)}), warm/cold {warm / cold:.2f}")
+        print(
+            f"{b}: wasix_nb start (to the entry) cold {cold:.2f} s (cpu {cold_cpu:.2f}), warm {warm:.3f} s "
+            f"(cpu {warm_cpu:.3f}; {', '.join(f'{w:.3f}' for w, _ in warms)}), warm/cold {warm / cold:.2f}"
+        )
         (rcold, rcold_cpu), rwarms = got["wasix-run"]
         rwarm, rwarm_cpu = med(w for w, _ in rwarms), med(c for _, c in rwarms)
         line = f"{b}: whole run: wasix_nb cold {rcold:.2f} s (cpu {rcold_cpu:.2f}), warm {rwarm:.3f} s (cpu {rwarm_cpu:.3f})"
         if "wasmer" in got:
             (wc, wc_cpu), wwarms = got["wasmer"]
             ww, ww_cpu = med(w for w, _ in wwarms), med(c for _, c in wwarms)
-            line += (f"; wasmer-sdk cold {wc:.2f} s (cpu {wc_cpu:.2f}), warm {ww:.3f} s (cpu {ww_cpu:.3f}); "
-                     f"wasix/wasmer cold {rcold / wc:.2f}, warm {rwarm / ww:.2f} (cpu {rwarm_cpu / ww_cpu:.2f}; "
-                     f"lower is better)")
+            line += (
+                f"; wasmer-sdk cold {wc:.2f} s (cpu {wc_cpu:.2f}), warm {ww:.3f} s (cpu {ww_cpu:.3f}); "
+                f"wasix/wasmer cold {rcold / wc:.2f}, warm {rwarm / ww:.2f} (cpu {rwarm_cpu / ww_cpu:.2f}; "
+                f"lower is better)"
+            )
         print(line)
     bare, cli = cli_import()
-    print(f"cli_import_cpu_s {cli - bare:.3f} (CPU of python -c 'import wasix_nb.__main__, wasix_nb.process' "
-          f"{cli:.3f} s less bare python {bare:.3f} s; best of 5)")
+    print(
+        f"cli_import_cpu_s {cli - bare:.3f} (CPU of python -c 'import wasix_nb.__main__, wasix_nb.process' "
+        f"{cli:.3f} s less bare python {bare:.3f} s; best of 5)"
+    )
     print(f"cli_run_imports_pandas {pandas_loaded(os.path.join(d, binaries[0]))}")
 
 

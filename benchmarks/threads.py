@@ -7,6 +7,7 @@
 3. example-multi-threading (a real WASIX binary): wasix_nb wall vs wasmer-sdk wall  report (skipped
    when wasmer-sdk is not installed: pip install 'wasix_nb[compare]')
 """
+
 import os
 import statistics
 import subprocess
@@ -17,10 +18,10 @@ import wasix_nb
 
 QUICK = "--quick" in sys.argv
 REPEAT = 3 if QUICK else 7
-WORK = 60_000_000 if QUICK else 300_000_000      # loop iterations in total, split over the threads
+WORK = 60_000_000 if QUICK else 300_000_000  # loop iterations in total, split over the threads
 CALLS = 20_000 if QUICK else 100_000
 
-CPU = '''(module
+CPU = """(module
   (import "env" "memory" (memory 1 1 shared))
   (import "wasix_32v1" "thread_spawn" (func $spawn (param i32 i32) (result i32)))
   (import "wasix_32v1" "futex_wait" (func $wait (param i32 i32 i32 i32) (result i32)))
@@ -42,19 +43,19 @@ CPU = '''(module
       (br_if $s (i32.lt_u (local.get $k) (i32.const THREADS))))
     (loop $w (if (i32.lt_u (i32.atomic.load (i32.const 64)) (i32.const THREADS)) (then
       (drop (call $wait (i32.const 64) (i32.atomic.load (i32.const 64)) (i32.const 80) (i32.const 100)))
-      (br $w))))))'''
+      (br $w))))))"""
 
-CALL_LOOP = '''(module
+CALL_LOOP = """(module
   (import "env" "memory" (memory 1 1 shared))
   (import "wasix_32v1" "IMPORT" (func $f SIG))
   (func (export "_start") (local $i i32)
     (loop $l
       (drop (call $f ARGS))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))'''
+      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))"""
 
 
-CPU_SEEN = []     # (cpu seconds, wall seconds) of each run: cpu/wall > 1 means threads ran at once
+CPU_SEEN = []  # (cpu seconds, wall seconds) of each run: cpu/wall > 1 means threads ran at once
 
 
 def wall(wat, **opts):
@@ -69,24 +70,34 @@ def wall(wat, **opts):
 def cpu_ratio():
     progs = {k: CPU.replace("PER", str(WORK // k)).replace("THREADS", str(k)) for k in (1, 2)}
     for w in progs.values():
-        wall(w)                                  # compile once, outside the figures
+        wall(w)  # compile once, outside the figures
     ones, twos, busy = [], [], []
-    for _ in range(REPEAT):                      # interleaved: both see the same machine load
+    for _ in range(REPEAT):  # interleaved: both see the same machine load
         ones.append(wall(progs[1]))
         twos.append(wall(progs[2]))
         busy.append(CPU_SEEN[-1][0] / CPU_SEEN[-1][1])
     ratios = [b / a for a, b in zip(ones, twos)]
-    print(f"cpu_2_threads_vs_1 wall ratio (target <= 0.6) median {statistics.median(ratios):.2f} "
-          f"worst {max(ratios):.2f}; 1 thread {statistics.median(ones):.3f} s, 2 threads "
-          f"{statistics.median(twos):.3f} s, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
-          f"2-thread run cpu/wall {statistics.median(busy):.2f} (2.0 = both threads always on a core)")
+    print(
+        f"cpu_2_threads_vs_1 wall ratio (target <= 0.6) median {statistics.median(ratios):.2f} "
+        f"worst {max(ratios):.2f}; 1 thread {statistics.median(ones):.3f} s, 2 threads "
+        f"{statistics.median(twos):.3f} s, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}; "
+        f"2-thread run cpu/wall {statistics.median(busy):.2f} (2.0 = both threads always on a core)"
+    )
 
 
 def futex_wake_rate():
-    wake = (CALL_LOOP.replace("IMPORT", "futex_wake").replace("SIG", "(param i32 i32) (result i32)")
-            .replace("ARGS", "(i32.const 64) (i32.const 100)").replace("N)", f"{CALLS})"))
-    noop = (CALL_LOOP.replace("IMPORT", "thread_id").replace("SIG", "(param i32) (result i32)")
-            .replace("ARGS", "(i32.const 100)").replace("N)", f"{CALLS})"))
+    wake = (
+        CALL_LOOP.replace("IMPORT", "futex_wake")
+        .replace("SIG", "(param i32 i32) (result i32)")
+        .replace("ARGS", "(i32.const 64) (i32.const 100)")
+        .replace("N)", f"{CALLS})")
+    )
+    noop = (
+        CALL_LOOP.replace("IMPORT", "thread_id")
+        .replace("SIG", "(param i32) (result i32)")
+        .replace("ARGS", "(i32.const 100)")
+        .replace("N)", f"{CALLS})")
+    )
     wall(wake)
     wall(noop)
     ratios, rates = [], []
@@ -94,19 +105,22 @@ def futex_wake_rate():
         a, b = wall(noop), wall(wake)
         ratios.append(a / b)
         rates.append(CALLS / b)
-    print(f"futex_wake_vs_noop_call calls/s ratio (report) median {statistics.median(ratios):.2f} "
-          f"worst {min(ratios):.2f}; futex_wake {statistics.median(rates):,.0f} calls/s (traced), "
-          f"no-op: thread_id")
+    print(
+        f"futex_wake_vs_noop_call calls/s ratio (report) median {statistics.median(ratios):.2f} "
+        f"worst {min(ratios):.2f}; futex_wake {statistics.median(rates):,.0f} calls/s (traced), "
+        f"no-op: thread_id"
+    )
 
 
 def realwasix():
-    d = os.environ.get("WASIX_NB_REALWASIX") or os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                                             "realwasix")
+    d = os.environ.get("WASIX_NB_REALWASIX") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "shared", "realwasix"
+    )
     path = os.path.join(d, "example-multi-threading.wasm")
     return path if os.path.isfile(path) else None
 
 
-WASMER_CHILD = '''
+WASMER_CHILD = """
 import asyncio, os, sys, time
 from pathlib import Path
 from wasmer_sdk import Wasmer
@@ -121,7 +135,7 @@ async def main():
                 await p.wait()
                 print(time.perf_counter() - t0, flush=True)
 asyncio.run(main())
-'''
+"""
 
 
 def multi_threading_vs_wasmer():
@@ -137,14 +151,17 @@ def multi_threading_vs_wasmer():
     n = 2 if QUICK else 5
     wall(path)
     ours = [wall(path) for _ in range(n)]
-    out = subprocess.run([sys.executable, "-c", WASMER_CHILD, path, str(n + 1)], capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", WASMER_CHILD, path, str(n + 1)], capture_output=True, text=True, timeout=600
+    )
     if out.returncode != 0:
         print(f"multi_threading_vs_wasmer: wasmer-sdk failed: {out.stderr.strip()[-300:]}")
         return
-    theirs = [float(x) for x in out.stdout.split()][1:]      # the first run warms its cache
-    print(f"multi_threading wall ratio wasix_nb/wasmer-sdk (report) {statistics.median(ours) / statistics.median(theirs):.2f}; "
-          f"wasix_nb {statistics.median(ours):.3f} s, wasmer-sdk {statistics.median(theirs):.3f} s")
+    theirs = [float(x) for x in out.stdout.split()][1:]  # the first run warms its cache
+    print(
+        f"multi_threading wall ratio wasix_nb/wasmer-sdk (report) {statistics.median(ours) / statistics.median(theirs):.2f}; "
+        f"wasix_nb {statistics.median(ours):.3f} s, wasmer-sdk {statistics.median(theirs):.3f} s"
+    )
 
 
 if __name__ == "__main__":

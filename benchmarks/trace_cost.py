@@ -11,6 +11,7 @@ Higher is better; the aim of issue 14 is >= 0.9 (sock_open+fd_close) and >= 0.5 
 1. sock_open+fd_close pairs: wasix_nb vs a bare host that opens a real UDP socket and closes it
 2. clock_time_get: wasix_nb vs a no-op import
 """
+
 import socket
 import statistics
 import sys
@@ -27,7 +28,7 @@ N1, N2 = (2_000, 10_000) if QUICK else (5_000, 45_000)
 ROUNDS = 3 if QUICK else 7
 I32, I64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
-OPEN_CLOSE = '''(module
+OPEN_CLOSE = """(module
   (import "wasix_32v1" "sock_open" (func $open (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "fd_close" (func $close (param i32) (result i32)))
   (memory (export "memory") 1)
@@ -36,16 +37,16 @@ OPEN_CLOSE = '''(module
       (drop (call $open (i32.const 1) (i32.const 2) (i32.const 0) (i32.const 64)))
       (drop (call $close (i32.load (i32.const 64))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const COUNT))))))'''
+      (br_if $l (i32.lt_u (local.get $i) (i32.const COUNT))))))"""
 
-CLOCK = '''(module
+CLOCK = """(module
   (import "wasix_32v1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start") (local $i i32)
     (loop $l
       (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 64)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const COUNT))))))'''
+      (br_if $l (i32.lt_u (local.get $i) (i32.const COUNT))))))"""
 
 
 def ours(wat, n):
@@ -95,8 +96,11 @@ def bare_sockets(state):
             return 8
         s.close()
         return 0
-    return {("wasix_32v1", "sock_open"): (wasmtime.FuncType([I32] * 4, [I32]), sock_open),
-            ("wasix_32v1", "fd_close"): (wasmtime.FuncType([I32], [I32]), fd_close)}
+
+    return {
+        ("wasix_32v1", "sock_open"): (wasmtime.FuncType([I32] * 4, [I32]), sock_open),
+        ("wasix_32v1", "fd_close"): (wasmtime.FuncType([I32], [I32]), fd_close),
+    }
 
 
 def noop(state):
@@ -111,20 +115,24 @@ def per_call(fn, *a):
 
 
 def main():
-    ours(CLOCK, 10), bare(CLOCK, 10, noop), ours(OPEN_CLOSE, 10)      # compile caches, engines
+    ours(CLOCK, 10), bare(CLOCK, 10, noop), ours(OPEN_CLOSE, 10)  # compile caches, engines
     rows = {"open_close": [], "clock": []}
     for _ in range(ROUNDS):
         o, b = per_call(ours, OPEN_CLOSE), per_call(bare, OPEN_CLOSE, bare_sockets)
         rows["open_close"].append((b / o, o, b))
         o, b = per_call(ours, CLOCK), per_call(bare, CLOCK, noop)
         rows["clock"].append((b / o, o, b))
-    for name, target, what in (("open_close", 0.9, "sock_open+fd_close vs bare host"),
-                               ("clock", 0.5, "clock_time_get vs no-op import")):
+    for name, target, what in (
+        ("open_close", 0.9, "sock_open+fd_close vs bare host"),
+        ("clock", 0.5, "clock_time_get vs no-op import"),
+    ):
         r = rows[name]
         med = statistics.median(x[0] for x in r)
-        print(f"trace_cost_{name} {med:.2f} (aim >= {target}; {what}; median of {len(r)}: "
-              f"{' '.join(f'{x[0]:.2f}' for x in r)}; wasix_nb {statistics.median(x[1] for x in r) * 1e9:.0f} ns, "
-              f"bare {statistics.median(x[2] for x in r) * 1e9:.0f} ns CPU per call)")
+        print(
+            f"trace_cost_{name} {med:.2f} (aim >= {target}; {what}; median of {len(r)}: "
+            f"{' '.join(f'{x[0]:.2f}' for x in r)}; wasix_nb {statistics.median(x[1] for x in r) * 1e9:.0f} ns, "
+            f"bare {statistics.median(x[2] for x in r) * 1e9:.0f} ns CPU per call)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import socket
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # tests import watlib, wat_core, programs
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests import watlib, wat_core, programs
 
 import pytest  # noqa: E402
 from IPython.utils.capture import capture_output  # noqa: E402
@@ -20,7 +20,7 @@ def open_fds() -> int:
             if "wasm-memory-image" in os.readlink(f"/proc/self/fd/{name}"):
                 continue
         except OSError:
-            continue        # the descriptor listdir itself used
+            continue  # the descriptor listdir itself used
         n += 1
     return n
 
@@ -47,8 +47,9 @@ def no_leak():
     """Fails the test if it leaves OS descriptors open (after a warm-up that loads the engine)."""
     import wasix_nb
     from watlib import Shim
+
     Shim().close()
-    wasix_nb.run('(module (func (export "_start")))')   # makes the one SIGINT watcher pipe, kept for good
+    wasix_nb.run('(module (func (export "_start")))')  # makes the one SIGINT watcher pipe, kept for good
     before = open_fds()
     yield
     wait_for(lambda: open_fds() <= before, timeout=2.0)
@@ -74,6 +75,7 @@ def driver():
         d = Driver(*names, **opts)
         made.append(d)
         return d
+
     yield make
     for d in made:
         d.close()

@@ -1,9 +1,10 @@
 """A driver for the file calls: each host function called from Python on a process with preopens.
 
-    with FS(f"{tmp}::/") as fs:
-        err, fd = fs.open("a.txt", oflags=CREAT)
-        fs.write(fd, b"hi")
+with FS(f"{tmp}::/") as fs:
+    err, fd = fs.open("a.txt", oflags=CREAT)
+    fs.write(fd, b"hi")
 """
+
 import struct
 
 from wat_core import Driver
@@ -13,12 +14,38 @@ FD_READ, FD_WRITE, FD_READDIR = 1 << 1, 1 << 6, 1 << 14
 CREAT, DIRECTORY, EXCL, TRUNC = 1, 2, 4, 8
 APPEND = 1
 FOLLOW = 1
-CALLS = ("path_open", "fd_read", "fd_write", "fd_close", "fd_seek", "fd_tell", "fd_readdir",
-         "fd_filestat_get", "path_filestat_get", "path_create_directory", "path_remove_directory",
-         "path_unlink_file", "path_rename", "path_symlink", "path_readlink", "path_link", "fd_prestat_get",
-         "fd_prestat_dir_name", "fd_pread", "fd_pwrite", "fd_sync", "fd_datasync", "fd_allocate", "fd_advise",
-         "fd_filestat_set_size", "fd_filestat_set_times", "path_filestat_set_times", "fd_fdstat_get",
-         "fd_fdstat_set_rights", "fd_fdstat_set_flags")
+CALLS = (
+    "path_open",
+    "fd_read",
+    "fd_write",
+    "fd_close",
+    "fd_seek",
+    "fd_tell",
+    "fd_readdir",
+    "fd_filestat_get",
+    "path_filestat_get",
+    "path_create_directory",
+    "path_remove_directory",
+    "path_unlink_file",
+    "path_rename",
+    "path_symlink",
+    "path_readlink",
+    "path_link",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_pread",
+    "fd_pwrite",
+    "fd_sync",
+    "fd_datasync",
+    "fd_allocate",
+    "fd_advise",
+    "fd_filestat_set_size",
+    "fd_filestat_set_times",
+    "path_filestat_set_times",
+    "fd_fdstat_get",
+    "fd_fdstat_set_rights",
+    "fd_fdstat_set_flags",
+)
 WASIX_ONLY = ("chdir", "getcwd", "fd_dup", "sock_open")
 
 # memory: 64 out u32/u64 · 128 iovec · 256 struct out · 1024 path A · 2048 path B · 4096.. buffer
@@ -141,8 +168,8 @@ class FS:
         while i + 24 <= used:
             nxt, ino, nl, t = struct.unpack_from("<QQIB", raw, i)
             if i + 24 + nl > used:
-                break                       # cut entry at the end of the buffer
-            out.append((nxt, ino, t, raw[i + 24:i + 24 + nl].decode()))
+                break  # cut entry at the end of the buffer
+            out.append((nxt, ino, t, raw[i + 24 : i + 24 + nl].decode()))
             i += 24 + nl
         return e, out, used
 

@@ -13,6 +13,7 @@ generically: a watchdog cancels the host when one call takes longer than WATCHDO
 would, and the host is then made runnable again; when something ends the process for good (a spawned
 thread's trap, a signal), the next call goes to a fresh process.  Prints one JSON line; exit status 1 on any failure.
 """
+
 import argparse
 import json
 import os
@@ -30,7 +31,7 @@ from wasix_nb.host import calls as _calls  # noqa: E402,F401  (registers every s
 from wasix_nb.host import registry  # noqa: E402
 from wasix_nb.host.registry import Control  # noqa: E402
 
-WATCHDOG = 0.01                 # seconds one call may block before the host is cancelled
+WATCHDOG = 0.01  # seconds one call may block before the host is cancelled
 PAGES = 2
 _PTR_KINDS = {"ptr", "addr"}
 _MASK32 = 0xFFFFFFFF
@@ -47,8 +48,11 @@ def fuzz_wat(shared: bool):
         gets = " ".join(f"(local.get {j})" for j in range(len(params)))
         funcs.append(f'  (func (export "f{i}"){p}{r} (call $f{i} {gets}))')
         entries.append((f"f{i}", mod, imp, call))
-    memory = (f'  (import "env" "memory" (memory {PAGES} {PAGES} shared))' if shared
-              else f'  (memory (export "memory") {PAGES})')
+    memory = (
+        f'  (import "env" "memory" (memory {PAGES} {PAGES} shared))'
+        if shared
+        else f'  (memory (export "memory") {PAGES})'
+    )
     wat = "(module\n" + "\n".join(lines) + "\n" + memory + "\n" + "\n".join(funcs) + '\n  (func (export "_start")))'
     return wat, entries
 
@@ -133,7 +137,7 @@ class Fuzzer:
     def seed_memory(self):
         r, m, size = self.rng, self.mem, self.size
         buf = bytearray(size)
-        for i in range(16):                                     # iovecs at 0: small buffers from 8192 on
+        for i in range(16):  # iovecs at 0: small buffers from 8192 on
             struct.pack_into("<II", buf, 8 * i, 8192 + 512 * i, r.choice((0, 1, 16, 256, 512)))
         struct.pack_into("<BxH4s20x", buf, 512, 1, r.randrange(65536), bytes([127, 0, 0, 1]))
         struct.pack_into("<BxH16s8x", buf, 768, 2, r.randrange(65536), bytes(15) + b"\x01")
@@ -145,7 +149,7 @@ class Fuzzer:
         buf[2048:2058] = b"localhost\0"
         buf[2064:2068] = b"a/b\0"
         buf[3000:3100] = r.randbytes(100)
-        buf[size - 64:] = r.randbytes(64)
+        buf[size - 64 :] = r.randbytes(64)
         m.write(0, bytes(buf))
 
     def scramble(self):
@@ -160,21 +164,46 @@ class Fuzzer:
         r = self.rng
         size = self.size
         if wasm == "i64":
-            return r.choice((0, 1, 1000, 10**6, 10**9, 2**31, 2**32, 2**63 - 1, -1, -(2**63),
-                             r.getrandbits(64) - 2**63))
+            return r.choice(
+                (0, 1, 1000, 10**6, 10**9, 2**31, 2**32, 2**63 - 1, -1, -(2**63), r.getrandbits(64) - 2**63)
+            )
         if kind == "fd":
             fds = list(self.host.fds.entries) or [0]
             return r.choice((r.choice(fds), r.choice(fds), r.randrange(0, 12), -1, 2**31 - 1, 1024, 65536))
         if kind in _PTR_KINDS:
-            p = r.choice((0, 8, 512, 640, 768, 1024, 1536, 2048, 3000, r.randrange(size), size - 1, size - 2,
-                          size - 4, size - 8, size - 16, size, size + 1, 2**31, -1, -8, self.last_ptr,
-                          self.last_ptr + r.choice((0, 1, 2, 4))))
+            p = r.choice(
+                (
+                    0,
+                    8,
+                    512,
+                    640,
+                    768,
+                    1024,
+                    1536,
+                    2048,
+                    3000,
+                    r.randrange(size),
+                    size - 1,
+                    size - 2,
+                    size - 4,
+                    size - 8,
+                    size - 16,
+                    size,
+                    size + 1,
+                    2**31,
+                    -1,
+                    -8,
+                    self.last_ptr,
+                    self.last_ptr + r.choice((0, 1, 2, 4)),
+                )
+            )
             self.last_ptr = p & _MASK32
             return p
         if kind == "len":
             return r.choice((0, 1, 2, 4, 8, 16, 17, 100, 1024, 1025, 65536, 2**24, 2**31, -1, r.getrandbits(32)))
-        return r.choice((0, 1, 2, 3, 4, 5, 6, 8, 13, 16, 17, 19, 23, 24, 26, 255, 0x2001, 0x4002, 2**31,
-                         -1, r.getrandbits(32)))
+        return r.choice(
+            (0, 1, 2, 3, 4, 5, 6, 8, 13, 16, 17, 19, 23, 24, 26, 255, 0x2001, 0x4002, 2**31, -1, r.getrandbits(32))
+        )
 
     # -- one call ------------------------------------------------------------------------------------------
     def call(self, entry, watchdog, failures):
@@ -182,20 +211,24 @@ class Fuzzer:
         kinds = [k for _, k in sc.params]
         wasm = sc.wasm_type[0]
         args = [self.arg(k, w) for k, w in zip(kinds, wasm)]
-        args = [(a & _MASK32) - (1 << 32) if w == "i32" and a & _MASK32 >= 1 << 31 else
-                (a & _MASK32 if w == "i32" else ((a + 2**63) % 2**64) - 2**63) for a, w in zip(args, wasm)]
+        args = [
+            (a & _MASK32) - (1 << 32)
+            if w == "i32" and a & _MASK32 >= 1 << 31
+            else (a & _MASK32 if w == "i32" else ((a + 2**63) % 2**64) - 2**63)
+            for a, w in zip(args, wasm)
+        ]
         host = self.host
         errors_before = len(host.host_errors)
         watchdog.arm(host)
         self.ended = False
         try:
             rc = _raw_calls.call(self.exports[name], self.store, *args)
-        except Control:             # exit, a signal's default action, or the watchdog's cancel
+        except Control:  # exit, a signal's default action, or the watchdog's cancel
             rc = None
         except BaseException as e:  # noqa: BLE001 - the finding, unless the process was ending anyway
             rc = None
             if "process is stopping" in str(e) and (host.cancelled.is_set() or self.k.proc._decided.is_set()):
-                self.ended = True   # stopped from elsewhere (a spawned thread's trap, a signal)
+                self.ended = True  # stopped from elsewhere (a spawned thread's trap, a signal)
             else:
                 failures.append(f"{mod}.{imp}{tuple(args)} raised {type(e).__name__}: {e}"[:500])
         finally:
@@ -203,15 +236,17 @@ class Fuzzer:
         if self.k.proc._decided.is_set():
             self.ended = True
         elif host.cancelled.is_set():
-            uncancel(host)          # what a kill would have ended: make the process runnable again
+            uncancel(host)  # what a kill would have ended: make the process runnable again
         if len(host.host_errors) > errors_before:
             failures.append(f"{mod}.{imp}{tuple(args)} host error: {host.host_errors[-1][2][-400:]}")
         if rc == 0:
             size = self.mem.size
             for (pname, k), a in zip(sc.params, args):
                 if k in _PTR_KINDS and a & _MASK32 > size:
-                    failures.append(f"{mod}.{imp}{tuple(args)} succeeded with {pname}={a & _MASK32:#x} "
-                                    f"past the end of memory ({size:#x})")
+                    failures.append(
+                        f"{mod}.{imp}{tuple(args)} succeeded with {pname}={a & _MASK32:#x} "
+                        f"past the end of memory ({size:#x})"
+                    )
         return rc
 
 
@@ -224,13 +259,14 @@ def run(calls, seed, memory):
     class FuzzShim(Shim):
         def __init__(self):
             from wasix_nb.process import Process
+
             self.proc = Process(wat, name="fuzz")
             self.proc.instantiate()
             self.host = self.proc.host
             self.mem = self.host.mem
             self._exports = self.proc.instance.exports(self.proc.store)
 
-    FuzzShim().close()                      # warm up: the compiled module, the engine pool
+    FuzzShim().close()  # warm up: the compiled module, the engine pool
     fds_before, budget_before = open_os_fds(), BUDGET.used
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     rng = random.Random(seed)
@@ -240,7 +276,7 @@ def run(calls, seed, memory):
     k, processes = None, 0
     try:
         for i in range(calls):
-            if k is None:                   # a fresh process after one ended (exit, signal, watchdog)
+            if k is None:  # a fresh process after one ended (exit, signal, watchdog)
                 k = FuzzShim()
                 processes += 1
                 f.attach(k)
@@ -264,10 +300,18 @@ def run(calls, seed, memory):
         failures.append(f"OS descriptors: {fds_before} before, {fds_after} after")
     if BUDGET.used != budget_before:
         failures.append(f"descriptor budget: {budget_before} used before, {BUDGET.used} after")
-    return {"memory": memory, "seed": seed, "calls": calls, "functions": len(entries),
-            "watchdog_cancels": watchdog.fired, "processes": processes, "rss_before_mib": rss_before, "seconds": round(time.monotonic() - t0, 2),
-            "errnos": {str(k): v for k, v in sorted(errnos.items(), key=lambda kv: str(kv[0]))},
-            "failures": failures}
+    return {
+        "memory": memory,
+        "seed": seed,
+        "calls": calls,
+        "functions": len(entries),
+        "watchdog_cancels": watchdog.fired,
+        "processes": processes,
+        "rss_before_mib": rss_before,
+        "seconds": round(time.monotonic() - t0, 2),
+        "errnos": {str(k): v for k, v in sorted(errnos.items(), key=lambda kv: str(kv[0]))},
+        "failures": failures,
+    }
 
 
 def main(argv=None):

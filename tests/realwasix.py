@@ -9,6 +9,7 @@ The folder comes from $WASIX_NB_REALWASIX, else `../shared/realwasix` beside the
 it); without it the tests skip with the reason (and fail in CI's strict mode).  Nothing is copied: the
 binaries are read where they are.
 """
+
 import json
 import os
 from collections import Counter
@@ -28,8 +29,14 @@ def cases(group=None):
     """Manifest entries (all, or one group's); a single placeholder that skips when the folder is absent."""
     where = folder()
     if where is None:
-        return [pytest.param(None, marks=pytest.mark.skip(
-            reason="real WASIX binaries not found: set $WASIX_NB_REALWASIX or put them in ../shared/realwasix"))]
+        return [
+            pytest.param(
+                None,
+                marks=pytest.mark.skip(
+                    reason="real WASIX binaries not found: set $WASIX_NB_REALWASIX or put them in ../shared/realwasix"
+                ),
+            )
+        ]
     with open(os.path.join(where, "manifest.json")) as fp:
         entries = json.load(fp)
     return [c for c in entries if group is None or c["group"] == group]
@@ -55,11 +62,19 @@ def make_dirs(case, tmp_path):
 def run_case(case, tmp_path=None, timeout=60, **options):
     """Run one manifest case to its end with wasix_nb.run (argv[0] is the file's name)."""
     import wasix_nb
+
     dirs = make_dirs(case, tmp_path) if tmp_path is not None else None
     if dirs:
         options["dirs"] = dirs
-    return wasix_nb.run(path_of(case), args=case["args"], env=case["env"] or None,
-                        stdin=case["stdin"].encode(), timeout=timeout, argv0=case["file"], **options)
+    return wasix_nb.run(
+        path_of(case),
+        args=case["args"],
+        env=case["env"] or None,
+        stdin=case["stdin"].encode(),
+        timeout=timeout,
+        argv0=case["file"],
+        **options,
+    )
 
 
 def _lines(b: bytes):

@@ -1,5 +1,6 @@
 """Peak RSS of the memory reproducers of issue 9 (B3, B4, B7) against a control, for whatever
 wasix_nb is on PYTHONPATH:  PYTHONPATH=<checkout> python tests/rss_figures.py"""
+
 import os
 import sys
 
@@ -20,30 +21,42 @@ def mod(names, body, pages):
 
 
 def iovecs(count, length, pages):
-    return mod(("fd_write", "proc_exit"), f'''
+    return mod(
+        ("fd_write", "proc_exit"),
+        f"""
   (func (export "_start") (local $i i32)
     (if (i32.ne (i32.const {length}) (i32.const 0)) (then
       (loop $l
         (i32.store (i32.add (i32.mul (local.get $i) (i32.const 8)) (i32.const 4)) (i32.const {length}))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br_if $l (i32.lt_u (local.get $i) (i32.const {count}))))))
-    (call $proc_exit (call $fd_write (i32.const 1) (i32.const 0) (i32.const {count}) (i32.const 0))))''', pages)
+    (call $proc_exit (call $fd_write (i32.const 1) (i32.const 0) (i32.const {count}) (i32.const 0))))""",
+        pages,
+    )
 
 
 def poll(n):
-    return mod(("poll_oneoff", "proc_exit"), f'''
+    return mod(
+        ("poll_oneoff", "proc_exit"),
+        f"""
   (func (export "_start")
-    (call $proc_exit (call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const {n}) (i32.const 0))))''', 768)
+    (call $proc_exit (call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const {n}) (i32.const 0))))""",
+        768,
+    )
 
 
 def dups(n):
-    return mod(("fd_dup", "fd_close"), f'''
+    return mod(
+        ("fd_dup", "fd_close"),
+        f"""
   (func (export "_start") (local $i i32)
     (loop $l
       (drop (call $fd_dup (i32.const 1) (i32.const 64)))
       (drop (call $fd_close (i32.load (i32.const 64))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const {n})))))''', 1)
+      (br_if $l (i32.lt_u (local.get $i) (i32.const {n})))))""",
+        1,
+    )
 
 
 CASES = [
@@ -55,9 +68,12 @@ CASES = [
 
 if __name__ == "__main__":
     import wasix_nb
+
     print(f"wasix_nb from {os.path.dirname(wasix_nb.__file__)}")
     for title, wat, control, opts in CASES:
         peak, rep = peak_rss(wat, **opts)
         base, _ = peak_rss(control, **opts)
-        print(f"{title}: peak RSS {peak:.0f} MiB, control {base:.0f} MiB, extra {peak - base:.0f} MiB "
-              f"({rep.get('outcome')}, exit {rep.get('exit_code')})")
+        print(
+            f"{title}: peak RSS {peak:.0f} MiB, control {base:.0f} MiB, extra {peak - base:.0f} MiB "
+            f"({rep.get('outcome')}, exit {rep.get('exit_code')})"
+        )

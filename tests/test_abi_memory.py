@@ -1,4 +1,5 @@
 """The bounds-checked memory view and the address layouts of shared/wasix-abi.md section 4."""
+
 import pytest
 
 from wasix_nb.abi import Errno, Fault, GuestMemory
@@ -23,8 +24,8 @@ def test_scalars_and_edges():
     with pytest.raises(Fault):
         m.set_u16(63, 1)
     with pytest.raises(Fault):
-        m.u8(-4)     # an i32 pointer from wasm arrives signed: it is unsigned 0xFFFFFFFC, far out
-    m.check(64, 0)   # an empty range at the end is fine
+        m.u8(-4)  # an i32 pointer from wasm arrives signed: it is unsigned 0xFFFFFFFC, far out
+    m.check(64, 0)  # an empty range at the end is fine
 
 
 def test_iovecs_are_each_checked():
@@ -32,12 +33,12 @@ def test_iovecs_are_each_checked():
     m.set_u32(0, 100)
     m.set_u32(4, 28)
     m.set_u32(8, 120)
-    m.set_u32(12, 9)         # 120 + 9 > 128
+    m.set_u32(12, 9)  # 120 + 9 > 128
     assert m.iovecs(0, 1) == [(100, 28)]
     with pytest.raises(Fault):
         m.iovecs(0, 2)
     with pytest.raises(Fault):
-        m.iovecs(124, 1)     # the array itself crosses the end
+        m.iovecs(124, 1)  # the array itself crosses the end
 
 
 def test_scatter_and_gather():
@@ -48,21 +49,23 @@ def test_scatter_and_gather():
     assert m.gather(vecs) == b"abcdefg\0"
 
 
-@pytest.mark.parametrize("af,host,port", [(1, "127.0.0.1", 8080), (2, "::1", 443), (2, "fe80::1", 1),
-                                           (3, "/tmp/sock", 0)])
+@pytest.mark.parametrize(
+    "af,host,port", [(1, "127.0.0.1", 8080), (2, "::1", 443), (2, "fe80::1", 1), (3, "/tmp/sock", 0)]
+)
 def test_addr_roundtrip_and_layout(af, host, port):
     m = mem(256)
     m.write_addr(16, af, host, port)
     assert m.read_addr(16) == (af, host, port)
     assert m.u8(16) == af and m.u8(17) == 0
     if af == 1:
-        assert m.read(16, 8) == bytes([1, 0, 0x90, 0x1F, 127, 0, 0, 1])   # port little-endian, addr network order
+        assert m.read(16, 8) == bytes([1, 0, 0x90, 0x1F, 127, 0, 0, 1])  # port little-endian, addr network order
     if af == 2:
-        assert m.u16(18) == port and m.read(36, 8) == bytes(8)            # flowinfo/scope written as zeros
+        assert m.u16(18) == port and m.read(36, 8) == bytes(8)  # flowinfo/scope written as zeros
 
 
 def test_errno_table_and_os_mapping():
     import errno as os_errno
+
     assert len(E.Errno) == 80 and E.Errno.SHUTDOWN == 77 and E.Errno.UNKNOWN == 79
     assert E.name(1) == "2BIG" and E.name(21) == "FAULT" and E.name(999) == "999"
     assert E.from_os(os_errno.EMFILE) == Errno.MFILE == 33

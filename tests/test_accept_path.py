@@ -4,6 +4,7 @@ A small backlog taken literally makes Linux drop the SYNs of a burst, and each d
 waits for a 1 s retransmit: the "2 ms per accept" mode of benchmarks/echo.py (issue 14).  Wasmer
 listens with SOMAXCONN whatever the guest asks; so does wasix_nb.
 """
+
 import socket
 
 from watlib import AF_INET, STREAM, Shim, addr_v4
@@ -15,13 +16,13 @@ def test_a_burst_beyond_the_backlog_is_queued():
         assert k.sock_open(AF_INET, STREAM, 0, 128) == 0
         fd = k.mem.u32(128)
         assert k.sock_bind(fd, 0) == 0
-        assert k.sock_listen(fd, 1) == 0            # and nobody accepts
+        assert k.sock_listen(fd, 1) == 0  # and nobody accepts
         port = int(k.host.fds.rows()[fd]["local"].rsplit(":", 1)[1])
         clients, refused = [], 0
         try:
             for _ in range(64):
                 c = socket.socket()
-                c.settimeout(0.5)                   # a dropped SYN would wait 1 s for its retransmit
+                c.settimeout(0.5)  # a dropped SYN would wait 1 s for its retransmit
                 clients.append(c)
                 try:
                     c.connect(("127.0.0.1", port))
@@ -46,8 +47,10 @@ def test_accepted_connection_addresses():
     """The accept fast path: a listener on one address lends it to the connection (no getsockname);
     a wildcard listener asks the OS which local address the connection got."""
     with Shim() as k:
-        for addr, connect_to, local in ((addr_v4("127.0.0.1", 0), "127.0.0.1", "127.0.0.1"),
-                                        (addr_v4("0.0.0.0", 0), "127.0.0.1", "127.0.0.1")):
+        for addr, connect_to, local in (
+            (addr_v4("127.0.0.1", 0), "127.0.0.1", "127.0.0.1"),
+            (addr_v4("0.0.0.0", 0), "127.0.0.1", "127.0.0.1"),
+        ):
             lfd, port = _listen(k, addr)
             with socket.create_connection((connect_to, port), timeout=5) as c:
                 assert k.sock_accept_v2(lfd, 0, 132, 256) == 0
@@ -56,7 +59,7 @@ def test_accepted_connection_addresses():
                 cport = c.getsockname()[1]
                 assert row["local"] == f"{local}:{port}" and row["peer"] == f"127.0.0.1:{cport}"
                 assert (row["family"], row["type"], row["state"]) == ("INET", "STREAM", "connected")
-                assert k.mem.read(256, 8) == addr_v4("127.0.0.1", cport)[:8]     # the peer, as written
+                assert k.mem.read(256, 8) == addr_v4("127.0.0.1", cport)[:8]  # the peer, as written
                 assert k.fd_close(fd) == 0
-                assert k.fd_close(fd) == 8 and k.last()[:2] == ("fd_close", 8)   # BADF, traced
+                assert k.fd_close(fd) == 8 and k.last()[:2] == ("fd_close", 8)  # BADF, traced
             assert k.fd_close(lfd) == 0

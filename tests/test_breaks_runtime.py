@@ -1,5 +1,6 @@
 """Issue 9, the runtime's breaks: B1 (start function), B2 (unstubbable imports), B8 (kept stdout),
 B11 (per-thread host exceptions), B17 (one memory budget), B19 (malformed modules)."""
+
 import os
 import subprocess
 import sys
@@ -23,13 +24,16 @@ EXIT = '(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))'
 def peak_rss_mib(code: str) -> float:
     """Peak RSS (MiB) of a fresh Python child running `code`, read with RUSAGE_CHILDREN by a launcher
     that has no other children (so nothing else of the test session counts)."""
-    launcher = ("import resource, subprocess, sys\n"
-                "r = subprocess.run([sys.executable, '-c', sys.argv[1]])\n"
-                "assert r.returncode == 0, r.returncode\n"
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n")
+    launcher = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run([sys.executable, '-c', sys.argv[1]])\n"
+        "assert r.returncode == 0, r.returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", launcher, textwrap.dedent(code)], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", launcher, textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -62,8 +66,11 @@ def test_b11_raw_calls_keep_exceptions_per_thread():
         pass
 
     eng = wasmtime.Engine()
-    mod = wasmtime.Module(eng, '''(module (import "m" "f" (func $f (param i32)))
-      (func (export "go") (param i32) (call $f (local.get 0))))''')
+    mod = wasmtime.Module(
+        eng,
+        """(module (import "m" "f" (func $f (param i32)))
+      (func (export "go") (param i32) (call $f (local.get 0))))""",
+    )
     wrong, n = [], 3000
 
     def worker(code):
@@ -71,6 +78,7 @@ def test_b11_raw_calls_keep_exceptions_per_thread():
 
         def f(x):
             raise Mine(x)
+
         _raw_calls.define(linker, "m", "f", wasmtime.FuncType([I32], []), f, keep)
         go = linker.instantiate(store, mod).exports(store)["go"]
         for _ in range(n):
@@ -81,6 +89,7 @@ def test_b11_raw_calls_keep_exceptions_per_thread():
                     wrong.append(e.args)
             except BaseException as e:  # noqa: BLE001
                 wrong.append(type(e).__name__)
+
     ts = [threading.Thread(target=worker, args=(c,)) for c in (1, 2)]
     for t in ts:
         t.start()
@@ -91,7 +100,9 @@ def test_b11_raw_calls_keep_exceptions_per_thread():
 
 
 # -- B1 --------------------------------------------------------------------------------------------
-SPIN_START = '(module (memory (export "memory") 1) (func $spin (loop $l (br $l))) (start $spin) (func (export "_start")))'
+SPIN_START = (
+    '(module (memory (export "memory") 1) (func $spin (loop $l (br $l))) (start $spin) (func (export "_start")))'
+)
 
 
 def test_b1_start_function_spin_times_out():
@@ -111,8 +122,10 @@ def test_b1_start_function_spin_is_killed_in_the_background():
 
 
 def test_b1_start_function_exit_and_trap_end_as_results():
-    r = wasix_nb.run('(module %s (memory (export "memory") 1) (func $s (call $exit (i32.const 7))) (start $s)'
-                     ' (func (export "_start") unreachable))' % EXIT)
+    r = wasix_nb.run(
+        '(module %s (memory (export "memory") 1) (func $s (call $exit (i32.const 7))) (start $s)'
+        ' (func (export "_start") unreachable))' % EXIT
+    )
     assert (r.outcome, r.exit_code) == ("exited", 7)
     r = wasix_nb.run('(module (memory (export "memory") 1) (data (i32.const 70000) "x") (func (export "_start")))')
     assert r.outcome == "trapped" and "out of bounds" in r.message
@@ -121,7 +134,7 @@ def test_b1_start_function_exit_and_trap_end_as_results():
 
 
 def test_b1_start_function_sigint_interrupts():
-    code = f'''
+    code = f"""
 import os, signal, threading, time
 from wasix_nb.runtime import Process
 p = Process({SPIN_START!r})
@@ -132,7 +145,7 @@ def later():
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=later, daemon=True).start()
 print(p.run().outcome)
-'''
+"""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "interrupted", out.stderr[-1000:]
@@ -142,7 +155,7 @@ print(p.run().outcome)
 @pytest.mark.parametrize("sig", ["(param v128)", "(result v128)", "(result funcref)", "(param externref)"])
 def test_b2_stub_missing_refuses_types_the_host_cannot_represent(sig):
     # in a child: on the old host a v128 stub aborted the whole interpreter (SIGABRT)
-    code = f'''
+    code = f"""
 import wasix_nb
 from wasix_nb.errors import MissingImports
 try:
@@ -150,7 +163,7 @@ try:
     print("ran")
 except MissingImports as e:
     print("refused:", str(e).splitlines()[0])
-'''
+"""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-1000:]
@@ -158,9 +171,11 @@ except MissingImports as e:
 
 
 def test_b2_numbers_still_stub():
-    r = wasix_nb.run('''(module (import "x" "f" (func $f (param f32 f64 i64) (result f64 i32)))
-      (func (export "_start") (drop (drop (call $f (f32.const 1) (f64.const 2) (i64.const 3))))))''',
-                     stub_missing=True)
+    r = wasix_nb.run(
+        """(module (import "x" "f" (func $f (param f32 f64 i64) (result f64 i32)))
+      (func (export "_start") (drop (drop (call $f (f32.const 1) (f64.const 2) (i64.const 3))))))""",
+        stub_missing=True,
+    )
     assert r.outcome == "returned"
     with pytest.raises(MissingImports) as ei:
         Process('(module (import "x" "f" (func (param v128))) (func (export "_start")))', stub_missing=True)
@@ -168,14 +183,17 @@ def test_b2_numbers_still_stub():
 
 
 # -- B19 -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("wat, words", [
-    ('(module (func (export "memory")) (func (export "_start")))', "function"),
-    ('(module (global (export "memory") i32 (i32.const 0)) (func (export "_start")))', "global"),
-    ('(module (table (export "memory") 1 funcref) (func (export "_start")))', "table"),
-    ('(module (import "env" "memory" (memory i64 1)) (func (export "_start")))', "memory64"),
-    ('(module (memory (export "memory") i64 1) (func (export "_start")))', "memory64"),
-    ('(module (memory i64 1) (func (export "_start")))', "memory64"),
-])
+@pytest.mark.parametrize(
+    "wat, words",
+    [
+        ('(module (func (export "memory")) (func (export "_start")))', "function"),
+        ('(module (global (export "memory") i32 (i32.const 0)) (func (export "_start")))', "global"),
+        ('(module (table (export "memory") 1 funcref) (func (export "_start")))', "table"),
+        ('(module (import "env" "memory" (memory i64 1)) (func (export "_start")))', "memory64"),
+        ('(module (memory (export "memory") i64 1) (func (export "_start")))', "memory64"),
+        ('(module (memory i64 1) (func (export "_start")))', "memory64"),
+    ],
+)
 def test_b19_malformed_modules_get_a_short_wasix_error(wat, words):
     with pytest.raises(WasixError) as ei:
         Process(wat)
@@ -189,7 +207,7 @@ def test_b19_entry_with_parameters_is_a_clear_end():
 
 
 # -- B17 -------------------------------------------------------------------------------------------
-MANY_MEMORIES = '''(module
+MANY_MEMORIES = """(module
   (memory $a (export "memory") 1) (memory $b 1) (memory $c 1)
   (table $t 1 funcref)
   (func $fill (param $i i32)
@@ -202,24 +220,26 @@ MANY_MEMORIES = '''(module
         (memory.fill $b (i32.const 0) (i32.const 1) (i32.mul (memory.size $b) (i32.const 65536))) (br $l))))
     (loop $l (if (i32.ne (memory.grow $c (i32.const 64)) (i32.const -1)) (then
         (memory.fill $c (i32.const 0) (i32.const 1) (i32.mul (memory.size $c) (i32.const 65536))) (br $l))))
-    (loop $l (br_if $l (i32.ne (table.grow $t (ref.null func) (i32.const 1048576)) (i32.const -1))))))'''
+    (loop $l (br_if $l (i32.ne (table.grow $t (ref.null func) (i32.const 1048576)) (i32.const -1))))))"""
 
 
 def test_b17_memory_limit_covers_all_memories_and_tables():
-    base = peak_rss_mib('import wasix_nb; wasix_nb.run(\'(module (memory (export "memory") 1) (func (export "_start")))\')')
-    peak = peak_rss_mib(f'''
+    base = peak_rss_mib(
+        'import wasix_nb; wasix_nb.run(\'(module (memory (export "memory") 1) (func (export "_start")))\')'
+    )
+    peak = peak_rss_mib(f"""
 import wasix_nb
 r = wasix_nb.run({MANY_MEMORIES!r}, memory_limit="256M")
 assert r.outcome == "returned", r.message
-''')
+""")
     print(f"B17: peak RSS {peak:.0f} MiB, baseline {base:.0f} MiB, limit 256 MiB")
     assert peak - base < 256 + 64
 
 
 def test_b17_default_limit_is_one_gib_and_reported():
     assert Options().memory_limit == 1 << 30
-    wat = '''(module (memory (export "memory") 1)
-      (func (export "_start") (if (i32.ne (memory.grow (i32.const 16384)) (i32.const -1)) (then unreachable))))'''
+    wat = """(module (memory (export "memory") 1)
+      (func (export "_start") (if (i32.ne (memory.grow (i32.const 16384)) (i32.const -1)) (then unreachable))))"""
     r = wasix_nb.run(wat)
     assert r.outcome == "returned" and r.memory_limit == 1 << 30 and r.memory_bytes == 65536
     assert "memory=65536/1073741824B" in repr(r)
@@ -229,7 +249,7 @@ def test_b17_default_limit_is_one_gib_and_reported():
 
 
 # -- B8 --------------------------------------------------------------------------------------------
-WRITE_128M = '''(module
+WRITE_128M = """(module
   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 17)
   (func (export "_start") (local $i i32)
@@ -237,12 +257,14 @@ WRITE_128M = '''(module
     (loop $l
       (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const 128))))))'''
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 128))))))"""
 
 
 def test_b8_stdout_is_kept_once_and_bounded():
-    base = peak_rss_mib('import wasix_nb; wasix_nb.run(\'(module (memory (export "memory") 1) (func (export "_start")))\')')
-    peak = peak_rss_mib(f'''
+    base = peak_rss_mib(
+        'import wasix_nb; wasix_nb.run(\'(module (memory (export "memory") 1) (func (export "_start")))\')'
+    )
+    peak = peak_rss_mib(f"""
 import wasix_nb
 seen = [0]
 def sink(b):
@@ -251,7 +273,7 @@ r = wasix_nb.run({WRITE_128M!r}, stdout=sink)
 assert r.outcome == "returned", r.message
 assert len(r.stdout) == 16 << 20 and r.stdout_total == 128 << 20 and seen[0] == 128 << 20, (len(r.stdout), r.stdout_total)
 assert r.process.stdout is r.stdout
-''')
+""")
     print(f"B8: peak RSS {peak:.0f} MiB for 128 MiB written, baseline {base:.0f} MiB")
     assert peak - base < 80
 

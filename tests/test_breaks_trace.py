@@ -1,5 +1,6 @@
 """Issue 9, the trace's breaks: B5 (stored values and the trace bounded in bytes), B6 (host-error
 tracebacks bounded), B20 (program strings escaped in the text)."""
+
 import os
 import subprocess
 import sys
@@ -14,13 +15,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def peak_rss_mib(code: str) -> float:
     """Peak RSS (MiB) of a fresh Python child running `code`, read with RUSAGE_CHILDREN by a launcher
     that has no other children (so nothing else of the test session counts)."""
-    launcher = ("import resource, subprocess, sys\n"
-                "r = subprocess.run([sys.executable, '-c', sys.argv[1]])\n"
-                "assert r.returncode == 0, r.returncode\n"
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n")
+    launcher = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run([sys.executable, '-c', sys.argv[1]])\n"
+        "assert r.returncode == 0, r.returncode\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", launcher, textwrap.dedent(code)], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", launcher, textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -28,7 +32,7 @@ def peak_rss_mib(code: str) -> float:
 def _string_calls(import_line, call, n, size):
     """A program making `n` calls `call` with a `size`-byte string at address 0 (memory sized for it)."""
     pages = size // 65536 + 2
-    return f'''(module
+    return f"""(module
       {import_line}
       (memory (export "memory") {pages})
       (func (export "_start") (local $i i32)
@@ -36,17 +40,25 @@ def _string_calls(import_line, call, n, size):
         (loop $l
           {call}
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))))'''
+          (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))))"""
 
 
 # -- B5 ----------------------------------------------------------------------------------------------
 def test_b5_program_sized_strings_are_not_stored_whole():
-    size, n = 1 << 20, 300          # today's main stored 1 MiB per event: 300+ MiB per program
+    size, n = 1 << 20, 300  # today's main stored 1 MiB per event: 300+ MiB per program
     progs = [
-        _string_calls('(import "wasix_32v1" "callback_signal" (func $f (param i32 i32)))',
-                      f"(call $f (i32.const 0) (i32.const {size}))", n, size),
-        _string_calls('(import "wasix_32v1" "chdir" (func $f (param i32 i32) (result i32)))',
-                      f"(drop (call $f (i32.const 0) (i32.const {size})))", n, size),
+        _string_calls(
+            '(import "wasix_32v1" "callback_signal" (func $f (param i32 i32)))',
+            f"(call $f (i32.const 0) (i32.const {size}))",
+            n,
+            size,
+        ),
+        _string_calls(
+            '(import "wasix_32v1" "chdir" (func $f (param i32 i32) (result i32)))',
+            f"(drop (call $f (i32.const 0) (i32.const {size})))",
+            n,
+            size,
+        ),
     ]
     code = f"""
         import wasix_nb
@@ -61,7 +73,7 @@ def test_b5_program_sized_strings_are_not_stored_whole():
 
 def test_b5_trace_is_bounded_in_bytes_and_the_summary_stays_exact():
     # 2,000 writes of 4 KiB each to stdout: 8 MiB of payloads; the trace may hold 1 MiB
-    wat = '''(module
+    wat = """(module
       (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
       (func (export "_start") (local $i i32)
@@ -69,7 +81,7 @@ def test_b5_trace_is_bounded_in_bytes_and_the_summary_stays_exact():
         (loop $l
           (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (i32.const 2000))))))'''
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 2000))))))"""
     r = wasix_nb.run(wat, trace_bytes="1M")
     log = r.log
     assert log.calls == 2000 and 0 < len(log) < 2000
@@ -78,6 +90,7 @@ def test_b5_trace_is_bounded_in_bytes_and_the_summary_stays_exact():
     assert "more calls counted, not recorded" in log.lines()[-1]
     # the default budget is stated and used
     from wasix_nb import options
+
     assert options.Options().trace_bytes == 256 << 20 and r.process.options.trace_bytes == 1 << 20
 
 
@@ -88,8 +101,10 @@ def test_b5_every_stored_note_is_bounded(driver):
     assert ev[4] == 0
     # a host note with a program-sized message (a policy denial text, a host error) is cut
     from wasix_nb.abi.errno import WasiError
-    call = registry.Syscall("huge_note", "fd:fd", "", "errno", lambda h, fd: (_ for _ in ()).throw(
-        WasiError(5, "x" * 100_000)), {}, "test")
+
+    call = registry.Syscall(
+        "huge_note", "fd:fd", "", "errno", lambda h, fd: (_ for _ in ()).throw(WasiError(5, "x" * 100_000)), {}, "test"
+    )
     registry.wrap(call, d.host)(3)
     assert len(d.host.trace.events[-1][6]) < 1000
 
@@ -98,15 +113,17 @@ def test_b5_every_stored_note_is_bounded(driver):
 def test_b6_host_error_tracebacks_are_bounded():
     from wasix_nb.abi.memory import GuestMemory
     from wasix_nb.host.host import Host
+
     h = Host()
     h.mem = GuestMemory.of_bytearray(bytearray(64))
 
     def broken(host, fd):
         raise ValueError("y" * 100_000)
+
     call = registry.Syscall("broken", "fd:fd", "", "errno", broken, {}, "test")
     f = registry.wrap(call, h)
     for _ in range(500):
-        assert f(3) == 29                       # IO for the program
+        assert f(3) == 29  # IO for the program
     assert len(h.host_errors) == registry.HOST_ERRORS_KEPT
     assert h.host_errors_more == 500 - registry.HOST_ERRORS_KEPT
     assert all(len(tb) <= 16384 for _, _, tb in h.host_errors)

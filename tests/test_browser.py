@@ -9,6 +9,7 @@
 
 Screenshots go to artifacts/ (and one to docs/screenshot.png when missing or with WASIX_NB_SCREENSHOT=1).
 """
+
 import json
 import os
 import re
@@ -73,8 +74,7 @@ class Lab:
             return
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                     "language": "python"}
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
         nbformat.write(nb, self.root / name)
 
     def kernel_of(self, path):
@@ -92,25 +92,48 @@ def lab(tmp_path_factory):
     root, cfg = tmp / "root", tmp / "config"
     (cfg / "labconfig").mkdir(parents=True)
     root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     # every cell in the DOM (no windowed rendering), so a check sees the whole notebook
     tracker = cfg / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    shutil.copytree(os.path.join(ROOT, "notebooks"), root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(
+        os.path.join(ROOT, "notebooks"), root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+    )
     port = _free_port()
     # a data dir of its own: no notebook is trusted by an earlier signature
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp / "data"), PYTHONPATH=ROOT)
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(cfg),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        PYTHONPATH=ROOT,
+    )
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-         "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp / 'ws'}", "--LabApp.news_url=None", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=open(tmp / "server.log", "wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={tmp / 'ws'}",
+            "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=open(tmp / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -134,9 +157,18 @@ def lab(tmp_path_factory):
 def browser(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-dev-shm-usage"])
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+            ],
+        )
         errors = []
         b.page_errors = errors
         try:
@@ -207,12 +239,13 @@ def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
             if running and shots < 3 and s["rows"] in (5, 7, 9):
                 shots += 1
                 page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
-                    path=os.path.join(ARTIFACTS, f"live-{s['rows']}-rows.png"))
+                    path=os.path.join(ARTIFACTS, f"live-{s['rows']}-rows.png")
+                )
         if s and "exited 0" in s["saved"]:
             break
         time.sleep(0.05)
     running_counts = sorted({n for r, n in seen if r})
-    assert len([n for n in running_counts if 3 < n < 11]) >= 4, seen   # grew row by row while [*]
+    assert len([n for n in running_counts if 3 < n < 11]) >= 4, seen  # grew row by row while [*]
     live_order = [n for r, n in seen if r]
     assert live_order == sorted(live_order), seen
     # the end: the widget view is replaced by the final tables and the timeline picture
@@ -220,7 +253,7 @@ def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
     assert not final["widget"], final
     out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
     assert out.locator("table.dataframe").count() >= 3
-    assert out.locator("table.dataframe").first.locator("tbody tr").count() == 11   # stdio + 8 sockets (5 reused)
+    assert out.locator("table.dataframe").first.locator("tbody tr").count() == 11  # stdio + 8 sockets (5 reused)
     assert out.locator("img.wx-timeline-img").count() == 1
 
     # the background cell returns at once; its panel keeps growing afterwards, then ends the same way
@@ -232,7 +265,7 @@ def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
         if s and "exited 0" in s["saved"]:
             break
         time.sleep(0.05)
-    assert len({n for r, n in bg_seen if not r and n < 9}) >= 2, bg_seen   # grew after [3]
+    assert len({n for r, n in bg_seen if not r and n < 9}) >= 2, bg_seen  # grew after [3]
     s = wait_cell(page, 2, lambda s: "exited 0" in s["saved"])
     assert not s["widget"]
     imgs = page.evaluate(IMGS_JS)
@@ -256,8 +289,9 @@ def test_untrusted_tutorial_shows_timelines_as_pictures(lab, browser):
     page.wait_for_selector(".jp-OutputArea-output", timeout=30_000)
     trusted = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).trusted")
     assert trusted is False
-    page.wait_for_function(f"() => {{ const i = ({IMGS_JS})(); return i.length >= 2 && i.every(x => x.ok); }}",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => {{ const i = ({IMGS_JS})(); return i.length >= 2 && i.every(x => x.ok); }}", timeout=30_000
+    )
     imgs = page.evaluate(IMGS_JS)
     assert len(imgs) >= 2 and all(i["ok"] and i["w"] >= 600 for i in imgs), imgs
     text = page.locator(".jp-Notebook").inner_text()
@@ -272,8 +306,15 @@ def test_untrusted_tutorial_shows_timelines_as_pictures(lab, browser):
 
 
 def test_run_save_stop_reopen_has_tables_and_no_widget_error(lab, browser):
-    lab.write("saved.ipynb", [SETUP, "%%wasix -n fg\n" + sockets(count=3, wait_ms=50),
-                              "%%wasix --bg -n bg\n" + sockets(count=100, wait_ms=100), "%wasix kill bg"])
+    lab.write(
+        "saved.ipynb",
+        [
+            SETUP,
+            "%%wasix -n fg\n" + sockets(count=3, wait_ms=50),
+            "%%wasix --bg -n bg\n" + sockets(count=100, wait_ms=100),
+            "%wasix kill bg",
+        ],
+    )
     page = open_notebook(browser, lab, "saved.ipynb")
     run_all(page)
     wait_cell(page, 1, lambda s: "exited 0" in s["saved"])
@@ -293,12 +334,13 @@ def test_run_save_stop_reopen_has_tables_and_no_widget_error(lab, browser):
     page.close()
     page = open_notebook(browser, lab, "saved.ipynb")
     page.wait_for_selector(".jp-OutputArea table.dataframe", timeout=30_000)
-    time.sleep(1.0)                     # a widget view would show its error by now
+    time.sleep(1.0)  # a widget view would show its error by now
     text = page.locator(".jp-Notebook").inner_text()
     assert WIDGET_ERROR not in text and "fg: exited 0" in text and "bg: killed" in text
     assert page.locator(".jp-OutputArea table.dataframe").count() >= 4
-    page.wait_for_function(f"() => {{ const i = ({IMGS_JS})(); return i.length == 2 && i.every(x => x.ok); }}",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => {{ const i = ({IMGS_JS})(); return i.length == 2 && i.every(x => x.ok); }}", timeout=30_000
+    )
 
 
 def test_background_panel_says_gone_after_kernel_restart(lab, browser):
@@ -357,18 +399,24 @@ def test_dark_theme_labels_contrast(lab, browser):
     while (c := page.evaluate(CONTRAST_JS)) is None and time.monotonic() - t0 < 20:
         time.sleep(0.1)
     assert c and c["labels"] >= 5, c
-    assert c["worst"] >= 4.5, c                             # inline (live panel): the theme's colours
-    assert c["bg"] != "rgb(255, 255, 255)", c               # ... on the theme's own backdrop
+    assert c["worst"] >= 4.5, c  # inline (live panel): the theme's colours
+    assert c["bg"] != "rgb(255, 255, 255)", c  # ... on the theme's own backdrop
     page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=os.path.join(ARTIFACTS, "dark-live.png"))
     page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputPrompt").click()
     lab_kill = "%wasix kill long"
-    page.evaluate("""(src) => { const nb = window.jupyterapp.shell.currentWidget.content;
-        nb.model.sharedModel.insertCell(2, {cell_type: 'code', source: src}); nb.activeCellIndex = 2; }""", lab_kill)
+    page.evaluate(
+        """(src) => { const nb = window.jupyterapp.shell.currentWidget.content;
+        nb.model.sharedModel.insertCell(2, {cell_type: 'code', source: src}); nb.activeCellIndex = 2; }""",
+        lab_kill,
+    )
     command(page, "notebook:run-cell")
     wait_cell(page, 1, lambda s: "killed" in s["saved"] and not s["widget"])
-    page.wait_for_function("() => { const i = document.querySelector('img.wx-timeline-img'); "
-                           "return i && i.complete && i.naturalWidth > 0; }", timeout=20_000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.wx-timeline-img'); "
+        "return i && i.complete && i.naturalWidth > 0; }",
+        timeout=20_000,
+    )
     px = page.evaluate(PIXELS_JS)
-    assert px["light"] > 0.5 and px["dark"] > 0.005, px     # the picture: dark labels on its light card
+    assert px["light"] > 0.5 and px["dark"] > 0.005, px  # the picture: dark labels on its light card
     page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(path=os.path.join(ARTIFACTS, "dark-final.png"))
     command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})

@@ -1,5 +1,6 @@
 """JupyterLab in Debian chromium: a forking program's live panel shows its process tree and the pipe both
 processes hold; `proc.processes` and `proc.lsof()` render as tables; `%wasix kill` ends the tree."""
+
 import json
 import os
 import subprocess
@@ -23,8 +24,13 @@ for _ in range(1200):
         break
     time.sleep(0.05)
 """
-CELLS = ["%load_ext wasix_nb", "%%wasix --bg -n forker\n" + HANG, WAIT + "forker.processes", "forker.lsof()",
-         "time.sleep(4)\n%wasix kill forker\nforker.processes"]      # 4 s to see the live panel
+CELLS = [
+    "%load_ext wasix_nb",
+    "%%wasix --bg -n forker\n" + HANG,
+    WAIT + "forker.processes",
+    "forker.lsof()",
+    "time.sleep(4)\n%wasix kill forker\nforker.processes",
+]  # 4 s to see the live panel
 
 
 @pytest.fixture
@@ -38,22 +44,37 @@ def lab(tmp_path):
     root, cfg = tmp_path / "root", tmp_path / "config"
     (cfg / "labconfig").mkdir(parents=True)
     root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, root / "procs.ipynb")
     port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONPATH=ROOT)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), PYTHONPATH=ROOT)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-         "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp_path / 'ws'}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=open(tmp_path / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -81,9 +102,18 @@ def test_process_tree_and_lsof_in_jupyterlab(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2600})
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -97,9 +127,10 @@ def test_process_tree_and_lsof_in_jupyterlab(lab):
             while time.monotonic() - t0 < 120:
                 panel, tree, lsof, final = (page.evaluate(OUT_JS, i) for i in (1, 2, 3, 4))
                 if "processes" in panel and "blocked in fd_read on fd 3" in panel and not live:
-                    live = panel                        # the live panel, while both processes run
+                    live = panel  # the live panel, while both processes run
                     page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
-                        path=os.path.join(ARTIFACTS, "processes-panel.png"))
+                        path=os.path.join(ARTIFACTS, "processes-panel.png")
+                    )
                 if final.count("killed") >= 2 and "killed" in panel:
                     break
                 time.sleep(0.1)
@@ -107,7 +138,7 @@ def test_process_tree_and_lsof_in_jupyterlab(lab):
             assert "pid 1 fd 3, pid 2 fd 3" in lsof and "pid 1 fd 4, pid 2 fd 4" in lsof, lsof
             assert "shared by several processes" in live and "pid 1 fd 3, pid 2 fd 3" in live, live
             assert "killed" in panel, panel
-            assert final.count("killed") >= 2, final                # both processes ended with the kill
+            assert final.count("killed") >= 2, final  # both processes ended with the kill
         finally:
             browser.close()
     assert not errors, errors

@@ -1,5 +1,6 @@
 """JupyterLab in Debian chromium: a background multi-threaded program's live panel shows its threads
 section, each thread with what it is blocked on, while it runs; a kill ends them all."""
+
 import json
 import os
 import socket
@@ -24,9 +25,11 @@ try:
 except ImportError:  # pragma: no cover
     sync_playwright = None
 
-CELLS = ["%load_ext wasix_nb",
-         "%%wasix --bg -n threads\n" + program(spawn("spin", "futex", "sleep") + "\n    (call $go (i32.const 2))"),
-         "import time; time.sleep(4)\n%wasix kill threads"]
+CELLS = [
+    "%load_ext wasix_nb",
+    "%%wasix --bg -n threads\n" + program(spawn("spin", "futex", "sleep") + "\n    (call $go (i32.const 2))"),
+    "import time; time.sleep(4)\n%wasix kill threads",
+]
 
 THREADS_JS = """(i) => {
   const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
@@ -56,22 +59,37 @@ def lab(tmp_path):
     root, cfg = tmp_path / "root", tmp_path / "config"
     (cfg / "labconfig").mkdir(parents=True)
     root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, root / "threads.ipynb")
     port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONPATH=ROOT)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), PYTHONPATH=ROOT)
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-         "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={tmp_path / 'ws'}", "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=open(tmp_path / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -95,9 +113,18 @@ def test_panel_shows_every_thread_and_what_it_waits_on(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2000})
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -109,8 +136,12 @@ def test_panel_shows_every_thread_and_what_it_waits_on(lab):
             live, t0 = None, time.monotonic()
             while time.monotonic() - t0 < 40:
                 s = page.evaluate(THREADS_JS, 1)
-                if s and len(s["rows"]) == 4 and "running" in s["status"] and \
-                        sum("blocked in futex_wait on 0x40" in r for r in s["rows"]) == 2:
+                if (
+                    s
+                    and len(s["rows"]) == 4
+                    and "running" in s["status"]
+                    and sum("blocked in futex_wait on 0x40" in r for r in s["rows"]) == 2
+                ):
                     live = s
                     break
                 time.sleep(0.1)

@@ -3,6 +3,7 @@
 Socket programs talk to Python peers over 127.0.0.1.  A program whose imports the host cannot link
 yet (a socket call not written, or written with another signature) is skipped, naming those imports.
 """
+
 import os
 import re
 import socket
@@ -26,7 +27,7 @@ def cprog(request, tmp_path_factory):
     reason = cbuild.missing()
     if reason:
         pytest.skip(reason)
-    cache = getattr(request.config, "cache", None)     # absent under -p no:cacheprovider
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     out = cache.mkdir("wasm-c") if cache else tmp_path_factory.mktemp("wasm-c")
     return lambda name, shared=False: cbuild.build(name, out, shared=shared)
 
@@ -71,14 +72,14 @@ def test_wasix_single_thread_calls(cprog):
     r = wasix_nb.run(cprog("wasix_misc"), check=True, timeout=TIMEOUT)
     out = r.stdout.decode()
     assert "getcwd e=0 len=1 cwd=/\n" in out
-    assert "getcwd small e=68 len=1\n" in out                   # RANGE, and the length needed
-    assert f"tid=1 pid=1 parallelism={len(os.sched_getaffinity(0))}\n" in out   # the machine's cores
-    assert "futex differs e=0 woken=1\n" in out                  # value moved on: returns at once
-    assert "futex timeout e=0 woken=0\n" in out                  # nobody to wake us: timed out
+    assert "getcwd small e=68 len=1\n" in out  # RANGE, and the length needed
+    assert f"tid=1 pid=1 parallelism={len(os.sched_getaffinity(0))}\n" in out  # the machine's cores
+    assert "futex differs e=0 woken=1\n" in out  # value moved on: returns at once
+    assert "futex timeout e=0 woken=0\n" in out  # nobody to wake us: timed out
     assert "futex wake e=0 woken=0\n" in out
     assert "tty e=0 cols=80 rows=24 stdout_tty=0\n" in out
     assert "nanosleep rc=0 slept_enough=1\n" in out
-    assert re.search(r"fopen failed errno=\d+", out)              # no filesystem, no crash
+    assert re.search(r"fopen failed errno=\d+", out)  # no filesystem, no crash
     waits = [e for e in r.log if e.name == "futex_wait"]
     assert waits[1].mark == "timed out" and waits[1].duration_ns >= 15_000_000
 
@@ -138,7 +139,7 @@ def test_tcp_echo_server_with_python_clients(cprog):
         port = int(lines.wait_for(r"listening (\d+)\n").group(1))
         assert port > 0
         assert _echo(port, b"hello, wasm") == b"hello, wasm"
-        big = bytes(range(256)) * 256                          # 64 KiB: several recv/send rounds
+        big = bytes(range(256)) * 256  # 64 KiB: several recv/send rounds
         assert _echo(port, big) == big
         r = proc.wait(TIMEOUT)
     finally:
@@ -147,7 +148,7 @@ def test_tcp_echo_server_with_python_clients(cprog):
     out = r.stdout.decode()
     assert "accepted fd=4 from 127.0.0.1" in out
     assert "echoed 11 bytes" in out and f"echoed {len(big)} bytes" in out
-    assert [row["fd"] for row in r.fd_rows] == [0, 1, 2]       # both sockets closed before exit
+    assert [row["fd"] for row in r.fd_rows] == [0, 1, 2]  # both sockets closed before exit
 
 
 def test_tcp_server_killed_while_blocked_in_accept(cprog):
@@ -156,12 +157,13 @@ def test_tcp_server_killed_while_blocked_in_accept(cprog):
     port = int(lines.wait_for(r"listening (\d+)\n").group(1))
     r = proc.kill(timeout=5)
     assert r is not None and r.outcome == "killed"
-    with pytest.raises(OSError):                               # its socket was closed
+    with pytest.raises(OSError):  # its socket was closed
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def _ipv6_loopback():
     from conftest import has_ipv6
+
     return has_ipv6()
 
 
@@ -201,17 +203,16 @@ def test_tcp_client_against_python_server(cprog, family):
 
 def test_tcp_client_connection_refused(cprog):
     path = needs_host(cprog("tcp_client"))
-    with socket.socket() as s:                                 # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     r = wasix_nb.run(path, args=[str(port), "x"], timeout=TIMEOUT)
-    assert r.exit_code == 1 and "error sock_connect 14" in r.stdout.decode()   # CONNREFUSED
+    assert r.exit_code == 1 and "error sock_connect 14" in r.stdout.decode()  # CONNREFUSED
 
 
 def test_udp_pair(cprog):
     r = wasix_nb.run(needs_host(cprog("udp_pair")), check=True, timeout=TIMEOUT)
-    assert r.stdout.decode() == ("b got 4/4 bytes 'ping' from port a\n"
-                                 "a got 4/4 bytes 'pong' from port b\n")
+    assert r.stdout.decode() == ("b got 4/4 bytes 'ping' from port a\na got 4/4 bytes 'pong' from port b\n")
 
 
 # -- files through wasi-libc ------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """python -m wasix_nb run: output passes through, exit codes, --trace lines, saved traces."""
+
 import subprocess
 import sys
 
-PROG = '''(module
+PROG = """(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $as (param i32 i32) (result i32)))
   (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
@@ -18,7 +19,7 @@ PROG = '''(module
     (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 64)))
     (drop (call $as (i32.const 100) (i32.const 104)))
     (call $exit (i32.load (i32.const 100)))))
-'''
+"""
 
 
 def cli(*args, stdin=b""):
@@ -30,7 +31,7 @@ def test_pass_through_and_exit_code(tmp_path):
     f.write_text(PROG)
     r = cli("run", str(f), "--", "a", "b", "c")
     assert r.stdout == b"out\n" and r.stderr == b"err\n"
-    assert r.returncode == 4       # argc including argv[0]
+    assert r.returncode == 4  # argc including argv[0]
     r = cli("run", str(f))
     assert r.returncode == 1
 
@@ -49,21 +50,22 @@ def test_trace_to_stderr_and_file_and_saved_trace(tmp_path):
     assert r.stderr == b"err\n"
     assert "fd_write(fd=1" in out.read_text()
     r2 = cli("trace", str(saved))
-    assert [l.split(" ", 2)[-1] for l in r2.stdout.decode().splitlines()] == \
-        [l.split(" ", 2)[-1] for l in out.read_text().splitlines()]
+    assert [l.split(" ", 2)[-1] for l in r2.stdout.decode().splitlines()] == [
+        l.split(" ", 2)[-1] for l in out.read_text().splitlines()
+    ]
 
 
 def test_errors_and_trap_status(tmp_path):
     bad = tmp_path / "bad.wat"
-    bad.write_text("(module (func (export \"_start\") (i32.nope)))")
+    bad.write_text('(module (func (export "_start") (i32.nope)))')
     r = cli("run", str(bad))
     assert r.returncode == 2 and b"bad.wat:1:" in r.stderr and b"Traceback" not in r.stderr
     trap = tmp_path / "trap.wat"
-    trap.write_text("(module (func (export \"_start\") unreachable))")
+    trap.write_text('(module (func (export "_start") unreachable))')
     r = cli("run", str(trap))
     assert r.returncode == 134 and b"wasm trap: unreachable" in r.stderr
     loop = tmp_path / "loop.wat"
-    loop.write_text("(module (func (export \"_start\") (loop $l (br $l))))")
+    loop.write_text('(module (func (export "_start") (loop $l (br $l))))')
     r = cli("run", str(loop), "--timeout", "0.2")
     assert r.returncode == 124 and b"timed out" in r.stderr
 
@@ -72,6 +74,7 @@ def test_console_script_and_wasm_bytes(tmp_path):
     import shutil
 
     import wasmtime
+
     f = tmp_path / "prog.wasm"
     f.write_bytes(wasmtime.wat2wasm(PROG))
     r = cli("run", str(f), "--", "x")

@@ -1,5 +1,6 @@
 """A real shell (dash, built by Wasmer for WASIX) runs pipelines: builtins in forked subshells, and a
 `cat` of our own (WAT) found through the command map, with the pipe's ends moved between processes."""
+
 import os
 
 import pytest
@@ -31,12 +32,15 @@ def dash(script, **opts):
     return wasix_nb.run(os.path.join(where, "dash.wasm"), args=["-c", script], argv0="dash", timeout=60, **opts)
 
 
-@pytest.mark.parametrize("script, out", [
-    ("echo hi | read x; echo \"[$x]\"", b"[]\n"),                 # read runs in the pipeline's subshell
-    ("x=$(echo sub); echo got $x", b"got sub\n"),
-    ("echo a | { read y; echo y=$y; }", b"y=a\n"),
-    ("(exit 3); echo status $?", b"status 3\n"),
-])
+@pytest.mark.parametrize(
+    "script, out",
+    [
+        ('echo hi | read x; echo "[$x]"', b"[]\n"),  # read runs in the pipeline's subshell
+        ("x=$(echo sub); echo got $x", b"got sub\n"),
+        ("echo a | { read y; echo y=$y; }", b"y=a\n"),
+        ("(exit 3); echo status $?", b"status 3\n"),
+    ],
+)
 def test_dash_builtin_pipelines_and_subshells(no_leak, script, out):
     r = dash(script)
     assert (r.outcome, r.exit_code, r.stdout, r.stderr) == ("exited", 0, out, b""), r.message
@@ -46,9 +50,9 @@ def test_dash_pipeline_into_a_mapped_program(no_leak):
     r = dash("echo one; echo two | cat | cat; echo three", commands={"cat": CAT})
     assert (r.exit_code, r.stdout, r.stderr) == (0, b"one\ntwo\nthree\n", b""), r.message
     pids = set(r.trace.pid)
-    assert len(pids) >= 4                                          # dash, two cats, the echo subshell
+    assert len(pids) >= 4  # dash, two cats, the echo subshell
     moved = r.trace[(r.trace.syscall == "fd_renumber") & (r.trace.pid != 1)]
-    assert len(moved) >= 2                                         # pipe ends dup2'ed onto 0 and 1
+    assert len(moved) >= 2  # pipe ends dup2'ed onto 0 and 1
 
 
 def test_dash_unknown_command_is_not_found(no_leak):
@@ -58,6 +62,7 @@ def test_dash_unknown_command_is_not_found(no_leak):
 
 def test_a_forked_subshell_reads_files_through_the_inherited_preopen(no_leak, tmp_path):
     (tmp_path / "f.txt").write_text("file content\n")
-    r = dash("(read y < /f.txt; echo sub $y); echo $(cat_is_not_needed=1; read z < /f.txt; echo $z)",
-             dirs=[f"{tmp_path}::/"])
+    r = dash(
+        "(read y < /f.txt; echo sub $y); echo $(cat_is_not_needed=1; read z < /f.txt; echo $z)", dirs=[f"{tmp_path}::/"]
+    )
     assert (r.exit_code, r.stdout, r.stderr) == (0, b"sub file content\nfile content\n", b""), r.message

@@ -1,4 +1,5 @@
 """The disk cache of compiled modules: reuse across processes, corruption, size bound, switches."""
+
 import os
 import subprocess
 import sys
@@ -40,8 +41,12 @@ def test_second_process_deserializes_a_large_real_binary(tmp_path):
     path = os.path.join(realwasix(), "example-tokio.wasm")
     env = dict(os.environ, WASIX_NB_CACHE_DIR=str(tmp_path), PYTHONPATH=ROOT)
     env.pop("WASIX_NB_CACHE", None)
-    runs = [subprocess.run([sys.executable, "-c", COUNT, path], env=env, capture_output=True, text=True,
-                           check=True, timeout=120).stdout.split() for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", COUNT, path], env=env, capture_output=True, text=True, check=True, timeout=120
+        ).stdout.split()
+        for _ in range(2)
+    ]
     assert runs == [["1", "0"], ["0", "1"]], "first process compiles, second deserializes from disk"
     assert len(DiskCache(str(tmp_path)).entries()) == 1
 
@@ -59,8 +64,9 @@ def test_cli_run_uses_the_cache(tmp_path):
 def test_switched_off_writes_nothing(tmp_path):
     path = os.path.join(realwasix(), "exit-0-from-main.wasm")
     env = dict(os.environ, WASIX_NB_CACHE_DIR=str(tmp_path / "c"), WASIX_NB_CACHE="off", PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-c", COUNT, path], env=env, capture_output=True, text=True,
-                         check=True, timeout=120).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", COUNT, path], env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
     assert out == ["1", "0"] and not (tmp_path / "c").exists()
 
 
@@ -95,16 +101,17 @@ def test_fuel_and_plain_engines_have_separate_entries(tmp_path):
 def test_corrupt_entry_is_compiled_again(tmp_path, damage):
     pool = pool_in(tmp_path)
     pool.module(pool.checkout(), wat(3))
-    (_, _, path), = pool.disk.entries()
+    ((_, _, path),) = pool.disk.entries()
     data = open(path, "rb").read()
     if damage == "truncate":
-        data = data[:len(data) // 2]
+        data = data[: len(data) // 2]
     elif damage == "flip":
         data = data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:]
     elif damage == "empty":
         data = b""
-    else:   # a correct checksum over bytes wasmtime refuses (another build wrote them, say)
+    else:  # a correct checksum over bytes wasmtime refuses (another build wrote them, say)
         import hashlib
+
         junk = b"\x7fELF not really a module"
         data = MAGIC + hashlib.sha256(junk).digest() + junk
     with open(path, "wb") as fp:
@@ -122,8 +129,8 @@ def test_bound_evicts_least_recently_used(tmp_path):
     c = DiskCache(str(tmp_path), max_bytes=3 * 1100)
     for i in range(3):
         c.put(f"k{i}", bytes(1000))
-        os.utime(c.path(f"k{i}"), ns=(10**18 + i * 10**9,) * 2)   # distinct mtimes, oldest first
-    assert c.get("k0") == bytes(1000)         # used: now the most recent
+        os.utime(c.path(f"k{i}"), ns=(10**18 + i * 10**9,) * 2)  # distinct mtimes, oldest first
+    assert c.get("k0") == bytes(1000)  # used: now the most recent
     c.put("k3", bytes(1000))
     names = sorted(os.path.basename(p) for _, _, p in c.entries())
     assert names == ["k0.cwasm", "k2.cwasm", "k3.cwasm"] and c.evictions == 1
@@ -152,6 +159,7 @@ def test_concurrent_writers_and_readers_see_whole_entries(tmp_path):
                 seen.append(got is None or got == payload)
         except Exception as e:  # noqa: BLE001
             errors.append(e)
+
     threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()

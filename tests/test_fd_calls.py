@@ -1,4 +1,5 @@
 """Descriptor calls: read/write on stdio, dup, renumber, flags, args and environment."""
+
 from wasix_nb.abi import Errno
 
 
@@ -19,7 +20,7 @@ def test_write_gathers_iovecs_and_read_scatters(driver):
     d.mem.set_u32(28, 10)
     assert d.call("fd_read", 0, 16, 2, 64) == 0 and d.mem.u32(64) == 8
     assert d.mem.read(300, 3) == b"abc" and d.mem.read(400, 5) == b"defgh"
-    assert d.call("fd_read", 0, 16, 2, 64) == 0 and d.mem.u32(64) == 0   # EOF
+    assert d.call("fd_read", 0, 16, 2, 64) == 0 and d.mem.u32(64) == 0  # EOF
     rows = {r["fd"]: r for r in d.host.fds.rows()}
     assert rows[1]["bytes_out"] == 13 and rows[0]["bytes_in"] == 8
 
@@ -36,7 +37,7 @@ def test_dup_shares_the_socket_and_renumber_moves_it(driver):
     assert d.call("fd_renumber", 4, 9) == 0
     assert d.open_fds() == [0, 1, 2, 9]
     assert d.call("sock_open", 2, 2, 0, 64) == 0 and d.mem.u32(64) == 3
-    assert d.call("fd_renumber", 9, 3) == 0                 # replaces what 3 was
+    assert d.call("fd_renumber", 9, 3) == 0  # replaces what 3 was
     assert d.open_fds() == [0, 1, 2, 3]
     assert d.call("sock_open", 2, 2, 0, 64) == 0 and d.mem.u32(64) == 4
     assert d.call("fd_fdflags_set", 3, 1) == 0
@@ -47,15 +48,24 @@ def test_dup_shares_the_socket_and_renumber_moves_it(driver):
 
 
 def test_args_and_environ(driver):
-    d = driver("args_sizes_get", "args_get", "environ_sizes_get", "environ_get",
-               args=["one", "two words"], env={"HOME": "/", "X": "é"})
+    d = driver(
+        "args_sizes_get",
+        "args_get",
+        "environ_sizes_get",
+        "environ_get",
+        args=["one", "two words"],
+        env={"HOME": "/", "X": "é"},
+    )
     assert d.call("args_sizes_get", 0, 4) == 0
     argc, size = d.mem.u32(0), d.mem.u32(4)
     assert argc == 3
     assert d.call("args_get", 100, 200) == 0
     ptrs = [d.mem.u32(100 + 4 * i) for i in range(argc)]
     blob = d.mem.read(200, size)
-    assert blob.split(b"\0")[:-1] == [b"driver_wat", b"one", b"two words"] or blob.split(b"\0")[1:3] == [b"one", b"two words"]
+    assert blob.split(b"\0")[:-1] == [b"driver_wat", b"one", b"two words"] or blob.split(b"\0")[1:3] == [
+        b"one",
+        b"two words",
+    ]
     assert d.mem.read(ptrs[1], 4) == b"one\0"
     assert d.call("environ_sizes_get", 0, 4) == 0 and d.mem.u32(0) == 2
     assert d.call("environ_get", 300, 400) == 0

@@ -1,4 +1,5 @@
 """fd_event: an eventfd descriptor (counter, semaphore mode, non-blocking, pollable, closed at the end)."""
+
 import struct
 import threading
 import time
@@ -33,14 +34,14 @@ def test_counter_adds_and_a_read_takes_it_all(driver):
     assert _read(d, 3) == (0, 7)
     rows = {r["fd"]: r for r in d.host.fds.rows()}
     assert rows[3]["kind"] == "event" and rows[3]["type"] == "counter" and rows[3]["local"] == "count=0"
-    assert _read(d, 3, n=4)[0] == INVAL                 # shorter than 8 bytes
-    assert _write(d, 3, 2**64 - 1) == INVAL             # the one value a counter cannot take
+    assert _read(d, 3, n=4)[0] == INVAL  # shorter than 8 bytes
+    assert _write(d, 3, 2**64 - 1) == INVAL  # the one value a counter cannot take
     assert d.call("fd_close", 3) == 0
 
 
 def test_semaphore_reads_one_at_a_time_and_nonblock_answers_again(driver):
     d = driver("fd_event", "fd_read", "fd_write")
-    assert d.call("fd_event", 2, 1 | 4, 96) == 0        # SEMAPHORE | NONBLOCK (as wasix-libc passes it)
+    assert d.call("fd_event", 2, 1 | 4, 96) == 0  # SEMAPHORE | NONBLOCK (as wasix-libc passes it)
     fd = d.mem.u32(96)
     assert _read(d, fd) == (0, 1) and _read(d, fd) == (0, 1)
     assert _read(d, fd)[0] == AGAIN

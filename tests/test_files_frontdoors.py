@@ -1,5 +1,6 @@
 """Giving a program a directory through the three front doors: %%wasix --dir, %config WasixMagics.dirs,
 and python -m wasix_nb run --dir (the API's dirs= is tests/test_files.py)."""
+
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from conftest import cell
 from wasix_nb.errors import WasixError
 
 # opens "greeting.txt" in the first preopen, copies it to stdout, writes "out.txt" with "written"
-COPY = '''(module
+COPY = """(module
   (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
@@ -33,7 +34,7 @@ COPY = '''(module
     (if (local.get $e) (then (call $exit (i32.add (i32.const 100) (local.get $e)))))
     (i32.store (i32.const 16) (i32.const 140)) (i32.store (i32.const 20) (i32.const 7))
     (drop (call $write (i32.load (i32.const 8)) (i32.const 16) (i32.const 1) (i32.const 24)))))
-'''
+"""
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def test_magic_dir(ip, box):
 
 def test_magic_read_only_dir_and_config(ip, box):
     from wasix_nb.errors import ProgramExit
-    with pytest.raises(ProgramExit, match="169"):          # 100 + ROFS: out.txt cannot be made
+
+    with pytest.raises(ProgramExit, match="169"):  # 100 + ROFS: out.txt cannot be made
         cell(ip, f"--dir '{box}::/:ro' --no-live", COPY)
     assert not (box / "out.txt").exists()
     ip.run_line_magic("config", f"WasixMagics.dirs = [{str(box) + '::/'!r}]")
@@ -84,12 +86,16 @@ def test_magic_missing_dir_is_a_short_error(ip, tmp_path):
 def test_cli_dir(box, tmp_path):
     prog = tmp_path / "copy.wat"
     prog.write_text(COPY)
-    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", str(prog), "--dir", f"{box}::/"],
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "wasix_nb", "run", str(prog), "--dir", f"{box}::/"], capture_output=True, timeout=60
+    )
     assert (r.returncode, r.stdout) == (0, b"hi from a file\n"), r.stderr
     assert (box / "out.txt").read_text() == "written"
     r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", str(prog)], capture_output=True, timeout=60)
-    assert r.returncode == 108                                   # no preopen: fd 3 is not open (BADF)
-    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", str(prog), "--dir", f"{tmp_path}/nope"],
-                       capture_output=True, timeout=60)
+    assert r.returncode == 108  # no preopen: fd 3 is not open (BADF)
+    r = subprocess.run(
+        [sys.executable, "-m", "wasix_nb", "run", str(prog), "--dir", f"{tmp_path}/nope"],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and b"not a directory" in r.stderr

@@ -3,6 +3,7 @@ host paths, NULs, /dev) and a thread swapping a directory for a symlink under th
 beside the preopen must never be read, changed or removed, and nothing may appear outside the preopen.
 
 WASIX_NB_FS_FUZZ=N runs N calls instead of the default."""
+
 import os
 import random
 import threading
@@ -49,15 +50,47 @@ def world(tmp_path):
 
 
 def _path(rng, secret):
-    parts = ["..", ".", "", "sub", "deeper", "file", "abs_secret", "rel_secret", "up", "abs_outside",
-             "secret", "outside", "new", "lnk", "lnk2", "dev", "null", "stdin", "x\0y", "…", "a" * 300]
-    good = ["sub", "file", "new", "lnk", "..", "deeper", "."]        # weighted: paths that often exist
+    parts = [
+        "..",
+        ".",
+        "",
+        "sub",
+        "deeper",
+        "file",
+        "abs_secret",
+        "rel_secret",
+        "up",
+        "abs_outside",
+        "secret",
+        "outside",
+        "new",
+        "lnk",
+        "lnk2",
+        "dev",
+        "null",
+        "stdin",
+        "x\0y",
+        "…",
+        "a" * 300,
+    ]
+    good = ["sub", "file", "new", "lnk", "..", "deeper", "."]  # weighted: paths that often exist
     comps = [rng.choice(good if rng.random() < 0.6 else parts) for _ in range(rng.randint(1, 4))]
     p = "/".join(comps)
     r = rng.random()
-    if r < 0.2:                                     # straight attacks, each a way out if the OS followed
-        p = rng.choice(["abs_outside/secret", "sub/up/secret", "rel_secret", "abs_secret", "lnk/secret",
-                        "/abs_outside/secret", "sub/../abs_outside/secret", "sub/up", "lnk2/x"])
+    if r < 0.2:  # straight attacks, each a way out if the OS followed
+        p = rng.choice(
+            [
+                "abs_outside/secret",
+                "sub/up/secret",
+                "rel_secret",
+                "abs_secret",
+                "lnk/secret",
+                "/abs_outside/secret",
+                "sub/../abs_outside/secret",
+                "sub/up",
+                "lnk2/x",
+            ]
+        )
     elif r < 0.3:
         p = "/" + p
     elif r < 0.38:
@@ -97,7 +130,7 @@ def test_hostile_paths_never_reach_the_sentinel(world):
             elif op == 4:
                 fs.rename(p, q, dirfd, rng.choice([3, 4]))
             elif op == 5:
-                fs.symlink(q, p, dirfd)                 # the program plants its own links
+                fs.symlink(q, p, dirfd)  # the program plants its own links
             elif op == 6:
                 fs.link(p, q, follow, dirfd, rng.choice([3, 4]))
             elif op == 7:
@@ -116,7 +149,7 @@ def test_hostile_paths_never_reach_the_sentinel(world):
             if len(opened) > 50:
                 fs.call("fd_close", opened.pop(0))
         assert not fs.host.host_errors, fs.host.host_errors[0][2]
-        assert ok_opens > N // 200                     # the walk got somewhere, not only errors
+        assert ok_opens > N // 200  # the walk got somewhere, not only errors
     assert snapshot(secret) == before, "the sentinel changed"
     assert outside_listing(base, root) == listing, "something appeared or vanished outside the preopen"
     assert root.is_dir()
@@ -132,27 +165,31 @@ def test_swapping_a_directory_for_a_symlink_under_the_walk(world):
 
     def swap():
         while not stop.is_set():
-            try:                                        # a real directory, then a link to the outside
+            try:  # a real directory, then a link to the outside
                 os.rename(a, root / "a.dir")
                 os.symlink(str(secret.parent), tmp)
                 os.rename(tmp, a)
-                time.sleep(0.0002)                      # a while as the link, a while as the directory
+                time.sleep(0.0002)  # a while as the link, a while as the directory
                 os.unlink(a)
                 os.rename(root / "a.dir", a)
                 time.sleep(0.0002)
-            except OSError:                             # put the directory back before the next round
-                for undo in (lambda: os.unlink(tmp), lambda: os.path.islink(a) and os.unlink(a),
-                             lambda: os.rename(root / "a.dir", a)):
+            except OSError:  # put the directory back before the next round
+                for undo in (
+                    lambda: os.unlink(tmp),
+                    lambda: os.path.islink(a) and os.unlink(a),
+                    lambda: os.rename(root / "a.dir", a),
+                ):
                     try:
                         undo()
                     except OSError:
                         pass
+
     t = threading.Thread(target=swap, daemon=True)
     t.start()
     reads = 0
     try:
         with FS(f"{root}::/") as fs:
-            for i in range(20000):                      # at least 1500 rounds, and until the good path won once
+            for i in range(20000):  # at least 1500 rounds, and until the good path won once
                 if i >= 1500 and reads:
                     break
                 e, fd = fs.open("a/secret", follow=1)
@@ -162,11 +199,11 @@ def test_swapping_a_directory_for_a_symlink_under_the_walk(world):
                     reads += data == b"inner"
                     fs.call("fd_close", fd)
                 fs.stat("a/secret")
-                e, fd = fs.open("a/made", 1 | 8, rights=ALL)       # create + truncate through the race
+                e, fd = fs.open("a/made", 1 | 8, rights=ALL)  # create + truncate through the race
                 if e == 0:
                     fs.call("fd_close", fd)
     finally:
         stop.set()
         t.join()
     assert snapshot(secret) == before
-    assert reads > 0                                    # the race was real: the good path also opened
+    assert reads > 0  # the race was real: the good path also opened

@@ -1,5 +1,6 @@
 """Follow stream: one socket's conversation (what the program received and sent) in two colours, as text
 or hex, from `proc.io`; in `proc.follow()`, the live panel and the saved tables."""
+
 import re
 import socket
 
@@ -29,14 +30,14 @@ def run_echo(messages):
 def test_follow_shows_the_last_conversation_in_two_colours():
     p, panel = run_echo([b"hello\n", b"bin\x00\x01\xff"])
     conv = p.follow()
-    assert conv.received == b"bin\x00\x01\xff" and conv.sent == b"bin\x00\x01\xff"   # the last client
+    assert conv.received == b"bin\x00\x01\xff" and conv.sent == b"bin\x00\x01\xff"  # the last client
     first = p.follow(peer=p.io.peer.iloc[0])
     assert first.received == b"hello\n"
     html = conv._repr_html_()
     spans = re.findall(r'<span class="wx-(in|out)" style="color:(#[0-9a-f]+)">([^<]*)</span>', html)
     assert [s[0] for s in spans] == ["in", "out"]
     assert spans[0][1] == stream.IN_COLOUR and spans[1][1] == stream.OUT_COLOUR != stream.IN_COLOUR
-    assert spans[0][2] == "bin\\x00\\x01\\xff"                    # text mode escapes what is not printable
+    assert spans[0][2] == "bin\\x00\\x01\\xff"  # text mode escapes what is not printable
     assert "fd 4 ⇄ 127.0.0.1:" in html and "6 bytes in" in html
     text = repr(conv)
     assert "< bin\\x00\\x01\\xff" in text and "> bin\\x00\\x01\\xff" in text
@@ -56,5 +57,5 @@ def test_uncaptured_bytes_are_said_not_guessed():
     rows = [(0, 0, 1, 1, 4, "in", 10, b"abc", "127.0.0.1:1"), (1, 1, 1, 1, 4, "out", 2, b"ok", "127.0.0.1:1")]
     html = stream.html_view(rows)
     assert "abc [7 more bytes not captured]" in html and ">ok<" in html
-    assert stream.pick(rows + [(2, 2, 1, 1, 1, "out", 3, b"hi\n", "stdout")]) == rows   # stdout is no socket
+    assert stream.pick(rows + [(2, 2, 1, 1, 1, "out", 3, b"hi\n", "stdout")]) == rows  # stdout is no socket
     assert stream.section_html.__doc__ and stream.pick([]) == []

@@ -1,6 +1,7 @@
 """A forking TCP echo server written in WAT: accept, fork, the child serves the connection while the
 parent closes its copy.  Each socket is held by exactly the processes that should hold it, and every
 OS socket is closed once, by its last holder."""
+
 import socket
 import threading
 
@@ -68,11 +69,13 @@ def test_forking_echo_server_serves_clients_in_children(no_leak):
         held = socket.create_connection(("127.0.0.1", port))
         held.sendall(b"first")
         assert held.recv(100) == b"first"
+
         # while `held` is open: the listener is pid 1's alone, the connection the child's alone (once
         # each has closed the copy it does not need)
         def holders():
             lsof = srv.lsof()
             return (tuple(lsof[lsof.state == "listening"].holders), tuple(lsof[lsof.state == "connected"].holders))
+
         wait_for(lambda: holders() == (("pid 1 fd 3",), ("pid 2 fd 4",)), timeout=30)
         # both copies were there at the fork, and each process closed the one it does not need
         closes = srv.trace[srv.trace.syscall == "fd_close"]
@@ -82,6 +85,7 @@ def test_forking_echo_server_serves_clients_in_children(no_leak):
             with socket.create_connection(("127.0.0.1", port)) as c:
                 c.sendall(b"hello %d" % i)
                 out[i] = c.recv(100)
+
         out = {}
         threads = [threading.Thread(target=client, args=(i, out)) for i in range(4)]
         for t in threads:
@@ -92,8 +96,10 @@ def test_forking_echo_server_serves_clients_in_children(no_leak):
         held.close()
         wait_for(lambda: all(p.done.is_set() for p in srv.procs.every()[1:]), timeout=30)
         # joined at the next accept; the last ones wait as zombies till then
-        tree, = wait_for(lambda: (lambda t: (t,) if t.state.iloc[0] == "blocked in sock_accept on fd 3" else None)(
-            srv.processes), timeout=30)
+        (tree,) = wait_for(
+            lambda: (lambda t: (t,) if t.state.iloc[0] == "blocked in sock_accept on fd 3" else None)(srv.processes),
+            timeout=30,
+        )
         assert list(tree.pid) == [1, 2, 3, 4, 5, 6]
         assert set(tree.state[tree.pid > 1]) <= {"exited 0", "zombie (exited 0)"}
     finally:

@@ -1,4 +1,5 @@
 """%%wasix through a real Jupyter kernel (nbclient): outputs, tables, and failing cells that fail."""
+
 import copy
 import pathlib
 
@@ -50,13 +51,13 @@ def test_notebook_runs_and_shows_tables():
 def test_failing_cell_fails_the_notebook():
     nb = nbformat.read(NB, as_version=4)
     nb = copy.deepcopy(nb)
-    nb.cells[5].metadata["tags"] = []          # the trap cell no longer expects to fail
+    nb.cells[5].metadata["tags"] = []  # the trap cell no longer expects to fail
     with pytest.raises(nbclient.exceptions.CellExecutionError) as ei:
         execute(nb)
     assert "ProgramTrapped" in str(ei.value)
 
 
-LOOP_AFTER_PRINT = '''%%wasix --no-live
+LOOP_AFTER_PRINT = """%%wasix --no-live
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
@@ -64,18 +65,19 @@ LOOP_AFTER_PRINT = '''%%wasix --no-live
   (func (export "_start")
     (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 8))
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (loop $l (br $l))))'''
+    (loop $l (br $l))))"""
 
 
 def test_kernel_interrupt_stops_an_infinite_loop_and_the_kernel_lives():
     import time
 
     from jupyter_client.manager import start_new_kernel
+
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         kc.execute_interactive("%load_ext wasix_nb", timeout=60)
         msg_id = kc.execute(LOOP_AFTER_PRINT)
-        while True:   # interrupt only once the program runs (it says so first)
+        while True:  # interrupt only once the program runs (it says so first)
             msg = kc.get_iopub_msg(timeout=30)
             if msg["msg_type"] == "stream" and "looping" in msg["content"]["text"]:
                 break
@@ -90,9 +92,10 @@ def test_kernel_interrupt_stops_an_infinite_loop_and_the_kernel_lives():
         assert reply["content"]["ename"] == "ProgramInterrupted"
         assert took < 1.0, f"interrupt took {took:.2f} s"
         out = []
-        for _ in range(3):   # ipykernel aborts requests that race with the error reply (stop_on_error)
-            r = kc.execute_interactive("print(6 * 7)", timeout=30,
-                                       output_hook=lambda m: out.append(m["content"].get("text", "")))
+        for _ in range(3):  # ipykernel aborts requests that race with the error reply (stop_on_error)
+            r = kc.execute_interactive(
+                "print(6 * 7)", timeout=30, output_hook=lambda m: out.append(m["content"].get("text", ""))
+            )
             if r["content"]["status"] != "aborted":
                 break
             time.sleep(0.2)

@@ -1,4 +1,5 @@
 """A notebook executed by a real kernel (nbclient) keeps the final tables in its outputs."""
+
 import os
 
 import nbformat
@@ -33,8 +34,13 @@ obj2.finish()"""
 def executed(tmp_path_factory):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (SETUP, LIVE, STATIC)]
-    client = NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=True,
-                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=60,
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}},
+    )
     client.execute()
     return nb
 
@@ -43,7 +49,7 @@ def test_live_cell_outputs_hold_final_tables(executed):
     outs = executed.cells[1].outputs
     assert [o.output_type for o in outs] == ["display_data"], outs
     data = outs[0].data
-    assert WIDGET_MIME not in data      # the end replaced the widget view: nothing dies with the kernel
+    assert WIDGET_MIME not in data  # the end replaced the widget view: nothing dies with the kernel
     html = data["text/html"]
     assert "exited 0" in html and html.count('id="T_wasix-') >= 3 and "data:image/svg+xml;base64," in html
     assert "sock_open" in data["text/plain"]
@@ -65,7 +71,7 @@ def test_static_cell_outputs_hold_final_tables(executed):
 def test_nbconvert_without_widget_state_shows_the_tables(executed):
     nbconvert = pytest.importorskip("nbconvert")
     nb = nbformat.from_dict(executed)
-    nb.metadata.pop("widgets", None)                      # as a viewer without widget state sees it
+    nb.metadata.pop("widgets", None)  # as a viewer without widget state sees it
     body, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
     assert 'id="T_wasix-' in body and "exited 0" in body and "wx-timeline" in body
 
@@ -73,16 +79,25 @@ def test_nbconvert_without_widget_state_shows_the_tables(executed):
 @pytest.fixture(scope="module")
 def executed_magic(tmp_path_factory):
     from programs import sockets
+
     wat = sockets(count=3, wait_ms=50)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
-        f"import sys\nsys.path[:0] = [{ROOT!r}]\n%load_ext wasix_nb",
-        "%%wasix\n" + wat,                                     # live panel (the default)
-        "%%wasix --bg -n bgp\n" + wat,                          # live panel, program in the background
-        "import time\nbgp.wait(10)\ntime.sleep(1)",            # the panel's end state arrives meanwhile
-    )]
-    client = NotebookClient(nb, kernel_name="python3", timeout=60, store_widget_state=True,
-                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}})
+    nb.cells = [
+        nbformat.v4.new_code_cell(c)
+        for c in (
+            f"import sys\nsys.path[:0] = [{ROOT!r}]\n%load_ext wasix_nb",
+            "%%wasix\n" + wat,  # live panel (the default)
+            "%%wasix --bg -n bgp\n" + wat,  # live panel, program in the background
+            "import time\nbgp.wait(10)\ntime.sleep(1)",  # the panel's end state arrives meanwhile
+        )
+    ]
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=60,
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}},
+    )
     client.execute()
     return nb
 
@@ -90,7 +105,7 @@ def executed_magic(tmp_path_factory):
 @pytest.mark.parametrize("cell", [1, 2])
 def test_magic_live_panel_ends_with_final_tables(executed_magic, cell):
     outs = executed_magic.cells[cell].outputs
-    assert not [o for o in outs if WIDGET_MIME in o.get("data", {})], outs   # foreground and --bg alike
+    assert not [o for o in outs if WIDGET_MIME in o.get("data", {})], outs  # foreground and --bg alike
     panel = [o for o in outs if "wasix-result" in o.get("data", {}).get("text/html", "")]
     assert panel, executed_magic.cells[cell].outputs
     html = panel[0].data["text/html"]

@@ -1,4 +1,5 @@
 """%%wasix in an in-process IPython shell: output, failures that fail the cell, -n, --inject, help."""
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -6,7 +7,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from conftest import cell
 from wasix_nb.errors import MissingImports, ProgramExit, ProgramTrapped, WatSyntaxError
 
-PRINT_AND_OPEN = '''(module
+PRINT_AND_OPEN = """(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "proc_exit" (func $exit (param i32)))
@@ -18,7 +19,7 @@ PRINT_AND_OPEN = '''(module
     (drop (call $sock_open (i32.const 1) (i32.const 0x2001) (i32.const 0) (i32.const 64)))
     (drop (call $sock_open (i32.const 2) (i32.const 2) (i32.const 0) (i32.const 64)))
     EXIT))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,10 @@ def test_name_binds_the_process(ip):
 
 def test_inject_and_trace_flags(ip):
     cap = cell(ip, "--no-live --trace --summary --inject sock_open#1=MFILE", PRINT_AND_OPEN.replace("EXIT", ""))
-    assert "sock_open(af=INET, type=STREAM|CLOEXEC, proto=0, ro_fd=0x40) = 33 MFILE (injected by sock_open#1=MFILE)" in cap.stdout
+    assert (
+        "sock_open(af=INET, type=STREAM|CLOEXEC, proto=0, ro_fd=0x40) = 33 MFILE (injected by sock_open#1=MFILE)"
+        in cap.stdout
+    )
     assert "% time" in cap.stdout and "total" in cap.stdout
     assert ip.user_ns["_wasix"].final_rows[3]["family"] == "INET6"
 
@@ -79,7 +83,7 @@ def test_nonzero_exit_fails_the_cell_unless_asked(ip):
 
 def test_bad_wat_trap_and_missing_import_are_short(ip):
     with pytest.raises(WatSyntaxError) as ei:
-        cell(ip, "", "(module\n  (func (export \"_start\")\n    (i32.nope)))")
+        cell(ip, "", '(module\n  (func (export "_start")\n    (i32.nope)))')
     lines = ei.value._render_traceback_()
     # line numbers count the %%wasix line, as the notebook shows the cell
     assert lines[0].startswith("WatSyntaxError:") and any("<cell>:4:6" in l for l in lines)
@@ -106,9 +110,22 @@ def test_bad_options_are_usage_errors(ip):
 
 def test_help_documents_the_options(ip):
     from IPython.core.oinspect import Inspector
+
     doc = ip.find_cell_magic("wasix").__doc__
-    for flag in ("--args", "--env", "--timeout", "--trace", "--summary", "--inject", "--stub-missing",
-                 "--no-raise-error", "--name", "--bg", "%wasix ps", "%config WasixMagics"):
+    for flag in (
+        "--args",
+        "--env",
+        "--timeout",
+        "--trace",
+        "--summary",
+        "--inject",
+        "--stub-missing",
+        "--no-raise-error",
+        "--name",
+        "--bg",
+        "%wasix ps",
+        "%config WasixMagics",
+    ):
         assert flag in doc, flag
     assert Inspector  # `%%wasix?` shows exactly this docstring
 
@@ -124,7 +141,7 @@ def test_config_defaults(ip):
 
 
 def test_args_env_and_stdin(ip):
-    wat = '''(module
+    wat = """(module
       (import "wasi_snapshot_preview1" "args_sizes_get" (func $as (param i32 i32) (result i32)))
       (import "wasi_snapshot_preview1" "environ_sizes_get" (func $es (param i32 i32) (result i32)))
       (import "wasi_snapshot_preview1" "fd_read" (func $rd (param i32 i32 i32 i32) (result i32)))
@@ -136,13 +153,13 @@ def test_args_env_and_stdin(ip):
         (i32.store (i32.const 16) (i32.const 100)) (i32.store (i32.const 20) (i32.const 50))
         (drop (call $rd (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 24)))
         (call $exit (i32.add (i32.mul (i32.load (i32.const 0)) (i32.const 100))
-                     (i32.add (i32.mul (i32.load (i32.const 8)) (i32.const 10)) (i32.load (i32.const 24)))))))'''
+                     (i32.add (i32.mul (i32.load (i32.const 8)) (i32.const 10)) (i32.load (i32.const 24)))))))"""
     ip.user_ns["data"] = b"12345"
     cell(ip, "-n p --no-live --no-raise-error --args 'a \"b c\"' --env X=1 --env Y=2 --stdin data", wat)
     assert ip.user_ns["p"].exit_code == 3 * 100 + 2 * 10 + 5
 
 
-BG_LOOP = '''(module
+BG_LOOP = """(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasix_32v1" "sock_open" (func $sock_open (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
@@ -153,13 +170,14 @@ BG_LOOP = '''(module
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
     (drop (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 64)))
     (loop $l (drop (call $yield)) (br $l))))
-'''
+"""
 
 
 def test_background_process_ps_fds_kill_and_rerun(ip):
     import time
 
     from wat_core import count_os_fds
+
     before = count_os_fds()
     cap = cell(ip, "--bg -n bg1 --no-live", BG_LOOP)
     proc = ip.user_ns["bg1"]

@@ -1,5 +1,6 @@
 """The socket features through the magic: a background server poked from Python, the network policy,
 `%wasix run` of a file, and unload killing everything."""
+
 import socket
 import time
 
@@ -20,7 +21,7 @@ def ip():
 
 
 def test_background_echo_server_inspected_from_the_next_cell(ip):
-    cell(ip, "--no-live", '(module (func (export "_start")))')   # warm up: the first render opens a few fds for good
+    cell(ip, "--no-live", '(module (func (export "_start")))')  # warm up: the first render opens a few fds for good
     before = open_fds()
     cell(ip, "--bg -n srv --no-live", echo_server(addr_v4("127.0.0.1", 0), conns=-1))
     srv = ip.user_ns["srv"]
@@ -37,7 +38,7 @@ def test_background_echo_server_inspected_from_the_next_cell(ip):
     want = {"sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send"}
     wait_for(lambda: want <= set(ip.run_line_magic("wasix", "trace srv")["syscall"]))
     t0 = time.perf_counter()
-    ip.run_line_magic("wasix", "kill srv")        # blocked in accept: ends at once
+    ip.run_line_magic("wasix", "kill srv")  # blocked in accept: ends at once
     assert time.perf_counter() - t0 < 1.0
     assert srv.status == "killed"
     assert open_fds() == before
@@ -54,11 +55,11 @@ def test_network_policy_denies_before_any_os_call(ip):
 
 def test_wasix_run_of_a_file_with_args(ip, tmp_path):
     f = tmp_path / "args.wat"
-    f.write_text('''(module
+    f.write_text("""(module
       (import "wasi_snapshot_preview1" "args_sizes_get" (func $as (param i32 i32) (result i32)))
       (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
       (memory (export "memory") 1)
-      (func (export "_start") (drop (call $as (i32.const 0) (i32.const 4))) (call $exit (i32.load (i32.const 0)))))''')
+      (func (export "_start") (drop (call $as (i32.const 0) (i32.const 4))) (call $exit (i32.load (i32.const 0)))))""")
     with capture_output():
         ip.run_line_magic("wasix", f"run {f} -n r --no-live --no-raise-error -- one two three")
     assert ip.user_ns["r"].exit_code == 4

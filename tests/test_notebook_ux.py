@@ -1,6 +1,7 @@
 """Notebooks as users open them (issue 13) and B14 (issue 9), checked without a browser: the timeline as an
 <img>, theme colours, accept bars, missing files, no entry point, tab completion, one vocabulary, status
 wording, `%wasix ps` types, --trace printed once, a re-run never orphans a stuck process."""
+
 import base64
 import re
 import socket
@@ -49,7 +50,7 @@ def svg_of(html):
 # -- untrusted notebooks, GitHub, nbviewer: the timeline is a picture ------------------------------------
 def test_saved_timeline_is_an_img_not_inline_svg(ran):
     html = Static(ran).html()
-    assert "<svg" not in html           # Lab drops an untrusted inline <svg> and shows its text run on
+    assert "<svg" not in html  # Lab drops an untrusted inline <svg> and shows its text run on
     svg = svg_of(html)
     assert svg.startswith("<svg") and ">fd 3</text>" in svg and 'class="wx-bar"' in svg
     assert svg_of(ran.timeline()._repr_html_()) == ran.timeline().svg
@@ -59,13 +60,14 @@ def _rgb(hexcolour):
     h = hexcolour.lstrip("#")
     if len(h) == 3:
         h = "".join(c * 2 for c in h)
-    return [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    return [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
 
 
 def contrast(a, b):
     def lum(c):
         c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in _rgb(c)]
         return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
     la, lb = sorted((lum(a), lum(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
 
@@ -73,14 +75,14 @@ def contrast(a, b):
 def test_timeline_labels_use_theme_variables_with_readable_fallbacks(ran):
     svg = ran.timeline().svg
     style = dict(re.findall(r"\.(wx-tl-\w+)\{(?:fill|stroke):([^}]+)\}", svg))
-    assert style["wx-tl-fg"].startswith("var(--jp-ui-font-color1,")        # themed when inline (live panel)
+    assert style["wx-tl-fg"].startswith("var(--jp-ui-font-color1,")  # themed when inline (live panel)
     assert style["wx-tl-bg"].startswith("var(--jp-layout-color0,")
     fallback = {k: v.rstrip(")").split(",")[1] for k, v in style.items()}  # what an <img> shows
     assert contrast(fallback["wx-tl-fg"], fallback["wx-tl-bg"]) >= 7
     assert contrast(fallback["wx-tl-dim"], fallback["wx-tl-bg"]) >= 4.5
     labels = re.findall(r'<text class="([^"]+)"[^>]*>(fd \d+|no fd)</text>', svg)
-    assert labels and all(c == "wx-tl-fg" for c, _ in labels)             # no label without a colour
-    assert re.search(r'<rect class="wx-tl-bg" width="\d+" height="\d+"', svg)   # its own backdrop
+    assert labels and all(c == "wx-tl-fg" for c, _ in labels)  # no label without a colour
+    assert re.search(r'<rect class="wx-tl-bg" width="\d+" height="\d+"', svg)  # its own backdrop
 
 
 def test_accepted_connection_bar_starts_when_accept_returned():
@@ -89,7 +91,7 @@ def test_accepted_connection_bar_starts_when_accept_returned():
     try:
         row = wait_for(lambda: next((r for r in p.host.fds.rows() if r["state"] == "listening"), None))
         port = int(row["local"].rsplit(":", 1)[1])
-        time.sleep(0.3)                                       # accept waits for us
+        time.sleep(0.3)  # accept waits for us
         with socket.create_connection(("127.0.0.1", port)) as c:
             c.sendall(b"hi")
             c.recv(10)
@@ -108,7 +110,7 @@ def test_accepted_connection_bar_starts_when_accept_returned():
     end = last[timeline.START] - t0 + last[timeline.DUR]
     to_x = lambda t: timeline.LEFT + (timeline.WIDTH - timeline.LEFT - timeline.RIGHT) * (t - lo) / (end - lo)  # noqa
     called, returned = to_x(ev[timeline.START] - t0), to_x(ev[timeline.START] - t0 + ev[timeline.DUR])
-    assert returned - called > 20                           # the accept blocked: visibly long
+    assert returned - called > 20  # the accept blocked: visibly long
     assert abs(x - returned) < 0.2, (x, called, returned)
 
 
@@ -125,18 +127,21 @@ def test_final_bundle_has_no_widget_view():
 
 def test_bg_output_widget_becomes_text(ip):
     from wasix_nb.views.display import StreamView
-    wat = '''(module
+
+    wat = """(module
       (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1) (data (i32.const 16) "hi there\\n")
       (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 9))
-        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))'''
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
     view = StreamView()
     out, err = view.sinks()
     p = Process(wat, stdout=out, stderr=err)
     view.proc = p
     from IPython.utils.capture import capture_output
+
     with capture_output() as cap:
         from IPython.display import display
+
         display(view)
         p.start()
         view.finish()
@@ -180,6 +185,7 @@ def test_no_entry_point_is_not_a_trap(ip):
 # -- tab completion, dir() ----------------------------------------------------------------------------------
 def completions(ip, code, pos=None):
     from IPython.core.completer import provisionalcompleter
+
     with provisionalcompleter():
         return [c.text for c in ip.Completer.completions(code, len(code.split("\n")[0]) if pos is None else pos)]
 
@@ -187,6 +193,7 @@ def completions(ip, code, pos=None):
 @pytest.mark.parametrize("jedi", [True, False])
 def test_tab_completion(ip, jedi, tmp_path, monkeypatch):
     from wasix_nb import magics
+
     ip.Completer.use_jedi = jedi
     m = magics._MAGICS
     p = Process(sockets(count=1, wait_ms=0), name="srvx")
@@ -215,7 +222,7 @@ def test_dir_shows_the_public_api(ran):
     for internal in ("host", "store", "instance", "module", "rules", "done", "stdout_bytes", "final_rows"):
         assert internal not in names
     assert "host" not in dir(ran.result) and "outcome" in dir(ran.result)
-    assert ran.host is not None             # still reachable by name
+    assert ran.host is not None  # still reachable by name
 
 
 # -- one vocabulary, status wording, ps types ---------------------------------------------------------------
@@ -224,8 +231,9 @@ def test_one_vocabulary_for_the_same_columns(ran):
     assert panel_fd == [c for c in tables.FD_COLUMNS if c != "closed_seq"]
     closed = tables.closed_rows(ran, at_exit=False)
     assert re.findall(r"<th>([^<]+)</th>", sections.closed_html(closed, {})) == tables.FD_COLUMNS
-    acc = {r["syscall"]: [r["calls"], r["errors"], r["total_ns"], r["unfinished"]]
-           for r in ran.host.trace.summary_rows()}
+    acc = {
+        r["syscall"]: [r["calls"], r["errors"], r["total_ns"], r["unfinished"]] for r in ran.host.trace.summary_rows()
+    }
     assert re.findall(r"<th>([^<]+)</th>", sections.summary_html(acc)) == tables.SUMMARY_COLUMNS
     saved = Static(ran).html()
     for col in tables.FD_COLUMNS + tables.SUMMARY_COLUMNS:
@@ -250,13 +258,18 @@ def test_status_wording():
     assert sections.status_text("p", "exited", 0, 0.0123, 1, 1) == "p: exited 0 · 1 call · 1 error · 12.3 ms"
     assert sections.status_text("p", "returned", 0, 2.5, 2, 0) == "p: exited 0 · 2 calls · 0 errors · 2.50 s"
     assert sections.status_text("p", "running", None, None, 0, 0) == "p: running · 0 calls · 0 errors"
-    one = Process('''(module (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
-                     (memory (export "memory") 1) (func (export "_start") (drop (call $y))))''', name="one")
+    one = Process(
+        """(module (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
+                     (memory (export "memory") 1) (func (export "_start") (drop (call $y))))""",
+        name="one",
+    )
     one.run()
     line = status_line(one)
     assert re.fullmatch(r"one: exited 0 · 1 call · 0 errors · \d+\.\d ms", line), line
-    assert re.search(r"· 1 call · 0 errors · [\d.]+ ms", sections.status_html("one", "exited", 0, 0.004, 1, 0)
-                     .replace("<b>", "").replace("</b>", ""))
+    assert re.search(
+        r"· 1 call · 0 errors · [\d.]+ ms",
+        sections.status_html("one", "exited", 0, 0.004, 1, 0).replace("<b>", "").replace("</b>", ""),
+    )
 
 
 def test_ps_has_consistent_types(ip):
@@ -280,47 +293,49 @@ def test_trace_is_not_printed_twice(ip):
     assert shown and "last calls" not in shown[-1] and "per function" not in shown[-1]
     lines = [ln for ln in cap.stdout.splitlines() if "sock_open(" in ln]
     assert len(lines) >= 2 and all(ln not in "".join(shown) for ln in lines)
-    assert cap.stdout.count("total") == 1                                # the summary, once
+    assert cap.stdout.count("total") == 1  # the summary, once
     plain = cell(ip, "--no-live", sockets(count=2, wait_ms=0))
-    assert "last calls" in plain.outputs[-1].data["text/html"]           # without --trace the view has them
+    assert "last calls" in plain.outputs[-1].data["text/html"]  # without --trace the view has them
 
 
 # -- B14: a re-run never orphans an old process stuck in a long host call -----------------------------------
-STDIN_READER = '''(module
+STDIN_READER = """(module
   (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start")
     (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 16))
-    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))'''
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
 
 
 def test_b14_rerun_keeps_a_stuck_process_listed_until_it_ends(ip):
     from wasix_nb import magics
+
     gate = threading.Event()
     entered = threading.Event()
 
-    def stuck_stdin(n):             # a host call that ignores stop requests until the gate opens
+    def stuck_stdin(n):  # a host call that ignores stop requests until the gate opens
         entered.set()
         gate.wait(30)
         return b""
+
     ip.user_ns["stuck_stdin"] = stuck_stdin
     cell(ip, "--bg -n b14 --stdin stuck_stdin", STDIN_READER)
     old = ip.user_ns["b14"]
     try:
         assert entered.wait(10)
-        cell(ip, "--bg -n b14", sockets(count=1, wait_ms=0))        # the re-run replaces it
+        cell(ip, "--bg -n b14", sockets(count=1, wait_ms=0))  # the re-run replaces it
         new = ip.user_ns["b14"]
         assert new is not old
         ps = ip.run_line_magic("wasix", "ps")
         listed = list(zip(ps["name"], ps["status"]))
-        assert old.done.is_set() or ("b14", "stopping") in listed, listed   # never silently dropped
+        assert old.done.is_set() or ("b14", "stopping") in listed, listed  # never silently dropped
         if not old.done.is_set():
             assert old in magics._MAGICS.stopping
-            ip.run_line_magic("wasix", "kill --all")                # reaches it again (and waits)
+            ip.run_line_magic("wasix", "kill --all")  # reaches it again (and waits)
         gate.set()
         wait_for(lambda: old.done.is_set(), timeout=10)
         ps = ip.run_line_magic("wasix", "ps")
-        assert "stopping" not in set(ps["status"])                  # it left the table once it ended
+        assert "stopping" not in set(ps["status"])  # it left the table once it ended
         assert old not in magics._MAGICS.stopping
     finally:
         gate.set()

@@ -10,6 +10,7 @@ on the one binder/postBuild put into `sys.prefix/etc/ipython`.
 A notebook lists the host calls it needs in its metadata (`wasix_nb.requires`, "module.name"); while one
 is not implemented yet (not in `wasix_nb.host.registry.TABLE`), that notebook is skipped, naming it.
 """
+
 import os
 import pathlib
 import re
@@ -39,6 +40,7 @@ def postbuild_line():
 def missing_calls(nb):
     from wasix_nb.host import calls  # noqa: F401  (registers every host call)
     from wasix_nb.host.registry import TABLE
+
     need = nb.metadata.get("wasix_nb", {}).get("requires", [])
     return [name for name in need if tuple(name.split(".", 1)) not in TABLE]
 
@@ -60,6 +62,7 @@ def kernel_env(tmp_path, monkeypatch):
         (ipdir / "profile_default" / "ipython_kernel_config.py").write_text(postbuild_line() + "\n")
         # the kernel imports the same wasix_nb as this test (whose host calls decided the skips)
         import wasix_nb
+
         src = str(pathlib.Path(wasix_nb.__file__).resolve().parent.parent)
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("IPYTHONDIR", str(ipdir))
@@ -80,8 +83,14 @@ def outputs_text(cell, mime="text/plain"):
 
 def test_there_are_tutorials():
     names = [p.stem for p in NOTEBOOKS]
-    assert names[:6] == ["01-basics", "02-sock-open", "03-tcp-echo-server", "04-udp-ipv6-local-poll",
-                         "05-errors-on-purpose", "06-real-program"]
+    assert names[:6] == [
+        "01-basics",
+        "02-sock-open",
+        "03-tcp-echo-server",
+        "04-udp-ipv6-local-poll",
+        "05-errors-on-purpose",
+        "06-real-program",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -105,6 +114,7 @@ def test_notebook_is_clean_source(path):
 def test_notebooks_match_their_sources():
     """The .ipynb files are generated from tools/nbsrc by tools/make_notebooks.py: same cells, same ids."""
     import importlib
+
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         make = importlib.import_module("make_notebooks")
@@ -115,9 +125,9 @@ def test_notebooks_match_their_sources():
     for path in NOTEBOOKS:
         saved = nbformat.read(path, as_version=4)
         want = built[path.stem]
-        assert [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in saved.cells] == \
-               [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in want.cells], \
-               f"{path.name} is out of date: run python tools/make_notebooks.py --execute {path.stem[:2]}"
+        assert [(c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in saved.cells] == [
+            (c.id, c.cell_type, c.source, c.metadata.get("tags", [])) for c in want.cells
+        ], f"{path.name} is out of date: run python tools/make_notebooks.py --execute {path.stem[:2]}"
         assert saved.metadata.get("wasix_nb") == want.metadata.get("wasix_nb")
 
 
@@ -130,12 +140,13 @@ def test_notebook_executes(path, kernel_env):
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs = []
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, record_timing=False,
-                                     resources={"metadata": {"path": str(work)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=180, record_timing=False, resources={"metadata": {"path": str(work)}}
+    )
     try:
         client.execute()
     finally:
-        nbformat.write(nb, kernel_env / path.name)     # left behind for a look when it fails
+        nbformat.write(nb, kernel_env / path.name)  # left behind for a look when it fails
     html = []
     for c in nb.cells:
         if c.cell_type != "code":
@@ -143,8 +154,9 @@ def test_notebook_executes(path, kernel_env):
         errors = [o for o in c.outputs if o.output_type == "error"]
         if "raises-exception" in c.metadata.get("tags", []):
             assert errors, f"cell {c.id} is tagged raises-exception but did not fail:\n{c.source}"
-            assert not any(e.ename in ("NameError", "UsageError", "ModuleNotFoundError") for e in errors), \
+            assert not any(e.ename in ("NameError", "UsageError", "ModuleNotFoundError") for e in errors), (
                 f"cell {c.id} failed for the wrong reason: {errors[0].ename}: {errors[0].evalue}"
+            )
         else:
             assert not errors, f"cell {c.id} failed: {errors[0].ename}: {errors[0].evalue}"
         html.append(outputs_text(c, "text/html"))

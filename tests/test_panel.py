@@ -1,4 +1,5 @@
 """The live panel without a browser: message budget, final state, background runs, display bundles."""
+
 import re
 import threading
 import time
@@ -30,6 +31,7 @@ class Counter:
                 self.n += 1
                 self.values.append((time.monotonic(), data.get("state", {})))
             return send(data=data, metadata=metadata, buffers=buffers)
+
         return counted
 
 
@@ -71,7 +73,7 @@ def test_table_grows_while_running():
             if not rows_seen or rows_seen[-1] != n:
                 rows_seen.append(n)
     assert rows_seen[:1] == [4] and rows_seen[-1] == 7 and rows_seen == sorted(rows_seen)
-    assert len(rows_seen) >= 3, rows_seen          # at least two intermediate states reached the widget
+    assert len(rows_seen) >= 3, rows_seen  # at least two intermediate states reached the widget
     top = ANIM.sub("", panel.top.value)
     assert final_table(p) in top
     assert "<h4>closed</h4>" in top and "<td>5</td><td>socket</td><td>INET</td>" in top
@@ -79,8 +81,22 @@ def test_table_grows_while_running():
 
 
 def test_new_row_is_highlighted():
-    rows = [{"fd": 3, "kind": "socket", "family": "INET", "type": "STREAM", "proto": 6, "state": "opened",
-             "local": "", "peer": "", "flags": "", "bytes_in": 0, "bytes_out": 0, "opened_seq": 7}]
+    rows = [
+        {
+            "fd": 3,
+            "kind": "socket",
+            "family": "INET",
+            "type": "STREAM",
+            "proto": 6,
+            "state": "opened",
+            "local": "",
+            "peer": "",
+            "flags": "",
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "opened_seq": 7,
+        }
+    ]
     html = sections.fd_table_html(rows, {(3, 7): 0.5}, {(3, 7): 0.25})
     assert '<tr class="wx-new" style="animation-delay:-0.50s">' in html
     assert '<td class="wx-flash" style="animation-delay:-0.25s">opened</td>' in html
@@ -92,7 +108,7 @@ def test_background_panel_stays_live():
     panel = show(p, live=True)
     count = Counter(panel)
     p.start()
-    panel.finish()                     # returns at once: the program still runs
+    panel.finish()  # returns at once: the program still runs
     assert not panel.finished and not p.done.is_set()
     p.wait(10)
     for _ in range(100):
@@ -121,9 +137,9 @@ def test_live_bundle_has_fallbacks():
     p.run()
     panel.finish()
     b = panel._repr_mimebundle_()
-    assert WIDGET_MIME not in b             # ended: the saved output needs no widget model (issue 13)
+    assert WIDGET_MIME not in b  # ended: the saved output needs no widget model (issue 13)
     html = b["text/html"]
-    assert html.count('id="T_wasix-') >= 3                    # descriptors, closed, summary
+    assert html.count('id="T_wasix-') >= 3  # descriptors, closed, summary
     assert "socket" in html and "exited 0" in html and "data:image/svg+xml;base64," in html
     assert "exited 0" in b["text/plain"] and "sock_open" in b["text/plain"]
 
@@ -137,7 +153,7 @@ def test_static_before_and_after_run():
     obj.finish()
     after = obj._repr_mimebundle_()
     assert after["text/html"].count("<table") >= 3 and "exited 0" in after["text/plain"]
-    assert obj.html() == obj.html()                                 # stable ids: same HTML twice
+    assert obj.html() == obj.html()  # stable ids: same HTML twice
 
 
 @pytest.mark.parametrize("live", [True, False])
@@ -145,8 +161,10 @@ def test_in_ipython_display(live):
     # displayed through IPython: one display_data with our display_id, then an update with the tables
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
+
     InteractiveShell.instance()
     from IPython.display import display
+
     p = Process(sockets(count=3, wait_ms=1))
     with capture_output() as cap:
         obj = show(p, live=live)
@@ -156,9 +174,9 @@ def test_in_ipython_display(live):
     first, last = cap.outputs[0], cap.outputs[-1]
     assert len(cap.outputs) == 2 and last.update and not first.update
     assert first.transient["display_id"] == last.transient["display_id"] == obj.display_id
-    assert ("<table" in first.data["text/html"]) == live    # the panel's fallback shows the start state
+    assert ("<table" in first.data["text/html"]) == live  # the panel's fallback shows the start state
     assert (WIDGET_MIME in first.data) == live
-    assert WIDGET_MIME not in last.data      # the end replaces the widget view by the final tables
+    assert WIDGET_MIME not in last.data  # the end replaces the widget view by the final tables
     assert "exited 0" in last.data["text/html"] and last.data["text/html"].count("<table") >= 3
 
 
@@ -170,6 +188,7 @@ class FakeProc:
 
         from wasix_nb.host.fdtable import FdTable
         from wasix_nb.trace import Trace
+
         self.name, self.status, self.exit_code = "fake", "running", None
         self.started, self.duration, self.final_rows = time.time(), None, None
         self.done = threading.Event()
@@ -179,10 +198,11 @@ class FakeProc:
 
 def test_new_row_state_change_and_close_are_marked():
     from wasix_nb.host.fdtable import OpenFile
+
     p = FakeProc()
     a = OpenFile()
-    p.host.fds.add(a)                                   # fd 0 exists before the panel: not "new"
-    panel = show(p, live=True, interval=30)             # the timer stays asleep; we call update()
+    p.host.fds.add(a)  # fd 0 exists before the panel: not "new"
+    panel = show(p, live=True, interval=30)  # the timer stays asleep; we call update()
     assert 'class="wx-new"' not in panel.top.value
     b = OpenFile()
     p.host.fds.add(b)
@@ -213,6 +233,7 @@ def test_a_failing_view_never_blocks_the_run():
 
     def broken(final):
         raise RuntimeError("render bug")
+
     panel._render = broken
     assert p.run().ok
     t = time.monotonic()

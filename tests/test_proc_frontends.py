@@ -1,5 +1,6 @@
 """The command map through every front door: the CLI's --map-command, the magic's --map-command and
 `%config WasixMagics.commands`, and the API's commands= (tests/test_dash.py)."""
+
 import os
 import subprocess
 import sys
@@ -31,8 +32,23 @@ def cat(tmp_path):
 
 def test_cli_map_command(dash, cat):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "--map-command", f"cat={cat}", dash, "--",
-                        "-c", "echo via cli | cat"], capture_output=True, env=env, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wasix_nb",
+            "run",
+            "--map-command",
+            f"cat={cat}",
+            dash,
+            "--",
+            "-c",
+            "echo via cli | cat",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     assert (r.returncode, r.stdout) == (0, b"via cli\n"), r.stderr
 
 
@@ -56,6 +72,7 @@ def test_magic_ps_shows_the_tree_and_lsof_the_holders():
     import time
     from test_fork import HANG
     from conftest import cell, wait_for
+
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "wasix_nb")
     try:
@@ -65,7 +82,7 @@ def test_magic_ps_shows_the_tree_and_lsof_the_holders():
         ps = ip.run_line_magic("wasix", "ps")
         mine = ps[ps["name"] == "forker"]
         assert list(mine.pid) == [1, 2] and list(mine.parent) == [0, 1]
-        assert mine.program.iloc[1].startswith("  ")          # the child is indented under its parent
+        assert mine.program.iloc[1].startswith("  ")  # the child is indented under its parent
         lsof = ip.run_line_magic("wasix", "lsof forker")
         assert set(lsof["count"]) == {2}
         ip.run_line_magic("wasix", "kill forker")

@@ -1,4 +1,5 @@
 """The `basic` real WASIX binaries (built by Wasmer) keep matching the reference outputs byte for byte."""
+
 import pytest
 
 from realwasix import cases, check, run_case

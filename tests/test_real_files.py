@@ -1,4 +1,5 @@
 """The `fs` group of the real WASIX binaries (../shared/realwasix): preopened `/`, path calls, /dev/stdin."""
+
 import pytest
 
 from realwasix import cases, check, run_case

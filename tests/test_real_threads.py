@@ -1,4 +1,5 @@
 """The `threads` real WASIX binaries (built by Wasmer) match the reference outputs under their match rule."""
+
 import pytest
 
 from realwasix import cases, check, run_case

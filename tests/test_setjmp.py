@@ -1,5 +1,6 @@
 """setjmp/longjmp (stack_checkpoint/stack_restore) on asyncify, and the automatic `wasm-opt --asyncify`
 for programs that need it but were not transformed (WAT cells, clang builds)."""
+
 import pytest
 
 import wasix_nb
@@ -7,8 +8,7 @@ from wasix_nb import compile as _compile
 from wasix_nb import wasmopt
 from wasix_nb.errors import CompileError
 
-needs_wasm_opt = pytest.mark.skipif(wasmopt.wasm_opt() is None,
-                                    reason="wasm-opt not found (apt-get install binaryen)")
+needs_wasm_opt = pytest.mark.skipif(wasmopt.wasm_opt() is None, reason="wasm-opt not found (apt-get install binaryen)")
 
 # setjmp at 0 (jmp_buf) / 32 (value); a longjmp from a deeper function delivers v+1 until 3; a mutable
 # global counts the arrivals (globals are not rolled back by longjmp)
@@ -42,8 +42,11 @@ def test_wat_cell_setjmp_longjmp_is_asyncified_automatically():
     assert r.ok, r.message
     assert r.stdout == b"01234"
     calls = [(c, m or "") for c, m in zip(r.trace.syscall, r.trace.mark) if c != "fd_write"]
-    assert calls == [("stack_checkpoint", "unwinding"), ("stack_checkpoint", "")] + \
-        [("stack_restore", "unwinding"), ("stack_checkpoint", "longjmp arrived")] * 3
+    assert (
+        calls
+        == [("stack_checkpoint", "unwinding"), ("stack_checkpoint", "")]
+        + [("stack_restore", "unwinding"), ("stack_checkpoint", "longjmp arrived")] * 3
+    )
 
 
 @needs_wasm_opt
@@ -68,15 +71,19 @@ def test_without_wasm_opt_the_error_says_why(monkeypatch):
 def test_module_with_asyncify_exports_or_no_unwinding_import_is_left_alone():
     plain = wasix_nb.compile.Source.load('(module (func (export "_start")))')
     import wasmtime
+
     wasm = wasmtime.wat2wasm(plain.wat)
     assert wasmopt.prepare(wasm) is wasm
-    assert wasmopt.needs_asyncify(wasmtime.wat2wasm(SETJMP)) == ["wasix_32v1.stack_checkpoint",
-                                                                  "wasix_32v1.stack_restore"]
+    assert wasmopt.needs_asyncify(wasmtime.wat2wasm(SETJMP)) == [
+        "wasix_32v1.stack_checkpoint",
+        "wasix_32v1.stack_restore",
+    ]
 
 
 @needs_wasm_opt
 def test_mutable_globals_are_exported_for_fork():
     import wasmtime
+
     out = wasmopt.prepare(wasmtime.wat2wasm(SETJMP))
     m = wasmtime.Module(wasmtime.Engine(), out)
     names = {e.name for e in m.exports}
@@ -85,7 +92,6 @@ def test_mutable_globals_are_exported_for_fork():
 
 @needs_wasm_opt
 def test_longjmp_to_a_jmp_buf_no_setjmp_filled_ends_the_process():
-    src = SETJMP.replace("(drop (call $cp (i32.const 0) (i32.const 32)))",
-                         "(call $rs (i32.const 64) (i64.const 1))")
+    src = SETJMP.replace("(drop (call $cp (i32.const 0) (i32.const 32)))", "(call $rs (i32.const 64) (i64.const 1))")
     r = wasix_nb.run(src)
-    assert r.outcome == "exited" and r.exit_code == 79      # UNKNOWN, as the reference
+    assert r.outcome == "exited" and r.exit_code == 79  # UNKNOWN, as the reference

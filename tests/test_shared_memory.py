@@ -3,6 +3,7 @@
 The first test asserts the upstream bug is still there: when it fails, wasmtime-py has been fixed and
 the workaround (and this file) can go.
 """
+
 import pytest
 import wasmtime
 
@@ -46,20 +47,23 @@ def test_linkable_shared_memory_is_the_programs_memory():
 
     host = GuestMemory.of_shared(shared)
     host.set_u32(64, 0xDEADBEEF)
-    assert ex["load"](store, 64) == 0xDEADBEEF - 2**32          # the program sees the host's write
+    assert ex["load"](store, 64) == 0xDEADBEEF - 2**32  # the program sees the host's write
     ex["store"](store, 128, 12345)
-    assert host.u32(128) == 12345                               # and the host sees the program's
+    assert host.u32(128) == 12345  # and the host sees the program's
 
-    assert ex["grow"](store) == 1                               # grown from inside the program
+    assert ex["grow"](store) == 1  # grown from inside the program
     assert host.size == 2 * 65536
-    host.set_u32(65536 + 8, 7)                                  # the new page is reachable at once
+    host.set_u32(65536 + 8, 7)  # the new page is reachable at once
     assert ex["load"](store, 65536 + 8) == 7
 
 
 def test_process_links_a_shared_memory_import():
     import wasix_nb
-    wat = WAT.replace('(func (export "grow")', '(func (export "_start") i32.const 0 i32.const 1 i32.atomic.store)\n'
-                      '  (func (export "grow")')
+
+    wat = WAT.replace(
+        '(func (export "grow")',
+        '(func (export "_start") i32.const 0 i32.const 1 i32.atomic.store)\n  (func (export "grow")',
+    )
     r = wasix_nb.run(wat, check=True)
     assert r.process.shared_memory is not None
     assert r.outcome == "returned"

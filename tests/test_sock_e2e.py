@@ -1,4 +1,5 @@
 """End-to-end: WAT programs on real loopback sockets against Python peers."""
+
 import os
 import random
 import socket
@@ -7,8 +8,7 @@ import threading
 import pytest
 
 from conftest import has_ipv6, listening_port, wait_for
-from watlib import (addr_local, addr_v4, addr_v6, echo_server, module, imports, CHECK,
-                    stream_client)
+from watlib import addr_local, addr_v4, addr_v6, echo_server, module, imports, CHECK, stream_client
 from wasix_nb.process import Process
 
 
@@ -18,19 +18,21 @@ def _echo_1mib(proc, family, host):
     received = bytearray()
     seen = set()
     with socket.create_connection((host, port), timeout=10) as c:
+
         def reader():
             while True:
                 chunk = c.recv(65536)
                 if not chunk:
                     return
                 received.extend(chunk)
+
         t = threading.Thread(target=reader)
         t.start()
         rng = random.Random(1)
         pos = 0
         while pos < len(payload):
             n = rng.randint(1, 32768)
-            c.sendall(payload[pos:pos + n])
+            c.sendall(payload[pos : pos + n])
             pos += n
             seen.update(r["state"] for r in proc.host.fds.rows())
         wait_for(lambda: len(received) >= len(payload), timeout=20)
@@ -88,6 +90,7 @@ def _python_server(family, addr, reply):
             got.append(data)
             c.sendall(reply(data))
         srv.close()
+
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return srv.getsockname()[1], got, t
@@ -116,8 +119,19 @@ def test_tcp_client_ipv6(no_leak):
     assert res.history_rows[0]["peer"] == f"[::1]:{port}"
 
 
-UDP_PAIR = module(imports("sock_open", "sock_bind", "sock_addr_local", "sock_send_to", "sock_recv_from",
-                          "fd_write", "fd_close", "proc_exit"), CHECK + '''
+UDP_PAIR = module(
+    imports(
+        "sock_open",
+        "sock_bind",
+        "sock_addr_local",
+        "sock_send_to",
+        "sock_recv_from",
+        "fd_write",
+        "fd_close",
+        "proc_exit",
+    ),
+    CHECK
+    + """
   (func (export "_start")
     (local $a i32) (local $b i32)
     (call $check (call $sock_open (i32.const 1) (i32.const 2) (i32.const 0) (i32.const 128)))
@@ -148,7 +162,9 @@ UDP_PAIR = module(imports("sock_open", "sock_bind", "sock_addr_local", "sock_sen
     (i32.store (i32.const 168) (i32.const 4096))
     (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144)))
     (call $check (call $fd_close (local.get $a)))
-    (call $check (call $fd_close (local.get $b))))''', data=[(0, addr_v4("127.0.0.1", 0)), (512, b"pingpong")])
+    (call $check (call $fd_close (local.get $b))))""",
+    data=[(0, addr_v4("127.0.0.1", 0)), (512, b"pingpong")],
+)
 
 
 def test_udp_pair(no_leak):
@@ -156,7 +172,7 @@ def test_udp_pair(no_leak):
     assert res.ok, res.message
     assert res.stdout == b"pipong"
     ev = [e for e in res.log if e.name == "sock_recv_from"]
-    assert ev[0].outs[:2] == (2, 1)           # 2 bytes, DATA_TRUNCATED
+    assert ev[0].outs[:2] == (2, 1)  # 2 bytes, DATA_TRUNCATED
     assert ev[1].outs[:2] == (4, 0)
     a, b = sorted((r for r in res.history_rows if r["kind"] == "socket"), key=lambda r: r["fd"])
     assert a["type"] == "DGRAM" and a["state"] == "closed"
@@ -165,9 +181,22 @@ def test_udp_pair(no_leak):
     assert a["bytes_in"] == 2 and a["bytes_out"] == 4 and b["bytes_out"] == 4 and b["bytes_in"] == 4
 
 
-LOCAL_STREAM = module(imports("sock_open", "sock_bind", "sock_listen", "sock_connect", "sock_accept_v2",
-                              "sock_send", "sock_recv", "sock_addr_peer", "fd_write", "fd_close", "proc_exit"),
-                      CHECK + '''
+LOCAL_STREAM = module(
+    imports(
+        "sock_open",
+        "sock_bind",
+        "sock_listen",
+        "sock_connect",
+        "sock_accept_v2",
+        "sock_send",
+        "sock_recv",
+        "sock_addr_peer",
+        "fd_write",
+        "fd_close",
+        "proc_exit",
+    ),
+    CHECK
+    + """
   (func (export "_start")
     (local $l i32) (local $c i32) (local $a i32)
     (call $check (call $sock_open (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 128)))
@@ -189,12 +218,14 @@ LOCAL_STREAM = module(imports("sock_open", "sock_bind", "sock_listen", "sock_con
     ;; the peer of the connecting side is the path it named
     (call $check (call $sock_addr_peer (local.get $c) (i32.const 384)))
     (i32.store (i32.const 168) (i32.const 386)) (i32.store (i32.const 172) (i32.const 14))
-    (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144))))''',
-                      data=[(0, addr_local("/tmp/echo.sock")), (512, b"hello")])
+    (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144))))""",
+    data=[(0, addr_local("/tmp/echo.sock")), (512, b"hello")],
+)
 
 
 def test_local_stream_confined_to_scratch_dir(no_leak):
     import os
+
     proc = Process(LOCAL_STREAM, timeout=10)
     res = proc.run()
     assert res.ok, res.message
@@ -211,10 +242,11 @@ def test_local_stream_confined_to_scratch_dir(no_leak):
 
 def test_local_paths_cannot_escape():
     from wasix_nb.host.host import Host
+
     h = Host()
     try:
         for guest in ("../../etc/passwd", "/../x", "a/../../b", "/etc/shadow"):
-            p = h.local_path(guest)               # bytes: a program's path need not be UTF-8
+            p = h.local_path(guest)  # bytes: a program's path need not be UTF-8
             assert p.startswith(os.fsencode(h.scratch_dir) + b"/")
             assert b".." not in p
     finally:
@@ -222,7 +254,10 @@ def test_local_paths_cannot_escape():
     assert not __import__("os").path.exists(h.scratch_dir)
 
 
-SOCK_PAIR = module(imports("sock_pair", "sock_send", "sock_recv", "fd_write", "fd_close", "proc_exit"), CHECK + '''
+SOCK_PAIR = module(
+    imports("sock_pair", "sock_send", "sock_recv", "fd_write", "fd_close", "proc_exit"),
+    CHECK
+    + """
   (func (export "_start")
     (call $check (call $sock_pair (i32.const 3) (i32.const 1) (i32.const 0) (i32.const 128) (i32.const 132)))
     (i32.store (i32.const 168) (i32.const 512)) (i32.store (i32.const 172) (i32.const 3))
@@ -234,14 +269,15 @@ SOCK_PAIR = module(imports("sock_pair", "sock_send", "sock_recv", "fd_write", "f
     (i32.store (i32.const 168) (i32.const 4096)) (i32.store (i32.const 172) (i32.load (i32.const 136)))
     (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144)))
     ;; INET pairs do not exist (Linux: EOPNOTSUPP)
-    (call $proc_exit (call $sock_pair (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 128) (i32.const 132))))''',
-                   data=[(512, b"abc")])
+    (call $proc_exit (call $sock_pair (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 128) (i32.const 132))))""",
+    data=[(512, b"abc")],
+)
 
 
 def test_sock_pair(no_leak):
     res = Process(SOCK_PAIR, timeout=10).run()
     assert res.stdout == b"abc"
-    assert res.exit_code == 58                 # NOTSUP for INET
+    assert res.exit_code == 58  # NOTSUP for INET
     rows = {r["fd"]: r for r in res.fd_rows}
     assert rows[3]["state"] == rows[4]["state"] == "connected"
     assert rows[3]["bytes_out"] == 3 and rows[4]["bytes_in"] == 3

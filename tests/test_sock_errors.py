@@ -1,4 +1,5 @@
 """The POSIX answers (section 5 of the ABI doc), each on a real loopback socket."""
+
 import socket
 import time
 
@@ -7,8 +8,8 @@ import pytest
 from watlib import Shim, addr_local, addr_v4, addr_v6
 
 CONNREFUSED, ADDRINUSE, PIPE, INVAL, NOTCONN, NOTSOCK, BADF = 14, 3, 64, 28, 53, 57, 8
-IOV = 160     # iovec {4096, 64}
-CIOV = 168    # ciovec {512, 4}
+IOV = 160  # iovec {4096, 64}
+CIOV = 168  # ciovec {512, 4}
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_connection_refused(k):
     assert k.sock_connect(fd, 0) == CONNREFUSED
     row = k.host.fds.rows()[fd]
     assert row["state"] == "error"
-    assert k.sock_status(fd, 300) == 0 and k.mem.u8(300) == 3     # failed
+    assert k.sock_status(fd, 300) == 0 and k.mem.u8(300) == 3  # failed
 
 
 def test_address_in_use(k):
@@ -64,7 +65,7 @@ def test_send_after_peer_closed_is_pipe(k):
     fd, c = _connected(k)
     c.close()
     results = []
-    for _ in range(200):                       # the first sends may still succeed; then the RST arrives
+    for _ in range(200):  # the first sends may still succeed; then the RST arrives
         r = k.sock_send(fd, CIOV, 1, 0, 144)
         results.append(r)
         if r:
@@ -99,16 +100,34 @@ def test_send_on_unconnected_stream_is_notconn(k):
     assert k.sock_recv(fd, IOV, 1, 0, 136, 140) == NOTCONN
 
 
-@pytest.mark.parametrize("call,args", [
-    ("sock_bind", (0,)), ("sock_listen", (1,)), ("sock_accept", (0, 132)), ("sock_accept_v2", (0, 132, 256)),
-    ("sock_connect", (0,)), ("sock_recv", (IOV, 1, 0, 136, 140)), ("sock_send", (CIOV, 1, 0, 144)),
-    ("sock_recv_from", (IOV, 1, 0, 136, 140, 256)), ("sock_send_to", (CIOV, 1, 0, 0, 144)),
-    ("sock_shutdown", (3,)), ("sock_status", (300,)), ("sock_addr_local", (256,)), ("sock_addr_peer", (256,)),
-    ("sock_set_opt_flag", (2, 1)), ("sock_get_opt_flag", (2, 300)), ("sock_set_opt_time", (19, 300)),
-    ("sock_get_opt_time", (19, 300)), ("sock_set_opt_size", (15, 4096)), ("sock_get_opt_size", (15, 300)),
-    ("sock_join_multicast_v4", (400, 404)), ("sock_leave_multicast_v4", (400, 404)),
-    ("sock_join_multicast_v6", (400, 0)), ("sock_leave_multicast_v6", (400, 0)),
-])
+@pytest.mark.parametrize(
+    "call,args",
+    [
+        ("sock_bind", (0,)),
+        ("sock_listen", (1,)),
+        ("sock_accept", (0, 132)),
+        ("sock_accept_v2", (0, 132, 256)),
+        ("sock_connect", (0,)),
+        ("sock_recv", (IOV, 1, 0, 136, 140)),
+        ("sock_send", (CIOV, 1, 0, 144)),
+        ("sock_recv_from", (IOV, 1, 0, 136, 140, 256)),
+        ("sock_send_to", (CIOV, 1, 0, 0, 144)),
+        ("sock_shutdown", (3,)),
+        ("sock_status", (300,)),
+        ("sock_addr_local", (256,)),
+        ("sock_addr_peer", (256,)),
+        ("sock_set_opt_flag", (2, 1)),
+        ("sock_get_opt_flag", (2, 300)),
+        ("sock_set_opt_time", (19, 300)),
+        ("sock_get_opt_time", (19, 300)),
+        ("sock_set_opt_size", (15, 4096)),
+        ("sock_get_opt_size", (15, 300)),
+        ("sock_join_multicast_v4", (400, 404)),
+        ("sock_leave_multicast_v4", (400, 404)),
+        ("sock_join_multicast_v6", (400, 0)),
+        ("sock_leave_multicast_v6", (400, 0)),
+    ],
+)
 def test_socket_calls_on_stdout_are_notsock(k, call, args):
     k.mem.write(0, addr_v4("127.0.0.1", 1))
     assert getattr(k, call)(1, *args) == NOTSOCK
@@ -147,7 +166,7 @@ def test_shutdown_states_and_bad_how(k):
         assert k.sock_shutdown(fd, 4) == INVAL
         assert k.sock_shutdown(fd, 2) == 0
         assert k.host.fds.rows()[fd]["state"] == "shut_wr"
-        assert c.recv(10) == b""                  # the peer sees EOF
+        assert c.recv(10) == b""  # the peer sees EOF
         assert k.sock_send(fd, CIOV, 1, 0, 144) == PIPE
         assert k.sock_shutdown(fd, 1) == 0
         assert k.host.fds.rows()[fd]["state"] == "shut_rdwr"
@@ -172,7 +191,7 @@ def test_local_connect_to_missing_path(k):
     assert k.sock_open(3, 1, 0, 128) == 0
     fd = k.mem.u32(128)
     k.mem.write(0, addr_local("/nowhere.sock"))
-    assert k.sock_connect(fd, 0) == 44       # NOENT, as Linux
+    assert k.sock_connect(fd, 0) == 44  # NOENT, as Linux
 
 
 def test_recv_from_on_a_stream_reports_the_peer(k):
@@ -187,14 +206,14 @@ def test_recv_from_on_a_stream_reports_the_peer(k):
 
 
 def test_descriptor_limit_checked_before_accepting(no_leak):
-    with Shim(fd_limit=4) as k:                # stdio + the listener fill it
+    with Shim(fd_limit=4) as k:  # stdio + the listener fill it
         assert k.sock_open(1, 1, 0, 128) == 0
         fd = k.mem.u32(128)
         assert k.sock_listen(fd, 4) == 0
         port = int(k.host.fds.rows()[fd]["local"].rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5):
-            assert k.sock_accept_v2(fd, 0, 132, 256) == 33          # MFILE, nothing accepted
+            assert k.sock_accept_v2(fd, 0, 132, 256) == 33  # MFILE, nothing accepted
             assert k.sock_pair(3, 1, 0, 128, 132) == 33
             assert k.fd_pipe(128, 132) == 33
-            assert k.fd_close(0) == 0                               # a free slot: the connection is still there
+            assert k.fd_close(0) == 0  # a free slot: the connection is still there
             assert k.sock_accept_v2(fd, 0, 132, 256) == 0 and k.mem.u32(132) == 0

@@ -1,4 +1,5 @@
 """Blocked programs end promptly on kill/stop/timeout, and close their sockets."""
+
 import socket
 import time
 
@@ -10,7 +11,7 @@ from wasix_nb.process import Process
 def test_kill_blocked_in_accept(no_leak):
     proc = Process(echo_server(addr_v4("127.0.0.1", 0))).start()
     port = listening_port(proc)
-    time.sleep(0.05)                                  # let it enter sock_accept
+    time.sleep(0.05)  # let it enter sock_accept
     t0 = time.monotonic()
     res = proc.kill()
     assert time.monotonic() - t0 < 1
@@ -18,7 +19,7 @@ def test_kill_blocked_in_accept(no_leak):
     assert res.log.events[-1][2].name == "sock_accept_v2"
     assert proc.host.fds.rows() == []
     assert any(r["local"] == f"127.0.0.1:{port}" and r["state"] == "closed at exit" for r in res.history_rows)
-    with socket.socket() as s:                         # the port is free again: the socket was closed
+    with socket.socket() as s:  # the port is free again: the socket was closed
         assert s.connect_ex(("127.0.0.1", port)) != 0
 
 
@@ -27,24 +28,28 @@ def test_stop_blocked_in_recv(no_leak):
     port = listening_port(proc)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
         wait_for(lambda: any(r["state"] == "connected" for r in proc.host.fds.rows()))
-        time.sleep(0.05)                              # now blocked in sock_recv
+        time.sleep(0.05)  # now blocked in sock_recv
         t0 = time.monotonic()
         proc.stop()
         res = proc.wait(1.0)
         assert res is not None and time.monotonic() - t0 < 1
         assert res.outcome == "killed"
-        assert c.recv(10) == b""                      # the server side was closed
+        assert c.recv(10) == b""  # the server side was closed
     assert res.log.events[-1][2].name == "sock_recv"
 
 
-POLL_FOREVER = module(imports("sock_open", "sock_bind", "sock_listen", "poll_oneoff", "proc_exit"), CHECK + '''
+POLL_FOREVER = module(
+    imports("sock_open", "sock_bind", "sock_listen", "poll_oneoff", "proc_exit"),
+    CHECK
+    + """
   (func (export "_start")
     (call $check (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 128)))
     (call $check (call $sock_bind (i32.load (i32.const 128)) (i32.const 0)))
     (call $check (call $sock_listen (i32.load (i32.const 128)) (i32.const 1)))
     (i32.store (i32.const 616) (i32.load (i32.const 128)))
-    (call $check (call $poll_oneoff (i32.const 600) (i32.const 800) (i32.const 2) (i32.const 900))))''',
-                      data=[(0, addr_v4()), (600, subscription(1, 1) + subscription(2, 0, 1, 3600 * 10**9))])
+    (call $check (call $poll_oneoff (i32.const 600) (i32.const 800) (i32.const 2) (i32.const 900))))""",
+    data=[(0, addr_v4()), (600, subscription(1, 1) + subscription(2, 0, 1, 3600 * 10**9))],
+)
 
 
 def test_timeout_ends_poll_oneoff(no_leak):
@@ -73,6 +78,7 @@ def test_sigint_interrupts_a_foreground_program_blocked_in_accept(no_leak):
 
     import wasix_nb
     from watlib import addr_v4, echo_server
+
     timer = threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()

@@ -1,4 +1,5 @@
 """Socket options, multicast membership, resolve and fd_pipe."""
+
 import ipaddress
 import socket
 import struct
@@ -21,27 +22,27 @@ def k(no_leak):
 def test_flag_options(k):
     assert k.sock_open(1, 1, 0, 128) == 0
     fd = k.mem.u32(128)
-    for opt in (2, 3, 12):                       # REUSE_ADDR, NO_DELAY, KEEP_ALIVE
+    for opt in (2, 3, 12):  # REUSE_ADDR, NO_DELAY, KEEP_ALIVE
         assert k.sock_get_opt_flag(fd, opt, 300) == 0 and k.mem.u8(300) == 0
         assert k.sock_set_opt_flag(fd, opt, 1) == 0
         assert k.sock_get_opt_flag(fd, opt, 300) == 0 and k.mem.u8(300) == 1
     assert k.sock_set_opt_flag(fd, 2, 2) == INVAL
-    assert k.sock_set_opt_flag(fd, 10, 1) == INVAL          # LISTENING is read-only
+    assert k.sock_set_opt_flag(fd, 10, 1) == INVAL  # LISTENING is read-only
     assert k.sock_set_opt_flag(fd, 99, 1) == INVAL
     assert k.sock_get_opt_flag(fd, 10, 300) == 0 and k.mem.u8(300) == 0
     assert k.sock_listen(fd, 1) == 0
     assert k.sock_get_opt_flag(fd, 10, 300) == 0 and k.mem.u8(300) == 1
-    assert k.sock_get_opt_flag(fd, 11, 300) == 0 and k.mem.u8(300) == 0   # LAST_ERROR
+    assert k.sock_get_opt_flag(fd, 11, 300) == 0 and k.mem.u8(300) == 0  # LAST_ERROR
 
 
 def test_size_options(k):
     assert k.sock_open(1, 1, 0, 128) == 0
     fd = k.mem.u32(128)
-    assert k.sock_get_opt_size(fd, 25, 300) == 0 and k.mem.u64(300) == 1     # TYPE STREAM
-    assert k.sock_get_opt_size(fd, 26, 300) == 0 and k.mem.u64(300) == 6     # PROTO TCP
+    assert k.sock_get_opt_size(fd, 25, 300) == 0 and k.mem.u64(300) == 1  # TYPE STREAM
+    assert k.sock_get_opt_size(fd, 26, 300) == 0 and k.mem.u64(300) == 6  # PROTO TCP
     assert k.sock_set_opt_size(fd, 15, 8192) == 0
     assert k.sock_get_opt_size(fd, 15, 300) == 0 and k.mem.u64(300) >= 8192
-    assert k.sock_set_opt_size(fd, 23, 7) == 0                                 # TTL
+    assert k.sock_set_opt_size(fd, 23, 7) == 0  # TTL
     assert k.sock_get_opt_size(fd, 23, 300) == 0 and k.mem.u64(300) == 7
     assert k.sock_set_opt_size(fd, 15, -1) == INVAL
     assert k.sock_set_opt_size(fd, 25, 2) == INVAL
@@ -54,7 +55,7 @@ def test_recv_timeout_gives_again(k):
     k.mem.write(300, struct.pack("<B7xQ", 1, 50_000_000))
     assert k.sock_set_opt_time(a, 19, 300) == 0
     assert k.sock_get_opt_time(a, 19, 400) == 0 and k.mem.read(400, 16) == struct.pack("<B7xQ", 1, 50_000_000)
-    assert k.sock_get_opt_time(a, 20, 400) == 0 and k.mem.u8(400) == 0       # SEND_TIMEOUT: none
+    assert k.sock_get_opt_time(a, 20, 400) == 0 and k.mem.u8(400) == 0  # SEND_TIMEOUT: none
     k.mem.write(160, (4096).to_bytes(4, "little") + (16).to_bytes(4, "little"))
     t0 = time.monotonic()
     assert k.sock_recv(a, 160, 1, 0, 136, 140) == 6
@@ -70,7 +71,7 @@ def test_multicast_v4_join_and_leave(k):
     k.mem.write(400, bytes([224, 0, 0, 251, 127, 0, 0, 1]))
     assert k.sock_join_multicast_v4(fd, 400, 404) == 0
     assert k.sock_leave_multicast_v4(fd, 400, 404) == 0
-    assert k.sock_leave_multicast_v4(fd, 400, 404) == 4      # not a member: ADDRNOTAVAIL, as Linux
+    assert k.sock_leave_multicast_v4(fd, 400, 404) == 4  # not a member: ADDRNOTAVAIL, as Linux
 
 
 @pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this machine")
@@ -89,7 +90,7 @@ def test_resolve(k):
     raw = k.mem.read(0x800, 36)
     assert raw[0] == 1 and raw[2:6] == bytes([127, 0, 0, 1]) and raw[6:18] == bytes(12)
     assert raw[18] == 2 and raw[20:36] == ipaddress.IPv6Address("::1").packed
-    assert k.resolve(500, 9, 80, 0x800, 1, 900) == 0 and k.mem.u32(900) == 1    # at most naddrs
+    assert k.resolve(500, 9, 80, 0x800, 1, 900) == 0 and k.mem.u32(900) == 1  # at most naddrs
     k.mem.write(500, b"10.1.2.3")
     assert k.resolve(500, 8, 0, 0x800, 4, 900) == 0 and k.mem.u32(900) == 1
     assert k.mem.read(0x800, 6) == bytes([1, 0, 10, 1, 2, 3])
@@ -108,16 +109,17 @@ def test_fd_pipe(k):
     m.write(160, (4096).to_bytes(4, "little") + (64).to_bytes(4, "little"))
     assert k.fd_write(w, 168, 1, 144) == 0 and m.u32(144) == 16
     assert k.fd_read(r, 160, 1, 136) == 0 and m.read(4096, m.u32(136)) == b"through the pipe"
-    assert k.fd_write(r, 168, 1, 144) == 8                     # BADF: the read end
+    assert k.fd_write(r, 168, 1, 144) == 8  # BADF: the read end
     assert k.fd_read(w, 160, 1, 136) == 8
     assert k.fd_fdstat_set_flags(r, 4) == 0
-    assert k.fd_read(r, 160, 1, 136) == 6                      # empty, non-blocking: AGAIN
+    assert k.fd_read(r, 160, 1, 136) == 6  # empty, non-blocking: AGAIN
     # poll sees the read end become readable
     from watlib import events, subscription
+
     m.write(0x600, subscription(7, 1, r) + subscription(8, 2, w))
     assert k.poll_oneoff(0x600, 0x800, 2, 900) == 0
     assert [e[0] for e in events(m.read(0x800, 64), m.u32(900))] == [8]
-    assert k.sock_send(w, 168, 1, 0, 144) == 57                # NOTSOCK
+    assert k.sock_send(w, 168, 1, 0, 144) == 57  # NOTSOCK
     rows = k.host.fds.rows()
     assert rows[r]["kind"] == "pipe" and rows[r]["bytes_in"] == 16 and rows[w]["bytes_out"] == 16
     assert k.fd_close(w) == 0
@@ -125,11 +127,12 @@ def test_fd_pipe(k):
     assert k.fd_pipe(128, 132) == 0
     r2, w2 = m.u32(128), m.u32(132)
     assert k.fd_close(r2) == 0
-    assert k.fd_write(w2, 168, 1, 144) == 64                   # PIPE (no SIGPIPE)
+    assert k.fd_write(w2, 168, 1, 144) == 64  # PIPE (no SIGPIPE)
 
 
 def test_accept_names_per_module():
     from wasix_nb.host import registry
+
     p1 = registry.lookup("wasi_snapshot_preview1", "sock_accept")
     assert p1.name == "sock_accept" and len(p1.params) == 3
     for name in ("sock_accept", "sock_accept_v2"):
@@ -140,6 +143,7 @@ def test_accept_names_per_module():
 
 def test_local_datagrams(k):
     from watlib import addr_local
+
     m = k.mem
     assert k.sock_open(3, 2, 0, 128) == 0 and k.sock_open(3, 2, 0, 132) == 0
     a, b = m.u32(128), m.u32(132)
@@ -168,15 +172,16 @@ def test_scatter_gather_peek_waitall(k):
     assert k.sock_pair(3, 1, 0, 128, 132) == 0
     a, b = m.u32(128), m.u32(132)
     m.write(512, b"hello, world")
-    _iov(k, 168, (512, 5), (517, 7))                     # two ciovecs
+    _iov(k, 168, (512, 5), (517, 7))  # two ciovecs
     assert k.sock_send(b, 168, 2, 0, 144) == 0 and m.u32(144) == 12
     _iov(k, 160, (4096, 4))
-    assert k.sock_recv(a, 160, 1, 1, 136, 140) == 0 and m.read(4096, 4) == b"hell"   # PEEK
-    _iov(k, 200, (4096, 3), (8192, 100))                 # two iovecs
+    assert k.sock_recv(a, 160, 1, 1, 136, 140) == 0 and m.read(4096, 4) == b"hell"  # PEEK
+    _iov(k, 200, (4096, 3), (8192, 100))  # two iovecs
     assert k.sock_recv(a, 200, 2, 0, 136, 140) == 0 and m.u32(136) == 12
     assert m.read(4096, 3) == b"hel" and m.read(8192, 9) == b"lo, world"
     # WAITALL: the second half arrives later but the call returns only when the buffer is full
     import threading
+
     m.write(600, b"0123456789")
     _iov(k, 168, (600, 5))
     assert k.sock_send(b, 168, 1, 0, 144) == 0
@@ -187,8 +192,8 @@ def test_scatter_gather_peek_waitall(k):
     assert k.sock_recv(a, 160, 1, 2, 136, 140) == 0 and m.u32(136) == 10
     assert m.read(4096, 10) == b"0123456789"
     t.join()
-    assert k.sock_recv(a, 160, 1, 0x40, 136, 140) == INVAL        # unknown riflags
-    assert k.sock_send(b, 168, 1, 2, 144) == INVAL                # unknown siflags
+    assert k.sock_recv(a, 160, 1, 0x40, 136, 140) == INVAL  # unknown riflags
+    assert k.sock_send(b, 168, 1, 2, 144) == INVAL  # unknown siflags
 
 
 def test_dup_shares_the_socket(k):
@@ -200,9 +205,9 @@ def test_dup_shares_the_socket(k):
     assert k.fd_close(a) == 0
     m.write(512, b"ok")
     _iov(k, 168, (512, 2))
-    assert k.sock_send(d, 168, 1, 0, 144) == 0            # still open through the copy
+    assert k.sock_send(d, 168, 1, 0, 144) == 0  # still open through the copy
     _iov(k, 160, (4096, 8))
     assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.read(4096, 2) == b"ok"
     assert k.sock_status(d, 304) == 0 and m.u8(304) == 1  # opened
     assert k.fd_close(d) == 0
-    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.u32(136) == 0   # now the peer sees EOF
+    assert k.sock_recv(b, 160, 1, 0, 136, 140) == 0 and m.u32(136) == 0  # now the peer sees EOF

@@ -1,4 +1,5 @@
 """Non-blocking sockets, DONT_WAIT, poll_oneoff readiness, non-blocking connect."""
+
 import socket
 import time
 
@@ -7,8 +8,22 @@ from watlib import CHECK, Shim, addr_v4, events, imports, module, subscription
 from wasix_nb.process import Process
 
 # 600: two subscriptions (fd read, 5 s clock); 800: events; 900: nevents; 700: "ready\n", 710: "accepted\n"
-NB_SERVER = module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send",
-                           "fd_fdstat_set_flags", "poll_oneoff", "fd_write", "fd_close", "proc_exit"), CHECK + '''
+NB_SERVER = module(
+    imports(
+        "sock_open",
+        "sock_bind",
+        "sock_listen",
+        "sock_accept_v2",
+        "sock_recv",
+        "sock_send",
+        "fd_fdstat_set_flags",
+        "poll_oneoff",
+        "fd_write",
+        "fd_close",
+        "proc_exit",
+    ),
+    CHECK
+    + """
   (func $say (param $p i32) (param $n i32)
     (i32.store (i32.const 176) (local.get $p)) (i32.store (i32.const 180) (local.get $n))
     (call $check (call $fd_write (i32.const 1) (i32.const 176) (i32.const 1) (i32.const 148))))
@@ -55,9 +70,15 @@ NB_SERVER = module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept
                                   (i32.const 136) (i32.const 140)))
     (call $expect (i32.load (i32.const 136)) (i32.const 0) (i32.const 8))
     (call $check (call $fd_close (local.get $c)))
-    (call $check (call $fd_close (local.get $ls))))''',
-                   data=[(0, addr_v4()), (600, subscription(1, 1) + subscription(2, 0, 1, 5_000_000_000)),
-                         (700, b"ready\n"), (710, b"accepted\n"), (720, b"sent\n")])
+    (call $check (call $fd_close (local.get $ls))))""",
+    data=[
+        (0, addr_v4()),
+        (600, subscription(1, 1) + subscription(2, 0, 1, 5_000_000_000)),
+        (700, b"ready\n"),
+        (710, b"accepted\n"),
+        (720, b"sent\n"),
+    ],
+)
 
 
 def test_nonblocking_accept_recv_with_poll(no_leak):
@@ -83,8 +104,10 @@ def test_nonblocking_accept_recv_with_poll(no_leak):
 
 
 def nb_client(port):
-    return module(imports("sock_open", "sock_connect", "poll_oneoff", "sock_status", "sock_send",
-                           "fd_close", "proc_exit"), CHECK + '''
+    return module(
+        imports("sock_open", "sock_connect", "poll_oneoff", "sock_status", "sock_send", "fd_close", "proc_exit"),
+        CHECK
+        + """
   (func (export "_start")
     (local $s i32) (local $r i32)
     (call $check (call $sock_open (i32.const 1) (i32.const 0x4001) (i32.const 0) (i32.const 128)))
@@ -99,9 +122,13 @@ def nb_client(port):
     (if (i32.ne (i32.load8_u (i32.const 904)) (i32.const 1)) (then (call $proc_exit (i32.const 3))))
     (i32.store (i32.const 168) (i32.const 512)) (i32.store (i32.const 172) (i32.const 2))
     (call $check (call $sock_send (local.get $s) (i32.const 168) (i32.const 1) (i32.const 0) (i32.const 144)))
-    (call $check (call $fd_close (local.get $s))))''',
-                  data=[(0, addr_v4("127.0.0.1", port)), (512, b"hi"),
-                        (600, subscription(1, 2) + subscription(2, 0, 1, 5_000_000_000))])
+    (call $check (call $fd_close (local.get $s))))""",
+        data=[
+            (0, addr_v4("127.0.0.1", port)),
+            (512, b"hi"),
+            (600, subscription(1, 2) + subscription(2, 0, 1, 5_000_000_000)),
+        ],
+    )
 
 
 def test_nonblocking_connect_then_poll_writable(no_leak):
@@ -141,7 +168,7 @@ def test_nonblocking_connect_refused_sets_error(no_leak):
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
-    probe.close()                              # nobody listens there now
+    probe.close()  # nobody listens there now
     with Shim() as k:
         m = k.mem
         assert k.sock_open(1, 0x4001, 0, 128) == 0
@@ -153,8 +180,8 @@ def test_nonblocking_connect_refused_sets_error(no_leak):
             assert k.host.fds.rows()[3]["state"] == "error"
             m.write(256, b"x")
             m.write(160, bytes(8))
-            assert k.sock_status(3, 904) == 0 and m.u8(904) == 3          # failed
-            assert k.sock_get_opt_flag(3, 11, 905) == 0 and m.u8(905) == 1   # LAST_ERROR
+            assert k.sock_status(3, 904) == 0 and m.u8(904) == 3  # failed
+            assert k.sock_get_opt_flag(3, 11, 905) == 0 and m.u8(905) == 1  # LAST_ERROR
         else:
             assert r == 14
 
@@ -167,10 +194,10 @@ def test_poll_many_subscriptions_and_hangup(no_leak):
             assert k.sock_pair(3, 1, 0, 128, 132) == 0
             fds.append((m.u32(128), m.u32(132)))
         m.write(512, b"z")
-        m.write(168, b"\x00\x02\x00\x00\x01\x00\x00\x00")   # ciovec {512, 1}
+        m.write(168, b"\x00\x02\x00\x00\x01\x00\x00\x00")  # ciovec {512, 1}
         for a, b in fds[::2]:
             assert k.sock_send(a, 168, 1, 0, 144) == 0
-        assert k.fd_close(fds[1][0]) == 0          # peer of fds[1][1] gone: hangup
+        assert k.fd_close(fds[1][0]) == 0  # peer of fds[1][1] gone: hangup
         subs = b"".join(subscription(100 + i, 1, b) for i, (a, b) in enumerate(fds))
         subs += subscription(1, 0, 1, 5_000_000_000)
         m.write(0x1000, subs)
@@ -180,8 +207,8 @@ def test_poll_many_subscriptions_and_hangup(no_leak):
         evs = events(m.read(0x3000, 32 * m.u32(900)), m.u32(900))
         got = {e[0]: e for e in evs}
         assert set(got) == {100 + i for i in range(0, 20, 2)} | {101}
-        assert all(got[100 + i][3] == 1 for i in range(0, 20, 2))     # nbytes available
-        assert got[101][4] == 1 and got[100][4] == 0                    # hangup flag
+        assert all(got[100 + i][3] == 1 for i in range(0, 20, 2))  # nbytes available
+        assert got[101][4] == 1 and got[100][4] == 0  # hangup flag
         # a due clock alone
         m.write(0x1000, subscription(5, 0, 1, 20_000_000))
         t0 = time.monotonic()
@@ -200,18 +227,18 @@ def test_fdstat_nonblock_and_dont_wait(no_leak):
         m = k.mem
         assert k.sock_pair(3, 1, 0, 128, 132) == 0
         a, b = m.u32(128), m.u32(132)
-        m.write(160, b"\x00\x10\x00\x00\x10\x00\x00\x00")   # iovec {4096, 16}
-        assert k.sock_recv(a, 160, 1, 8, 136, 140) == 6       # DONT_WAIT on a blocking socket
+        m.write(160, b"\x00\x10\x00\x00\x10\x00\x00\x00")  # iovec {4096, 16}
+        assert k.sock_recv(a, 160, 1, 8, 136, 140) == 6  # DONT_WAIT on a blocking socket
         assert k.fd_fdstat_set_flags(a, 4) == 0
         assert "nonblock" in k.host.fds.rows()[a]["flags"]
         assert k.fd_fdstat_get(a, 300) == 0 and m.u16(302) == 4 and m.u8(300) == 6
-        assert k.fd_read(a, 160, 1, 136) == 6                 # fd_read on a non-blocking socket: AGAIN
+        assert k.fd_read(a, 160, 1, 136) == 6  # fd_read on a non-blocking socket: AGAIN
         m.write(512, b"hello")
         m.write(168, b"\x00\x02\x00\x00\x05\x00\x00\x00")
         assert k.fd_write(b, 168, 1, 144) == 0 and m.u32(144) == 5
         assert k.fd_read(a, 160, 1, 136) == 0 and m.read(4096, m.u32(136)) == b"hello"
         # a full send buffer: non-blocking send gives a partial count, then AGAIN
-        m.write(168, b"\x00\x80\x00\x00\x00\x40\x00\x00")   # ciovec {0x8000, 0x4000}
+        m.write(168, b"\x00\x80\x00\x00\x00\x40\x00\x00")  # ciovec {0x8000, 0x4000}
         total, r = 0, 0
         for _ in range(1000):
             r = k.sock_send(b, 168, 1, 1, 144)
@@ -231,6 +258,6 @@ def test_poll_absolute_realtime_clock(no_leak):
         assert k.poll_oneoff(0x600, 0x800, 1, 900) == 0
         assert 0.02 < time.monotonic() - t0 < 1
         assert events(m.read(0x800, 32), 1) == [(3, 0, 0, 0, 0)]
-        m.write(0x600, subscription(4, 0, 9, 0))          # unknown clock: INVAL in the event
+        m.write(0x600, subscription(4, 0, 9, 0))  # unknown clock: INVAL in the event
         assert k.poll_oneoff(0x600, 0x800, 1, 900) == 0
         assert events(m.read(0x800, 32), 1)[0][:2] == (4, 28)

@@ -1,5 +1,6 @@
 """sock_open exactly as shared/wasix-abi.md section 5 says: numbering, every check in order, nothing
 allocated on failure, flags applied, the limit, and result pointers at the edge of memory."""
+
 import itertools
 import socket
 
@@ -17,10 +18,15 @@ def opened(d):
     return d.mem.u32(PTR)
 
 
-@pytest.mark.parametrize("af,stype,proto", [
-    (af, st, pr) for af, st, pr in itertools.product((INET, INET6), (STREAM, DGRAM, STREAM | CLOEXEC), (0, 6, 17))
-    if pr == 0 or (pr == 6 and st & 0xFF == STREAM) or (pr == 17 and st == DGRAM)
-] + [(LOCAL, STREAM, 0), (LOCAL, DGRAM, 0), (LOCAL, STREAM | CLOEXEC, 0)])
+@pytest.mark.parametrize(
+    "af,stype,proto",
+    [
+        (af, st, pr)
+        for af, st, pr in itertools.product((INET, INET6), (STREAM, DGRAM, STREAM | CLOEXEC), (0, 6, 17))
+        if pr == 0 or (pr == 6 and st & 0xFF == STREAM) or (pr == 17 and st == DGRAM)
+    ]
+    + [(LOCAL, STREAM, 0), (LOCAL, DGRAM, 0), (LOCAL, STREAM | CLOEXEC, 0)],
+)
 def test_valid_rows_open_a_real_socket_at_fd_3(driver, af, stype, proto):
     d = driver("sock_open", "fd_close")
     assert d.call("sock_open", af, stype, proto, PTR) == 0
@@ -37,25 +43,28 @@ def test_valid_rows_open_a_real_socket_at_fd_3(driver, af, stype, proto):
     assert ev.name == "sock_open" and ev.errno == 0 and ev.outs == (3,)
 
 
-@pytest.mark.parametrize("af,stype,proto,err", [
-    (0, STREAM, 0, Errno.AFNOSUPPORT),          # UNSPEC
-    (4, STREAM, 0, Errno.AFNOSUPPORT),
-    (-1, STREAM, 0, Errno.AFNOSUPPORT),
-    (0, 99, 99, Errno.AFNOSUPPORT),             # af is checked first
-    (INET, 0, 0, Errno.INVAL),                  # base type outside 1..4
-    (INET, 5, 0, Errno.INVAL),
-    (INET, STREAM | 0x1000, 0, Errno.INVAL),    # unknown flag bit
-    (INET, CLOEXEC, 0, Errno.INVAL),            # flags alone, no type
-    (INET, 3, 0, Errno.NOTSUP),                 # RAW
-    (INET, 4, 0, Errno.NOTSUP),                 # SEQPACKET
-    (INET, 3, 99, Errno.NOTSUP),                # type is checked before proto
-    (INET, STREAM, 17, Errno.PROTONOSUPPORT),
-    (INET, DGRAM, 6, Errno.PROTONOSUPPORT),
-    (INET6, STREAM, 1, Errno.PROTONOSUPPORT),
-    (INET, STREAM, 255, Errno.PROTONOSUPPORT),
-    (LOCAL, STREAM, 6, Errno.PROTONOSUPPORT),
-    (LOCAL, DGRAM, 17, Errno.PROTONOSUPPORT),
-])
+@pytest.mark.parametrize(
+    "af,stype,proto,err",
+    [
+        (0, STREAM, 0, Errno.AFNOSUPPORT),  # UNSPEC
+        (4, STREAM, 0, Errno.AFNOSUPPORT),
+        (-1, STREAM, 0, Errno.AFNOSUPPORT),
+        (0, 99, 99, Errno.AFNOSUPPORT),  # af is checked first
+        (INET, 0, 0, Errno.INVAL),  # base type outside 1..4
+        (INET, 5, 0, Errno.INVAL),
+        (INET, STREAM | 0x1000, 0, Errno.INVAL),  # unknown flag bit
+        (INET, CLOEXEC, 0, Errno.INVAL),  # flags alone, no type
+        (INET, 3, 0, Errno.NOTSUP),  # RAW
+        (INET, 4, 0, Errno.NOTSUP),  # SEQPACKET
+        (INET, 3, 99, Errno.NOTSUP),  # type is checked before proto
+        (INET, STREAM, 17, Errno.PROTONOSUPPORT),
+        (INET, DGRAM, 6, Errno.PROTONOSUPPORT),
+        (INET6, STREAM, 1, Errno.PROTONOSUPPORT),
+        (INET, STREAM, 255, Errno.PROTONOSUPPORT),
+        (LOCAL, STREAM, 6, Errno.PROTONOSUPPORT),
+        (LOCAL, DGRAM, 17, Errno.PROTONOSUPPORT),
+    ],
+)
 def test_errors_allocate_nothing(driver, af, stype, proto, err):
     d = driver("sock_open")
     d.mem.set_u32(PTR, 0xDEAD)
@@ -71,7 +80,7 @@ def test_nonblock_flag_becomes_a_descriptor_flag(driver):
     assert d.call("sock_open", INET, STREAM | NONBLOCK | CLOEXEC, 0, PTR) == 0
     assert d.host.fds.rows()[3]["flags"] == "cloexec,nonblock"
     assert d.call("fd_fdstat_get", 3, 128) == 0
-    assert d.mem.u8(128) == 6 and d.mem.u16(130) == 4      # SOCKET_STREAM, NONBLOCK
+    assert d.mem.u8(128) == 6 and d.mem.u16(130) == 4  # SOCKET_STREAM, NONBLOCK
     assert d.call("fd_fdflags_get", 3, 160) == 0 and d.mem.u16(160) == 1  # CLOEXEC
     assert d.call("sock_open", INET, DGRAM, 0, PTR) == 0
     assert d.call("fd_fdstat_get", 4, 128) == 0 and d.mem.u8(128) == 5 and d.mem.u16(130) == 0
@@ -84,13 +93,13 @@ def test_lowest_free_reuse(driver):
         assert d.call("sock_open", INET, STREAM, 0, PTR) == 0
         fds.append(opened(d))
     assert fds == [3, 4, 5, 6, 7]
-    assert d.call("fd_close", 5) == 0                      # a middle one
+    assert d.call("fd_close", 5) == 0  # a middle one
     assert d.call("sock_open", INET, DGRAM, 0, PTR) == 0 and opened(d) == 5
-    assert d.call("fd_close", 3) == 0 and d.call("fd_close", 6) == 0   # the lowest, and another
+    assert d.call("fd_close", 3) == 0 and d.call("fd_close", 6) == 0  # the lowest, and another
     assert d.call("sock_open", LOCAL, STREAM, 0, PTR) == 0 and opened(d) == 3
     assert d.call("sock_open", LOCAL, STREAM, 0, PTR) == 0 and opened(d) == 6
     assert d.call("sock_open", LOCAL, STREAM, 0, PTR) == 0 and opened(d) == 8
-    assert d.call("fd_close", 1) == 0                      # a stdio slot is a free number too
+    assert d.call("fd_close", 1) == 0  # a stdio slot is a free number too
     assert d.call("sock_open", INET6, STREAM, 0, PTR) == 0 and opened(d) == 1
     assert d.call("fd_close", 42) == Errno.BADF
     hist = d.host.fds.history_rows()
@@ -113,7 +122,7 @@ def test_result_pointer_at_memory_edge(driver):
     d = driver("sock_open")
     size = d.mem.size
     assert size == 65536
-    assert d.call("sock_open", INET, STREAM, 0, size - 4) == 0      # last valid 4 bytes
+    assert d.call("sock_open", INET, STREAM, 0, size - 4) == 0  # last valid 4 bytes
     assert d.mem.u32(size - 4) == 3
     for bad in (size - 3, size - 1, size, 0x7FFFFFFF, -4, -1):
         assert d.call("sock_open", INET, STREAM, 0, bad) == Errno.FAULT
@@ -128,6 +137,7 @@ def test_os_failure_maps_errno(driver, monkeypatch):
 
     def boom(*a, **k):
         raise OSError(os_errno.EMFILE, "Too many open files")
+
     d = driver("sock_open")
     monkeypatch.setattr(sockets.socket, "socket", boom)
     assert d.call("sock_open", INET, STREAM, 0, PTR) == Errno.MFILE

@@ -1,6 +1,7 @@
 """The network policy: loopback and LOCAL by default; denied calls fail before any OS call.
 Denied destinations are never contacted (the check comes first), so these tests send nothing
 anywhere but loopback."""
+
 import pytest
 
 from watlib import Shim, addr_local, addr_v4, addr_v6
@@ -35,7 +36,7 @@ def test_send_to_outside_loopback_is_denied(no_leak):
         k.mem.write(0, addr_v4("192.0.2.1", 53))
         assert k.sock_send_to(fd, 168, 1, 0, 0, 144) == ACCES
         assert k.last()[3] == "denied by policy: send_to 192.0.2.1:53"
-        assert k.host.fds.file(fd).os.getsockname() == ("0.0.0.0", 0)     # not even bound
+        assert k.host.fds.file(fd).os.getsockname() == ("0.0.0.0", 0)  # not even bound
         assert k.host.fds.rows()[fd]["bytes_out"] == 0
 
 
@@ -51,7 +52,7 @@ def test_local_sockets_are_allowed(no_leak):
     with Shim() as k:
         assert k.sock_open(3, 1, 0, 128) == 0
         k.mem.write(0, addr_local("/nobody.sock"))
-        assert k.sock_connect(k.mem.u32(128), 0) == 44      # tried for real: NOENT
+        assert k.sock_connect(k.mem.u32(128), 0) == 44  # tried for real: NOENT
 
 
 def test_resolve_names_need_an_open_policy(no_leak):
@@ -77,20 +78,31 @@ def test_process_net_option_builds_the_policy():
         p.kill()
 
 
-@pytest.mark.parametrize("spec,af,host,port,ok", [
-    (None, 1, "127.0.0.1", 80, True), (None, 1, "127.5.5.5", 80, True), (None, 2, "::1", 80, True),
-    (None, 2, "::ffff:127.0.0.1", 80, True), (None, 1, "10.0.0.1", 80, False), (None, 3, "/x", 0, True),
-    ("any", 1, "8.8.8.8", 53, True), ("*:53", 1, "8.8.8.8", 53, True), ("*:53", 1, "8.8.8.8", 54, False),
-    ("[2001:db8::1]:443", 2, "2001:db8::1", 443, True), ("2001:db8::/32", 2, "2001:db8::9", 1, True),
-    ("2001:db8::/32", 1, "10.0.0.1", 1, False), ("1.2.3.4", 1, "1.2.3.4", 9, True),
-])
+@pytest.mark.parametrize(
+    "spec,af,host,port,ok",
+    [
+        (None, 1, "127.0.0.1", 80, True),
+        (None, 1, "127.5.5.5", 80, True),
+        (None, 2, "::1", 80, True),
+        (None, 2, "::ffff:127.0.0.1", 80, True),
+        (None, 1, "10.0.0.1", 80, False),
+        (None, 3, "/x", 0, True),
+        ("any", 1, "8.8.8.8", 53, True),
+        ("*:53", 1, "8.8.8.8", 53, True),
+        ("*:53", 1, "8.8.8.8", 54, False),
+        ("[2001:db8::1]:443", 2, "2001:db8::1", 443, True),
+        ("2001:db8::/32", 2, "2001:db8::9", 1, True),
+        ("2001:db8::/32", 1, "10.0.0.1", 1, False),
+        ("1.2.3.4", 1, "1.2.3.4", 9, True),
+    ],
+)
 def test_policy_rules(spec, af, host, port, ok):
     assert Policy(spec).allows(af, host, port) is ok
 
 
 def test_policy_rejects_bad_rules():
     with pytest.raises(ValueError):
-        Policy("not an/address")           # host names are rules (for resolve), but this is neither
+        Policy("not an/address")  # host names are rules (for resolve), but this is neither
     with pytest.raises(ValueError):
         Policy("-x.example")
     with pytest.raises(ValueError):
@@ -100,11 +112,16 @@ def test_policy_rejects_bad_rules():
 def test_run_takes_net_and_denies_by_default(no_leak):
     import wasix_nb
     from watlib import CHECK, imports, module
-    wat = module(imports("sock_open", "sock_connect", "proc_exit"), CHECK + '''
+
+    wat = module(
+        imports("sock_open", "sock_connect", "proc_exit"),
+        CHECK
+        + """
       (func (export "_start")
         (call $check (call $sock_open (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 128)))
-        (call $proc_exit (call $sock_connect (i32.load (i32.const 128)) (i32.const 0))))''',
-                 data=[(0, addr_v4("203.0.113.9", 80))])
+        (call $proc_exit (call $sock_connect (i32.load (i32.const 128)) (i32.const 0))))""",
+        data=[(0, addr_v4("203.0.113.9", 80))],
+    )
     res = wasix_nb.run(wat)
     assert res.exit_code == ACCES
     assert "(denied by policy: connect 203.0.113.9:80)" in res.log.text()

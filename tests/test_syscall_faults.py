@@ -1,14 +1,15 @@
 """Every syscall of the core with out-of-range pointers: an errno, no exception, and a trace event."""
+
 import pytest
 
 from wasix_nb.abi import Errno
 
-BAD = 0x7FFFFFF0     # far past a one-page memory
-EDGE = 65535         # last byte: any 2+ byte value written here crosses the end
+BAD = 0x7FFFFFF0  # far past a one-page memory
+EDGE = 65535  # last byte: any 2+ byte value written here crosses the end
 
 CASES = [
     ("fd_write", (1, BAD, 1, 64)),
-    ("fd_write", (1, 0, 1, BAD)),           # the iovec is fine but the nwritten pointer is not
+    ("fd_write", (1, 0, 1, BAD)),  # the iovec is fine but the nwritten pointer is not
     ("fd_read", (0, BAD, 1, 64)),
     ("fd_read", (0, 0, 1, EDGE)),
     ("fd_fdstat_get", (1, EDGE - 10)),
@@ -44,7 +45,7 @@ def test_bad_pointer_is_fault(driver, name, args):
 def test_iovec_buffer_out_of_range_is_fault(driver):
     d = driver("fd_write")
     d.mem.set_u32(0, 65530)
-    d.mem.set_u32(4, 16)       # runs past the end
+    d.mem.set_u32(4, 16)  # runs past the end
     assert d.call("fd_write", 1, 0, 1, 64) == Errno.FAULT
     assert d.proc.stdout_bytes == b""
 
@@ -57,12 +58,20 @@ def test_edge_byte_values_that_fit_are_fine(driver):
 
 
 def test_bad_fd_and_bad_enum(driver):
-    d = driver("fd_close", "fd_write", "clock_time_get", "fd_seek", "fd_prestat_get", "fd_fdstat_set_flags",
-               "fd_renumber", "fd_dup")
+    d = driver(
+        "fd_close",
+        "fd_write",
+        "clock_time_get",
+        "fd_seek",
+        "fd_prestat_get",
+        "fd_fdstat_set_flags",
+        "fd_renumber",
+        "fd_dup",
+    )
     assert d.call("fd_close", 77) == Errno.BADF
     assert d.call("fd_close", -1) == Errno.BADF
     assert d.call("fd_write", 9, 0, 0, 64) == Errno.BADF
-    assert d.call("fd_write", 0, 0, 0, 64) == Errno.BADF          # stdin is read-only
+    assert d.call("fd_write", 0, 0, 0, 64) == Errno.BADF  # stdin is read-only
     assert d.call("clock_time_get", 9, 0, 64) == Errno.INVAL
     assert d.call("fd_seek", 1, 0, 0, 64) == Errno.SPIPE
     assert d.call("fd_seek", 5, 0, 0, 64) == Errno.BADF

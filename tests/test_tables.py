@@ -1,4 +1,5 @@
 """DataFrames, the timeline and the trace export, on a Process and on a Result."""
+
 import io
 import re
 
@@ -22,7 +23,7 @@ def test_fds_and_history(ran):
         df = obj.fds
         assert list(df["fd"]) == [0, 1, 2, 3, 4, 5]
         assert df["fd"].dtype == "int64" and df["opened_seq"].dtype == "Int64"
-        assert df.loc[df.fd == 5, "family"].item() == "INET6"    # the lowest free number, reused
+        assert df.loc[df.fd == 5, "family"].item() == "INET6"  # the lowest free number, reused
         hist = obj.history
         assert (hist.loc[0, "fd"], hist.loc[0, "family"], hist.loc[0, "state"]) == (5, "INET", "closed")
         assert (hist["state"] == "closed at exit").sum() == 6
@@ -46,6 +47,7 @@ def test_summary(ran):
     p, _ = ran
     s = p.summary
     from programs import use_poll
+
     waiter = "poll_oneoff" if use_poll() else "clock_time_get"
     assert set(s["syscall"]) - {"clock_time_get"} == {"sock_open", "fd_close", waiter}
     row = s.set_index("syscall").loc["fd_close"]
@@ -58,12 +60,12 @@ def test_timeline_svg(ran):
     tl = p.timeline()
     svg = tl._repr_svg_()
     assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert "data:image/svg+xml;base64," in tl._repr_html_()     # an <img>: untrusted front ends show it
+    assert "data:image/svg+xml;base64," in tl._repr_html_()  # an <img>: untrusted front ends show it
     for fd in range(6):
         assert f">fd {fd}</text>" in svg
-    assert len(re.findall(r'class="wx-bar"', svg)) == 7          # 6 open + fd 5 before its reuse
+    assert len(re.findall(r'class="wx-bar"', svg)) == 7  # 6 open + fd 5 before its reuse
     assert len(re.findall(r'class="wx-err"', svg)) == 1 and "fd_close = BADF" in svg
-    assert ">no fd</text>" in svg                                # fd 99 has no lane of its own
+    assert ">no fd</text>" in svg  # fd 99 has no lane of its own
     assert r.timeline().svg == svg
 
 
@@ -96,11 +98,12 @@ def test_timeline_is_bounded():
     closed = [dict(row, fd=3, opened_seq=0, closed_seq=1)] * 1000
     svg = timeline.render(p.host.trace, rows, closed)
     assert svg.count('class="wx-bar"') <= timeline.MAX_LANES + timeline.MAX_BARS
-    assert svg.count("text-anchor=\"end\">fd ") == timeline.MAX_LANES and "bars not shown" in svg
+    assert svg.count('text-anchor="end">fd ') == timeline.MAX_LANES and "bars not shown" in svg
 
 
 def test_styled_is_deterministic(ran):
     from wasix_nb.views import tables
+
     html = tables.styled(ran[0].fds, "wasix-x-fds")
-    assert '<table' in html and 'id="T_wasix-x-fds"' in html
+    assert "<table" in html and 'id="T_wasix-x-fds"' in html
     assert html == tables.styled(ran[0].fds, "wasix-x-fds")

@@ -1,4 +1,5 @@
 """The trace tells what a strace user expects: who made each call, calls cut short, inputs, the bytes."""
+
 import socket
 import threading
 
@@ -27,6 +28,7 @@ def _in_thread(tid, fn):
     def run():
         registry.THREAD.tid = tid
         fn()
+
     t = threading.Thread(target=run)
     t.start()
     t.join()
@@ -35,6 +37,7 @@ def _in_thread(tid, fn):
 @pytest.fixture
 def ip():
     from IPython.core.interactiveshell import InteractiveShell
+
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "wasix_nb")
     yield shell
@@ -94,6 +97,7 @@ def test_call_ended_by_timeout_is_unfinished_everywhere():
 def test_call_ended_by_kill_is_killed():
     p = _blocked_accept().start()
     import time
+
     deadline = time.time() + 10
     while not any(e.name.startswith("sock_listen") for e in p.host.trace) and time.time() < deadline:
         time.sleep(0.01)
@@ -105,10 +109,10 @@ def test_call_ended_by_kill_is_killed():
 
 
 def test_proc_exit_shows_as_strace_does():
-    wat = '''(module
+    wat = """(module
       (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
       (memory (export "memory") 1)
-      (func (export "_start") (call $exit (i32.const 3))))'''
+      (func (export "_start") (call $exit (i32.const 3))))"""
     r = Process(wat).run()
     assert r.log.lines()[-1].endswith("proc_exit(code=3) = ?")
     ev = list(r.log)[-1]
@@ -134,6 +138,7 @@ def _python_upper_server():
         c.sendall(data.upper())
         c.close()
         srv.close()
+
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     return srv.getsockname()[1], t
@@ -165,7 +170,7 @@ def test_io_capture_limit_keeps_exact_counts():
     io = r.io
     assert list(io["nbytes"]) == [100, 100, 100]
     assert all(len(d) == 10 for d in io["data"])
-    assert r.log.captured_bytes <= 30 + 200      # payload prefixes plus the input structs
+    assert r.log.captured_bytes <= 30 + 200  # payload prefixes plus the input structs
 
 
 # -- 3. inputs decoded at call time, even when the call fails --------------------------------------
@@ -180,7 +185,7 @@ def test_failed_bind_says_which_address(driver):
         d.mem.write(128, addr_v4("127.0.0.1", port))
         err = d.call("sock_bind", 3, 128)
         assert err != 0
-        d.mem.write(128, bytes(28))              # the program reuses the buffer: the trace keeps the input
+        d.mem.write(128, bytes(28))  # the program reuses the buffer: the trace keeps the input
         line = d.host.trace.lines()[-1]
         assert f"sock_bind(fd=3, addr={{127.0.0.1:{port}}}) = {err} ADDRINUSE" in line
         assert list(tables.trace_frame(d.host.trace)["args"])[-1]["addr"] == f"127.0.0.1:{port}"
@@ -190,10 +195,11 @@ def test_failed_bind_says_which_address(driver):
 
 def test_inputs_of_failed_calls_are_decoded(driver):
     import struct
+
     d = driver("fd_write", "poll_oneoff", "sock_open", "sock_set_opt_time", "sock_connect")
     d.mem.write(256, b"hello")
     d.mem.write(0, struct.pack("<II", 256, 5))
-    assert d.call("fd_write", 9, 0, 1, 8) == 8                       # BADF: data still shown
+    assert d.call("fd_write", 9, 0, 1, 8) == 8  # BADF: data still shown
     assert 'fd_write(fd=9, iovs=[{"hello", 5}], iovs_len=1, nwritten=0x8) = 8 BADF' in d.host.trace.lines()[-1]
     sub = struct.pack("<QB7xI4xQQH6x", 7, 0, 1, 5_000_000, 0, 0) + struct.pack("<QB7xI4xQQH6x", 8, 1, 42, 0, 0, 0)
     d.mem.write(512, sub)
@@ -202,32 +208,35 @@ def test_inputs_of_failed_calls_are_decoded(driver):
     assert "in=[{7, CLOCK MONOTONIC 5000000ns}, {8, FD_READ fd=42}]" in line
     d.call("sock_open", 1, 1, 0, 64)
     d.mem.write(600, struct.pack("<B7xQ", 1, 2_500_000_000))
-    d.call("sock_set_opt_time", 3, 99, 600)                          # bad option: INVAL, value shown
+    d.call("sock_set_opt_time", 3, 99, 600)  # bad option: INVAL, value shown
     assert "time={2500000000ns}" in d.host.trace.lines()[-1]
     d.mem.write(700, addr_v4("10.9.8.7", 80))
-    assert d.call("sock_connect", 3, 700) == 2                       # policy: ACCES, address shown
+    assert d.call("sock_connect", 3, 700) == 2  # policy: ACCES, address shown
     assert "addr={10.9.8.7:80}" in d.host.trace.lines()[-1]
 
 
 # -- 4. the bytes, strace -s ------------------------------------------------------------------------
-WRITE_100 = '''(module
+WRITE_100 = """(module
   (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 64) "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz!!")
   (func (export "_start")
     (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 100))
-    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))'''
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"""
 
 
 def test_payload_shown_as_strace_string_prefix():
     import wasix_nb
+
     r = wasix_nb.run(WRITE_100)
-    assert 'iovs=[{"0123456789abcdefghijklmnopqrstuv"..., 100}]' in r.log.text()     # -s 32
+    assert 'iovs=[{"0123456789abcdefghijklmnopqrstuv"..., 100}]' in r.log.text()  # -s 32
     r = wasix_nb.run(WRITE_100, strsize=4)
     assert 'iovs=[{"0123"..., 100}]' in r.log.text()
     assert 'iovs=[{"0123456789' in r.log.text(strsize=10)
-    full = r.log.line(0)                                                  # everything that was kept
-    assert "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz!!" in full
+    full = r.log.line(0)  # everything that was kept
+    assert (
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz!!" in full
+    )
     r = wasix_nb.run(WRITE_100, payload_limit=10)
     assert list(r.io["data"]) == [b"0123456789"] and list(r.io["nbytes"]) == [100]
 
@@ -237,10 +246,12 @@ def test_strsize_on_the_cli_and_the_magic(tmp_path, ip):
     import sys
 
     from conftest import cell
+
     f = tmp_path / "w.wat"
     f.write_text(WRITE_100)
-    out = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "--trace", "-s", "6", str(f)],
-                         capture_output=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "wasix_nb", "run", "--trace", "-s", "6", str(f)], capture_output=True, timeout=60
+    )
     assert b'iovs=[{"012345"..., 100}]' in out.stderr
     cap = cell(ip, "--strsize 3 --trace --no-live", WRITE_100)
     assert 'iovs=[{"012"..., 100}]' in cap.stdout
@@ -248,13 +259,13 @@ def test_strsize_on_the_cli_and_the_magic(tmp_path, ip):
 
 # -- 6. names, types, whole arguments ----------------------------------------------------------------
 def test_call_named_by_its_import_name_and_args_typed():
-    wat = '''(module
+    wat = """(module
       (import "wasix_32v1" "sock_open" (func $so (param i32 i32 i32 i32) (result i32)))
       (import "wasix_32v1" "sock_accept" (func $acc (param i32 i32 i32 i32) (result i32)))
       (memory (export "memory") 1)
       (func (export "_start")
         (drop (call $so (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 64)))
-        (drop (call $acc (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 128)))))'''
+        (drop (call $acc (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 128)))))"""
     r = Process(wat).run()
     assert [e.name for e in r.log] == ["sock_open", "sock_accept"]
     assert "sock_accept(fd=3" in r.log.text() and "sock_accept_v2" not in r.log.text()
@@ -282,13 +293,15 @@ def test_long_arguments_are_reachable_whole():
 def test_cli_trace_flag_takes_no_value_and_o_writes_a_file(tmp_path):
     import subprocess
     import sys
+
     f = tmp_path / "w.wat"
     f.write_text(WRITE_100)
     r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "--trace", str(f)], capture_output=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith(b"0123") and b"fd_write(fd=1" in r.stderr
     out = tmp_path / "t.txt"
-    r = subprocess.run([sys.executable, "-m", "wasix_nb", "run", "-o", str(out), str(f)], capture_output=True,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "wasix_nb", "run", "-o", str(out), str(f)], capture_output=True, timeout=60
+    )
     assert r.returncode == 0 and r.stderr == b"" and "fd_write(fd=1" in out.read_text()
 
 
@@ -300,9 +313,11 @@ def test_event_log_keeps_every_event_of_concurrent_writers():
     import struct as _st
 
     from wasix_nb import _raw_calls
+
     args_st = _st.Struct("<i12xq8xi12x")
     cb = w.raw(args_st.unpack_from, _st.Struct("<i").pack_into, _raw_calls._SPACE, lambda e: 1)
     import ctypes
+
     per, nthreads = 5000, 4
 
     def writer(tid):
@@ -312,6 +327,7 @@ def test_event_log_keeps_every_event_of_concurrent_writers():
         registry.THREAD.tid = tid
         for _ in range(per):
             assert cb(None, None, raw, 3) == 0
+
     ts = [threading.Thread(target=writer, args=(t + 2,)) for t in range(nthreads)]
     for t in ts:
         t.start()
@@ -320,16 +336,18 @@ def test_event_log_keeps_every_event_of_concurrent_writers():
     log = h.trace.events
     assert len(log) == per * nthreads
     evs = list(log)
-    assert all(ev[2] is call and ev[4] == 0 and ev[3][1] == ev[8] for ev in evs)   # args match their thread
+    assert all(ev[2] is call and ev[4] == 0 and ev[3][1] == ev[8] for ev in evs)  # args match their thread
     assert log.counts("tid") == {t + 2: per for t in range(nthreads)}
     assert sum(r["calls"] for r in h.trace.summary_rows()) == per * nthreads
     import gc
-    assert not gc.is_tracked(log.chunks[0])        # nothing per call for the collector to walk
+
+    assert not gc.is_tracked(log.chunks[0])  # nothing per call for the collector to walk
 
 
 def test_saved_trace_prints_the_same_captures_and_states(tmp_path):
     import wasix_nb
     from wasix_nb.views import text
+
     r = wasix_nb.run(WRITE_100, strsize=8)
     path = tmp_path / "t.jsonl"
     r.save_trace(path)

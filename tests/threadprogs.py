@@ -8,14 +8,25 @@ Memory (one shared page):
   128 iovec {1024, 64}    160 a poll subscription (clock, 1 hour)    256 poll event out
   320 addr_port 127.0.0.1:0 (past the subscription, 160..208)   1024 buffer
 """
+
 from watlib import addr_v4, subscription, wat_bytes
 
 KINDS = {
-    "spin": 1, "futex": 2, "sleep": 3, "pipe_read": 4, "poll": 5, "event_read": 6, "exit7": 7, "trap": 8,
-    "count": 9, "wait_go": 10, "accept": 11, "signal_spin": 12,
+    "spin": 1,
+    "futex": 2,
+    "sleep": 3,
+    "pipe_read": 4,
+    "poll": 5,
+    "event_read": 6,
+    "exit7": 7,
+    "trap": 8,
+    "count": 9,
+    "wait_go": 10,
+    "accept": 11,
+    "signal_spin": 12,
 }
 
-IMPORTS = '''
+IMPORTS = """
   (import "env" "memory" (memory 1 1 shared))
   (import "wasix_32v1" "thread_spawn" (func $spawn (param i32 i32) (result i32)))
   (import "wasix_32v1" "futex_wait" (func $futex_wait (param i32 i32 i32 i32) (result i32)))
@@ -34,9 +45,9 @@ IMPORTS = '''
   (import "wasix_32v1" "sock_accept_v2" (func $sock_accept (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))'''
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))"""
 
-WORKER = '''
+WORKER = """
   (func $go (param $kind i32) (local $fd i32)
     (if (i32.eq (local.get $kind) (i32.const 1)) (then (loop $l (br $l))))
     (if (i32.eq (local.get $kind) (i32.const 2)) (then
@@ -70,20 +81,25 @@ WORKER = '''
   ;; signals: the handler adds the signal number to 76 (so a spinner sees it)
   (func (export "__wasm_signal") (param $sig i32) (drop (i32.atomic.rmw.add (i32.const 76) (local.get $sig))))
   (func $start (param $kind i32) (result i32)
-    (drop (call $spawn (local.get $kind) (i32.const 96))) (i32.load (i32.const 96)))'''
+    (drop (call $spawn (local.get $kind) (i32.const 96))) (i32.load (i32.const 96)))"""
 
 
 def program(start_body: str) -> str:
     """The module; `start_body` is _start's code (`(call $start (i32.const KIND))` spawns a worker and
     leaves its tid; `(call $go (i32.const KIND))` runs a kind on the main thread)."""
-    data = [(80, bytes(16)), (160, subscription(1, 0, 1, 3600 * 10**9)), (320, addr_v4("127.0.0.1", 0)),
-            (128, (1024).to_bytes(4, "little") + (64).to_bytes(4, "little")), (400, b"__wasm_signal")]
+    data = [
+        (80, bytes(16)),
+        (160, subscription(1, 0, 1, 3600 * 10**9)),
+        (320, addr_v4("127.0.0.1", 0)),
+        (128, (1024).to_bytes(4, "little") + (64).to_bytes(4, "little")),
+        (400, b"__wasm_signal"),
+    ]
     segs = "\n".join(f'  (data (i32.const {off}) "{wat_bytes(b)}")' for off, b in data)
-    return f'''(module{IMPORTS}
+    return f"""(module{IMPORTS}
 {segs}
 {WORKER}
   (func (export "_start") (local $t i32)
-{start_body}))'''
+{start_body}))"""
 
 
 def spawn(*kinds) -> str:

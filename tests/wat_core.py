@@ -1,4 +1,5 @@
 """Test helpers: a driver module that re-exports host imports so a test can call syscalls one by one."""
+
 import os
 
 import watlib
@@ -47,6 +48,7 @@ def count_os_fds():
     """Open sockets and pipes of this process (what a host could leak; the compile cache's
     memfd images are deliberate and not counted, and the SIGINT watcher's pipe is made first)."""
     import wasix_nb
+
     wasix_nb.run('(module (func (export "_start")))')
     n = 0
     for name in os.listdir("/proc/self/fd"):

@@ -7,11 +7,12 @@ Import signatures come from the host's own declarations, so they always match.  
 `$<syscall name>` (e.g. `$sock_accept_v2`, `$sock_recv`).  `CHECK` defines `$check (errno)`, which
 exits with status 100 + errno when errno is not 0.
 """
+
 import ipaddress
 import struct
 
 from wasix_nb import _raw_calls
-from wasix_nb.host import calls  # noqa: F401  (registers every syscall)
+import wasix_nb.host.calls  # noqa: F401  (registers every syscall)
 from wasix_nb.host import registry
 
 AF_INET, AF_INET6, AF_LOCAL = 1, 2, 3
@@ -24,7 +25,7 @@ def _find(name):
         if call.name == name and mod == registry.P1:
             return mod, imp, call
     for (mod, imp), call in sorted(registry.TABLE.items(), key=lambda kv: (kv[0][1] != name, kv[0])):
-        if call.name == name:       # the import named like the call first: the trace shows import names
+        if call.name == name:  # the import named like the call first: the trace shows import names
             return mod, imp, call
     raise KeyError(f"no host function {name!r}")
 
@@ -51,9 +52,9 @@ def module(imports_text: str, body: str, data=(), pages: int = 2) -> str:
     return f'(module\n{imports_text}\n  (memory (export "memory") {pages})\n{segs}\n{body}\n)'
 
 
-CHECK = '''
+CHECK = """
   (func $check (param $e i32)
-    (if (local.get $e) (then (call $proc_exit (i32.add (i32.const 100) (local.get $e))))))'''
+    (if (local.get $e) (then (call $proc_exit (i32.add (i32.const 100) (local.get $e))))))"""
 
 
 # -- addresses (addr_port) ---------------------------------------------------------------------------------
@@ -107,13 +108,14 @@ def _i32(v):
 class Shim:
     """A linked (never started) process whose host functions tests call directly:
 
-        with Shim() as k:
-            assert k.sock_open(1, 1, 0, 0x100) == 0
-            fd = k.mem.u32(0x100)
+    with Shim() as k:
+        assert k.sock_open(1, 1, 0, 0x100) == 0
+        fd = k.mem.u32(0x100)
     """
 
     def __init__(self, **options):
         from wasix_nb.process import Process
+
         self.proc = Process(shim_wat(), name="shim", **options)
         self.proc.instantiate()
         self.host = self.proc.host
@@ -128,6 +130,7 @@ class Shim:
 
         def invoke(*args):
             return _raw_calls.call(func, store, *[_i32(a) if k == "i32" else a for a, k in zip(args, kinds)])
+
         return invoke
 
     def last(self):
@@ -150,16 +153,18 @@ class Shim:
 #   0    address to bind/connect (110 B)        128  fd out     132  second fd out
 #   136  nread   140 roflags   144 nwritten     160  iovec {4096, 65536}    168 ciovec {4096, n}
 #   256  peer address out (110 B)               512  message    4096 buffer (64 KiB)
-_SETUP_IOV = '''
+_SETUP_IOV = """
     (i32.store (i32.const 160) (i32.const 4096)) (i32.store (i32.const 164) (i32.const 65536))
-    (i32.store (i32.const 168) (i32.const 4096))'''
+    (i32.store (i32.const 168) (i32.const 4096))"""
 
 
 def echo_server(addr: bytes, conns: int = 1) -> str:
     """Stream echo server: bind `addr` (any family), listen, then for `conns` connections (-1: for
     ever) accept and echo until the peer closes."""
     af = addr[0]
-    body = CHECK + f'''
+    body = (
+        CHECK
+        + f"""
   (func (export "_start")
     (local $ls i32) (local $c i32) (local $n i32) (local $k i32)
     {_SETUP_IOV}
@@ -182,15 +187,23 @@ def echo_server(addr: bytes, conns: int = 1) -> str:
       (call $check (call $fd_close (local.get $c)))
       (local.set $k (i32.add (local.get $k) (i32.const 1)))
       (br $conns)))
-    (call $check (call $fd_close (local.get $ls))))'''
-    return module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send",
-                          "fd_close", "proc_exit"), body, data=[(0, addr)])
+    (call $check (call $fd_close (local.get $ls))))"""
+    )
+    return module(
+        imports(
+            "sock_open", "sock_bind", "sock_listen", "sock_accept_v2", "sock_recv", "sock_send", "fd_close", "proc_exit"
+        ),
+        body,
+        data=[(0, addr)],
+    )
 
 
 def accept_loop(addr: bytes, conns: int) -> str:
     """Accept `conns` connections on `addr`, closing each at once (the preview1 sock_accept)."""
     af = addr[0]
-    body = CHECK + f'''
+    body = (
+        CHECK
+        + f"""
   (func (export "_start")
     (local $ls i32) (local $k i32)
     (call $check (call $sock_open (i32.const {af}) (i32.const 1) (i32.const 0) (i32.const 128)))
@@ -203,15 +216,19 @@ def accept_loop(addr: bytes, conns: int) -> str:
       (call $check (call $fd_close (i32.load (i32.const 132))))
       (local.set $k (i32.add (local.get $k) (i32.const 1)))
       (br $conns)))
-    (call $check (call $fd_close (local.get $ls))))'''
-    return module(imports("sock_open", "sock_bind", "sock_listen", "sock_accept", "fd_close", "proc_exit"),
-                  body, data=[(0, addr)])
+    (call $check (call $fd_close (local.get $ls))))"""
+    )
+    return module(
+        imports("sock_open", "sock_bind", "sock_listen", "sock_accept", "fd_close", "proc_exit"), body, data=[(0, addr)]
+    )
 
 
 def stream_client(addr: bytes, message: bytes) -> str:
     """Connect to `addr`, send `message`, shut down writing, copy everything received to stdout."""
     af = addr[0]
-    body = CHECK + f'''
+    body = (
+        CHECK
+        + f"""
   (func (export "_start")
     (local $s i32) (local $n i32)
     {_SETUP_IOV}
@@ -229,9 +246,15 @@ def stream_client(addr: bytes, message: bytes) -> str:
       (i32.store (i32.const 172) (local.get $n))
       (call $check (call $fd_write (i32.const 1) (i32.const 168) (i32.const 1) (i32.const 144)))
       (br $rd)))
-    (call $check (call $fd_close (local.get $s))))'''
-    return module(imports("sock_open", "sock_connect", "sock_send", "sock_shutdown", "sock_recv", "fd_write",
-                          "fd_close", "proc_exit"), body, data=[(0, addr), (512, message)])
+    (call $check (call $fd_close (local.get $s))))"""
+    )
+    return module(
+        imports(
+            "sock_open", "sock_connect", "sock_send", "sock_shutdown", "sock_recv", "fd_write", "fd_close", "proc_exit"
+        ),
+        body,
+        data=[(0, addr), (512, message)],
+    )
 
 
 def subscription(userdata: int, tag: int, fd_or_clock: int = 0, timeout_ns: int = 0, flags: int = 0) -> bytes:

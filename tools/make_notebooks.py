@@ -13,6 +13,7 @@ temporary IPYTHONDIR (no %load_ext in the notebooks), in a temporary copy of not
 timing metadata or widget state; widget views are dropped from the saved outputs and their static
 fallback (the HTML tables) kept, so GitHub and nbconvert show the tables.
 """
+
 import argparse
 import importlib.util
 import os
@@ -56,7 +57,7 @@ def build(mod):
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
-    if getattr(mod, "REQUIRES", None):     # host calls the notebook needs (tests skip it until they exist)
+    if getattr(mod, "REQUIRES", None):  # host calls the notebook needs (tests skip it until they exist)
         nb.metadata["wasix_nb"] = {"requires": list(mod.REQUIRES)}
     num = mod.NAME[:2]
     for i, (kind, text, tags) in enumerate(mod.CELLS):
@@ -80,6 +81,7 @@ def binder_env(tmp):
 
 def execute(nb, name, timeout=180):
     import nbclient
+
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp, "notebooks")
         shutil.copytree(OUT, work, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
@@ -88,8 +90,14 @@ def execute(nb, name, timeout=180):
         os.environ.clear()
         os.environ.update(env)
         try:
-            client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout, record_timing=False,
-                                             store_widget_state=False, resources={"metadata": {"path": str(work)}})
+            client = nbclient.NotebookClient(
+                nb,
+                kernel_name="python3",
+                timeout=timeout,
+                record_timing=False,
+                store_widget_state=False,
+                resources={"metadata": {"path": str(work)}},
+            )
             client.execute()
         finally:
             os.environ.clear()

@@ -1,7 +1,8 @@
 """Print a notebook's code cells and their saved outputs as plain text (to review executed tutorials).
 
-    python tools/show_nb.py notebooks/03-tcp-echo-server.ipynb
+python tools/show_nb.py notebooks/03-tcp-echo-server.ipynb
 """
+
 import sys
 
 import nbformat

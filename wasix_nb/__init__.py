@@ -1,10 +1,11 @@
 """wasix_nb: run WASIX programs written in WAT inside Jupyter, on real sockets, and watch every syscall.
 
-    %load_ext wasix_nb          # then write WAT in a %%wasix cell (see `%%wasix?`)
+%load_ext wasix_nb          # then write WAT in a %%wasix cell (see `%%wasix?`)
 
-    import wasix_nb
-    result = wasix_nb.run(wat_text)     # plain Python API: a Result with stdout, trace, descriptor table
+import wasix_nb
+result = wasix_nb.run(wat_text)     # plain Python API: a Result with stdout, trace, descriptor table
 """
+
 __version__ = "0.1.0"
 
 __all__ = ["run", "Process", "Result", "Options", "load_ipython_extension", "unload_ipython_extension"]
@@ -18,6 +19,7 @@ def run(source, *, check=False, **options):
     net).  With `check=True` a trap, timeout or non-zero exit raises.
     """
     from .runtime import Process
+
     result = Process(source, **options).run()
     return result.check() if check else result
 
@@ -26,18 +28,22 @@ def __getattr__(name):
     # the heavy modules (wasmtime, pandas) load on first use, so `import wasix_nb` stays cheap
     if name in ("Process", "Result"):
         from . import runtime
+
         return getattr(runtime, name)
     if name == "Options":
         from .options import Options
+
         return Options
     raise AttributeError(name)
 
 
 def load_ipython_extension(ip):
     from .magics import load
+
     load(ip)
 
 
 def unload_ipython_extension(ip):
     from .magics import unload
+
     unload(ip)

@@ -4,6 +4,7 @@ The program's stdout and stderr pass through unchanged; the exit status is the p
 (124 timeout, 130 interrupt, 134 trap, 137 killed).  `--trace` writes strace-style lines to stderr,
 `-o FILE` to FILE (as strace does); `trace FILE.jsonl` prints a saved trace again.
 """
+
 import argparse
 import os
 import sys
@@ -27,10 +28,20 @@ def _parser():
     r.add_argument("--capture-limit", metavar="BYTES", help="stdout/stderr bytes kept per stream (default 16M)")
     r.add_argument("--inject", action="append", default=[], metavar="RULE")
     r.add_argument("--net", help="network policy: loopback (default), any, or an allow-list")
-    r.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
-                   help="preopen a host directory (repeatable; fds 3, 4, ... in order)")
-    r.add_argument("--map-command", action="append", default=[], metavar="NAME=PATH.wasm",
-                   help="a program proc_exec may run by NAME (or /bin/NAME); repeatable")
+    r.add_argument(
+        "--dir",
+        action="append",
+        default=[],
+        metavar="HOST[::GUEST][:ro]",
+        help="preopen a host directory (repeatable; fds 3, 4, ... in order)",
+    )
+    r.add_argument(
+        "--map-command",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.wasm",
+        help="a program proc_exec may run by NAME (or /bin/NAME); repeatable",
+    )
     r.add_argument("--max-procs", type=int, metavar="N", help="processes alive at once (default 64)")
     r.add_argument("--stub-missing", action="store_true")
     r.add_argument("--trace-limit", type=int, metavar="N", help="trace events kept (later calls only counted)")
@@ -48,6 +59,7 @@ def _out(stream):
     def write(data):
         stream.write(data)
         stream.flush()
+
     return write
 
 
@@ -56,27 +68,45 @@ def main(argv=None) -> int:
     prog_args = []
     if "--" in argv:
         i = argv.index("--")
-        argv, prog_args = argv[:i], argv[i + 1:]
+        argv, prog_args = argv[:i], argv[i + 1 :]
     opts = _parser().parse_args(argv)
     if opts.cmd == "trace":
         from .views.text import print_trace
+
         return print_trace(opts.file, summary=opts.summary, strsize=opts.strsize)
 
     from .errors import WasixError
     from .runtime import Process
+
     try:
         env = dict(kv.split("=", 1) for kv in opts.env)
         commands = dict(kv.split("=", 1) for kv in opts.map_command) or None
     except ValueError:
         print("wasix_nb: --env and --map-command want K=V", file=sys.stderr)
         return 2
-    kwargs = dict(args=prog_args, env=env, stdin=sys.stdin.buffer, stdout=_out(sys.stdout.buffer),
-                  stderr=_out(sys.stderr.buffer), timeout=opts.timeout, fuel=opts.fuel,
-                  fd_limit=opts.fd_limit, inject=opts.inject, stub_missing=opts.stub_missing,
-                  entry=opts.entry, argv0=os.path.basename(opts.file), trace_limit=opts.trace_limit,
-                  memory_limit=opts.memory_limit, capture_limit=opts.capture_limit, dirs=opts.dir or None,
-                  commands=commands, max_procs=opts.max_procs,
-                  strsize=opts.strsize, trace_bytes=opts.trace_bytes, payload_limit=opts.payload_limit)
+    kwargs = dict(
+        args=prog_args,
+        env=env,
+        stdin=sys.stdin.buffer,
+        stdout=_out(sys.stdout.buffer),
+        stderr=_out(sys.stderr.buffer),
+        timeout=opts.timeout,
+        fuel=opts.fuel,
+        fd_limit=opts.fd_limit,
+        inject=opts.inject,
+        stub_missing=opts.stub_missing,
+        entry=opts.entry,
+        argv0=os.path.basename(opts.file),
+        trace_limit=opts.trace_limit,
+        memory_limit=opts.memory_limit,
+        capture_limit=opts.capture_limit,
+        dirs=opts.dir or None,
+        commands=commands,
+        max_procs=opts.max_procs,
+        strsize=opts.strsize,
+        trace_bytes=opts.trace_bytes,
+        payload_limit=opts.payload_limit,
+    )
     if opts.net:
         kwargs["net"] = opts.net
     try:

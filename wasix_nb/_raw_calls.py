@@ -11,6 +11,7 @@ exit status surfaced in the other thread or became a bare WasmtimeError (issue 9
 function the runtime links, NOSYS stubs included, goes through here, so that global is never used.
 Tested in tests/test_raw_calls.py and tests/test_breaks_runtime.py.
 """
+
 import ctypes
 import struct
 import threading
@@ -19,20 +20,33 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-_define = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
-                           ctypes.c_size_t, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p, ctypes.c_void_p)(
-    ("wasmtime_linker_define_func_unchecked", ffi.dll))
-_RAW = 16                                   # sizeof(wasmtime_val_raw_t)
+_define = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    _CALLBACK,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+)(("wasmtime_linker_define_func_unchecked", ffi.dll))
+_RAW = 16  # sizeof(wasmtime_val_raw_t)
 # One view of the whole user address space: unpacking the argument array at its address then needs no
 # per-call ctypes object (user-space pointers on 64-bit Linux, x86-64 or arm64, are below 2**56).
 _SPACE = memoryview((ctypes.c_char * (1 << 56)).from_address(0)).cast("B")
 _FIELD = {"i32": "i12x", "i64": "q8x", "f32": "f12x", "f64": "d8x"}
-_RESULT = {"i32": struct.Struct("<i"), "i64": struct.Struct("<q"), "f32": struct.Struct("<f"),
-           "f64": struct.Struct("<d")}
+_RESULT = {
+    "i32": struct.Struct("<i"),
+    "i64": struct.Struct("<q"),
+    "f32": struct.Struct("<f"),
+    "f64": struct.Struct("<d"),
+}
 
 
 class _Slot(threading.local):
-    exc = None          # the exception a host function of this thread raised, until re-raised
+    exc = None  # the exception a host function of this thread raised, until re-raised
 
 
 _SLOT = _Slot()
@@ -88,10 +102,9 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
     unpack, space = args_st.unpack_from, _SPACE
     last_exc = _SLOT
 
-    fused = getattr(fn, "raw", None)        # registry.wrap's per-call path as the callback itself
+    fused = getattr(fn, "raw", None)  # registry.wrap's per-call path as the callback itself
     if fused is not None and len(results) <= 1:
-        callback = fused(unpack, res_st.pack_into if res_st is not None else None, space,
-                         lambda e: _trap(last_exc, e))
+        callback = fused(unpack, res_st.pack_into if res_st is not None else None, space, lambda e: _trap(last_exc, e))
     elif len(results) > 1:
         packs = [(_RESULT[r].pack_into, i * _RAW) for i, r in enumerate(results)]
 
@@ -100,7 +113,7 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
                 for (pk, off), v in zip(packs, fn(*unpack(space, raw))):
                     pk(space, raw + off, v)
                 return 0
-            except BaseException as e:      # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001
                 return _trap(last_exc, e)
     elif res_st is not None:
         pack = res_st.pack_into
@@ -109,21 +122,31 @@ def define(linker: wasmtime.Linker, module: str, name: str, ty: wasmtime.FuncTyp
             try:
                 pack(space, raw, fn(*unpack(space, raw)))
                 return 0
-            except BaseException as e:      # noqa: BLE001 - handed to the caller of the wasm function
+            except BaseException as e:  # noqa: BLE001 - handed to the caller of the wasm function
                 return _trap(last_exc, e)
     else:
+
         def callback(env, caller, raw, n):
             try:
                 fn(*unpack(space, raw)) if raw else fn()
                 return 0
-            except BaseException as e:      # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001
                 return _trap(last_exc, e)
 
     cb = _CALLBACK(callback)
     keep.append(cb)
     m, nm = module.encode(), name.encode()
-    err = _define(ctypes.cast(linker.ptr(), ctypes.c_void_p), m, len(m), nm, len(nm),
-                  ctypes.cast(ty.ptr(), ctypes.c_void_p), cb, None, None)
+    err = _define(
+        ctypes.cast(linker.ptr(), ctypes.c_void_p),
+        m,
+        len(m),
+        nm,
+        len(nm),
+        ctypes.cast(ty.ptr(), ctypes.c_void_p),
+        cb,
+        None,
+        None,
+    )
     if err:
         raise wasmtime.WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
 

@@ -5,6 +5,7 @@ second `ctypes.pointer`, so the linker receives a pointer to a pointer.  This su
 from the pointer itself.  `tests/test_shared_memory.py` checks that the upstream bug is still there, so
 the workaround is noticed and dropped when wasmtime-py fixes it.
 """
+
 import wasmtime
 from wasmtime import _ffi as ffi
 

@@ -19,15 +19,16 @@ The payload calls (fd_write, fd_read, sock_send, sock_recv, sock_send_to, sock_r
 item: written data is copied before the call, read data after it (only what was read); either way at
 most `capture` bytes per call, charged to the trace's byte budget.
 """
+
 import ipaddress
 import struct
 
 from .abi import types as T
 from .abi.memory import ADDR_PORT_SIZE, LOCAL_PATH_MAX, MASK32, Fault
 
-STR_CAP = 4096          # bytes of a program string kept per argument (strace's -s, for storage)
-IOV_SHOWN = 16          # iovec entries kept per call (their lengths; the count is always exact)
-SUBS_SHOWN = 8          # poll subscriptions kept per call
+STR_CAP = 4096  # bytes of a program string kept per argument (strace's -s, for storage)
+IOV_SHOWN = 16  # iovec entries kept per call (their lengths; the count is always exact)
+SUBS_SHOWN = 8  # poll subscriptions kept per call
 DEFAULT_CAPTURE = 4096  # payload bytes kept per call (the `capture` option)
 
 _IOVEC = struct.Struct("<II")
@@ -36,20 +37,27 @@ _TS = struct.Struct("<B7xQ")
 
 #: payload calls: name -> (direction, iovs param, iovs_len param)
 IO_CALLS = {
-    "fd_write": "out", "sock_send": "out", "sock_send_to": "out",
-    "fd_read": "in", "sock_recv": "in", "sock_recv_from": "in",
+    "fd_write": "out",
+    "sock_send": "out",
+    "sock_send_to": "out",
+    "fd_read": "in",
+    "sock_recv": "in",
+    "sock_recv_from": "in",
 }
 #: program strings: a pointer parameter of this name, followed by its length parameter
 _STRINGS = {"path", "old_path", "new_path", "host", "name"}
-_OUT_STRINGS = {("fd_prestat_dir_name", "path")}          # a buffer the call fills, not an input
+_OUT_STRINGS = {("fd_prestat_dir_name", "path")}  # a buffer the call fills, not an input
 #: pointers to small input structs, by (syscall, parameter)
 _FIXED = {
     ("poll_oneoff", "in"): "subs",
     ("sock_set_opt_time", "time"): "ts",
     ("futex_wait", "timeout"): "ts",
-    ("sock_join_multicast_v4", "multiaddr"): "ip4", ("sock_leave_multicast_v4", "multiaddr"): "ip4",
-    ("sock_join_multicast_v4", "iface"): "ip4", ("sock_leave_multicast_v4", "iface"): "ip4",
-    ("sock_join_multicast_v6", "multiaddr"): "ip6", ("sock_leave_multicast_v6", "multiaddr"): "ip6",
+    ("sock_join_multicast_v4", "multiaddr"): "ip4",
+    ("sock_leave_multicast_v4", "multiaddr"): "ip4",
+    ("sock_join_multicast_v4", "iface"): "ip4",
+    ("sock_leave_multicast_v4", "iface"): "ip4",
+    ("sock_join_multicast_v6", "multiaddr"): "ip6",
+    ("sock_leave_multicast_v6", "multiaddr"): "ip6",
 }
 #: outs that may hold program-sized strings: clipped to STR_CAP when stored
 STR_OUTS = {"path", "addr", "peer", "addrs", "name", "cwd"}
@@ -58,6 +66,7 @@ STR_OUTS = {"path", "addr", "peer", "addrs", "name", "cwd"}
 class Plan:
     """How one syscall is captured: `items` (kind, arg index, aux), `io` ('in'/'out'/None), the index of
     the payload item in the capture (`iov`), and whether its outs need clipping."""
+
     __slots__ = ("items", "io", "iov", "clip_outs", "by_arg")
 
     def __init__(self, items, io, clip_outs):
@@ -78,8 +87,13 @@ def plan_for(name, params, outs):
             items.append(("addr", i, None))
         elif pname == "iovs" and io and "iovs_len" in pnames:
             items.append(("iov", i, pnames.index("iovs_len")))
-        elif (pname in _STRINGS and kind == "ptr" and i + 1 < len(params) and params[i + 1][1] == "len"
-              and (name, pname) not in _OUT_STRINGS):
+        elif (
+            pname in _STRINGS
+            and kind == "ptr"
+            and i + 1 < len(params)
+            and params[i + 1][1] == "len"
+            and (name, pname) not in _OUT_STRINGS
+        ):
             items.append(("str", i, i + 1))
         elif (name, pname) in _FIXED:
             kind2 = _FIXED[(name, pname)]
@@ -129,13 +143,13 @@ def iov_one(mem, iovs, count, limit):
     """iov_prefix for the common single-buffer call, straight from the memory view (no bounds
     surprises: anything unusual takes iov_prefix's checked path)."""
     if count == 1:
-        mv = mem._mv        # noqa: SLF001 - read-only peek; a stale or short view falls back below
+        mv = mem._mv  # noqa: SLF001 - read-only peek; a stale or short view falls back below
         try:
             buf, ln = _IOVEC.unpack_from(mv, iovs & MASK32)
         except struct.error:
             return iov_prefix(mem, iovs, count, limit)
         take = ln if ln < limit else limit
-        data = mv[buf:buf + take]
+        data = mv[buf : buf + take]
         if len(data) == take:
             return 1, (ln,), bytes(data)
     return iov_prefix(mem, iovs, count, limit)
@@ -173,9 +187,18 @@ def clip_outs(outs):
 
 
 # -- at view time -------------------------------------------------------------------------------
-_ESC = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7f, 0x100))}
-_ESC.update({ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", ord("\v"): "\\v", ord("\f"): "\\f",
-             ord('"'): '\\"', ord("\\"): "\\\\"})
+_ESC = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7F, 0x100))}
+_ESC.update(
+    {
+        ord("\n"): "\\n",
+        ord("\t"): "\\t",
+        ord("\r"): "\\r",
+        ord("\v"): "\\v",
+        ord("\f"): "\\f",
+        ord('"'): '\\"',
+        ord("\\"): "\\\\",
+    }
+)
 
 
 def escape(data, limit=None) -> str:
@@ -198,9 +221,13 @@ def escape_text(s, limit=None) -> str:
         return escape_text(s[:limit]) + "..."
     if s.isprintable():
         return s
-    return "".join(c if c.isprintable() else _CHAR_ESC.get(c) or (
-        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
-        for c in s)
+    return "".join(
+        c
+        if c.isprintable()
+        else _CHAR_ESC.get(c)
+        or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+        for c in s
+    )
 
 
 _CHAR_ESC = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\v": "\\v", "\f": "\\f"}
@@ -224,7 +251,7 @@ def addr_text(raw) -> str:
 
 def _subs_text(raw, count) -> str:
     parts = []
-    for ud, tag, which, timeout, _prec, flags in _SUB.iter_unpack(raw[:len(raw) - len(raw) % _SUB.size]):
+    for ud, tag, which, timeout, _prec, flags in _SUB.iter_unpack(raw[: len(raw) - len(raw) % _SUB.size]):
         if tag == 0:
             clock = T.enum_name(T.ClockId, which)
             parts.append(f"{{{ud}, CLOCK {clock} {timeout}ns{' ABSTIME' if flags & 1 else ''}}}")
@@ -249,11 +276,11 @@ def iov_text(value, strsize, nbytes=None) -> str:
     count, lens, data = value
     parts, off = [], 0
     for ln in lens:
-        want = ln if nbytes is None else max(0, min(ln, nbytes - off))   # bytes that belong here
-        chunk = data[off:off + want]
+        want = ln if nbytes is None else max(0, min(ln, nbytes - off))  # bytes that belong here
+        chunk = data[off : off + want]
         text = escape(chunk, strsize)
         if len(chunk) < want and not text.endswith("..."):
-            text += "..."           # past the capture limit: more was transferred than kept
+            text += "..."  # past the capture limit: more was transferred than kept
         parts.append(f"{{{text}, {ln}}}")
         off += ln
     if count > len(lens):

@@ -6,6 +6,7 @@ compiled in one engine is moved to another by (fast) deserialization.  Serialize
 a disk cache (see diskcache.py), so a second CLI run or another kernel deserializes (milliseconds)
 instead of compiling (seconds for a large real binary).
 """
+
 import hashlib
 import os
 import re
@@ -23,15 +24,16 @@ def _wasmtime_id() -> str:
     """The wasmtime version and the identity of its shared library (a rebuilt library invalidates)."""
     pkg = os.path.dirname(wasmtime.__file__)
     version = "unknown"
-    try:   # the dist-info folder name; importlib.metadata would cost 16 ms of imports per CLI run
+    try:  # the dist-info folder name; importlib.metadata would cost 16 ms of imports per CLI run
         for name in os.listdir(os.path.dirname(pkg)):
             if name.startswith("wasmtime-") and name.endswith(".dist-info"):
-                version = name[len("wasmtime-"):-len(".dist-info")]
+                version = name[len("wasmtime-") : -len(".dist-info")]
                 break
     except OSError:
         pass
     try:
         from wasmtime import _ffi
+
         st = os.stat(_ffi.dll._name)
         lib = f"{st.st_size}:{st.st_mtime_ns}"
     except (OSError, AttributeError, ImportError):
@@ -63,8 +65,9 @@ class Source:
                 return cls(wasm=data, name=name or "<bytes>")
             return cls(wat=data.decode("utf-8"), name=name or "<text>")
         # a one-line string without "(" cannot be a WAT module: it is a path
-        if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                                and "(" not in source and source.strip()):
+        if isinstance(source, os.PathLike) or (
+            isinstance(source, str) and "\n" not in source and "(" not in source and source.strip()
+        ):
             path = os.fspath(source)
             try:
                 with open(path, "rb") as fp:
@@ -94,16 +97,16 @@ def _settings(fuel: bool):
 
 
 class EnginePool:
-    MAX_MODULES = 64     # per engine, and serialized: a long notebook session edits many cells
+    MAX_MODULES = 64  # per engine, and serialized: a long notebook session edits many cells
 
     def __init__(self, disk: DiskCache = None):
-        self.disk = disk                 # None: memory only
+        self.disk = disk  # None: memory only
         self._lock = threading.Lock()
-        self._idle = {}                  # fuel flag -> [engine]
-        self._modules = {}               # id(engine) -> OrderedDict{digest: Module}, least recent first
+        self._idle = {}  # fuel flag -> [engine]
+        self._modules = {}  # id(engine) -> OrderedDict{digest: Module}, least recent first
         self._serialized = OrderedDict()  # (digest, fuel, wasmtime version) -> bytes, engine-independent
-        self.compiles = 0                # how many real compilations happened (tests look at it)
-        self.disk_loads = 0              # modules deserialized from the disk cache
+        self.compiles = 0  # how many real compilations happened (tests look at it)
+        self.disk_loads = 0  # modules deserialized from the disk cache
 
     def checkout(self, fuel: bool = False) -> wasmtime.Engine:
         with self._lock:
@@ -158,7 +161,7 @@ class EnginePool:
             return None, None
         try:
             mod = wasmtime.Module.deserialize(engine, blob)
-        except wasmtime.WasmtimeError:      # written by an incompatible build: compile again
+        except wasmtime.WasmtimeError:  # written by an incompatible build: compile again
             self.disk.drop(key)
             return None, None
         with self._lock:
@@ -179,7 +182,7 @@ def _compile(engine, src: Source) -> wasmtime.Module:
             wasm = wasmtime.wat2wasm(src.wat)
         except wasmtime.WasmtimeError as e:
             raise WatSyntaxError(_clean_wat_error(str(e), src.name)) from None
-    wasm = _prepare(wasm, src.name)     # wasm-opt --asyncify for a program that forks without it
+    wasm = _prepare(wasm, src.name)  # wasm-opt --asyncify for a program that forks without it
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as e:
@@ -187,7 +190,8 @@ def _compile(engine, src: Source) -> wasmtime.Module:
 
 
 def _prepare(wasm: bytes, name: str) -> bytes:
-    from .wasmopt import prepare    # imported here: a run served from the cache never needs it
+    from .wasmopt import prepare  # imported here: a run served from the cache never needs it
+
     return prepare(wasm, name)
 
 

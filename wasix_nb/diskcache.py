@@ -12,6 +12,7 @@ so concurrent kernels never read half a file; readers touch the mtime, which the
 Entries are read into memory, never mapped: a mapped file that another process truncates would
 crash this one (SIGBUS).
 """
+
 import hashlib
 import os
 import time
@@ -59,12 +60,12 @@ class DiskCache:
             self.misses += 1
             return None
         payload = data[_HEAD:]
-        if data[:len(MAGIC)] != MAGIC or hashlib.sha256(payload).digest() != data[len(MAGIC):_HEAD]:
+        if data[: len(MAGIC)] != MAGIC or hashlib.sha256(payload).digest() != data[len(MAGIC) : _HEAD]:
             self.drop(key)
             self.misses += 1
             return None
         try:
-            os.utime(path)          # recently used: evicted last
+            os.utime(path)  # recently used: evicted last
         except OSError:
             pass
         self.hits += 1
@@ -82,7 +83,8 @@ class DiskCache:
         """Store an entry; False (and no exception) when the directory is not writable."""
         if len(payload) + _HEAD > self.max_bytes:
             return False
-        import tempfile      # here, not at the top: a CLI run that hits the cache never needs it
+        import tempfile  # here, not at the top: a CLI run that hits the cache never needs it
+
         tmp = None
         try:
             os.makedirs(self.dir, mode=0o700, exist_ok=True)
@@ -119,7 +121,7 @@ class DiskCache:
             try:
                 st = os.stat(p)
             except OSError:
-                continue            # another process evicted it meanwhile
+                continue  # another process evicted it meanwhile
             out.append((st.st_mtime_ns, st.st_size, p))
         out.sort()
         return out

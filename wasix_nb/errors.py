@@ -5,8 +5,10 @@ class WasixError(Exception):
     """Base class of everything wasix_nb raises about a program."""
 
     def _render_traceback_(self):
-        return [f"{type(self).__name__}: {line}" if i == 0 else line
-                for i, line in enumerate(str(self).splitlines() or [""])]
+        return [
+            f"{type(self).__name__}: {line}" if i == 0 else line
+            for i, line in enumerate(str(self).splitlines() or [""])
+        ]
 
 
 class WatSyntaxError(WasixError):
@@ -23,8 +25,10 @@ class MissingImports(WasixError):
     def __init__(self, missing):
         self.missing = list(missing)
         lines = "\n".join(f"  {m}.{n}: {t}" for m, n, t in self.missing)
-        super().__init__(f"the program imports {len(self.missing)} thing(s) the host does not provide:\n{lines}\n"
-                         "(run with --stub-missing to link them as stubs that return NOSYS)")
+        super().__init__(
+            f"the program imports {len(self.missing)} thing(s) the host does not provide:\n{lines}\n"
+            "(run with --stub-missing to link them as stubs that return NOSYS)"
+        )
 
 
 class NoEntry(WasixError):

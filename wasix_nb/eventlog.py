@@ -12,6 +12,7 @@ short) is kept as its tuple in `side`.  Reading (`log[i]`, slices, iteration) bu
 so views see a list of events.  Writers from several threads each claim a slot with one atomic
 `next()`; a reader that meets a slot claimed but not yet written (a few bytecodes later) waits for it.
 """
+
 import collections
 import itertools
 import operator
@@ -19,17 +20,17 @@ import struct
 import threading
 import time
 
-MAX_ARGS = 10           # calls with more parameters (or more than MAX_OUTS int results) go to `side`
+MAX_ARGS = 10  # calls with more parameters (or more than MAX_OUTS int results) go to `side`
 MAX_OUTS = 3
 SHIFT = 14
-CHUNK = 1 << SHIFT      # records per chunk
+CHUNK = 1 << SHIFT  # records per chunk
 # start, duration, declaration id, errno, pid, tid, number of outs (-1: None), number of args
 HEAD = struct.Struct("<qqiiiibb")
 SIZE = HEAD.size + 8 * (MAX_OUTS + MAX_ARGS) + 4
-_SCAN = struct.Struct(HEAD.format + f"{SIZE - HEAD.size}x")     # the header of each record, in one pass
+_SCAN = struct.Struct(HEAD.format + f"{SIZE - HEAD.size}x")  # the header of each record, in one pass
 _FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(MAX_ARGS + 1)]
 _CID = struct.Struct("<i")
-_SIDE = -1              # declaration id of a record kept whole in `side`
+_SIDE = -1  # declaration id of a record kept whole in `side`
 _MASK = (1 << 14) - 1
 _SIDE_RECORD = _FULL[0].pack(0, 0, _SIDE, 0, 0, 0, 0, 0, 0, 0, 0, _SIDE)
 
@@ -44,14 +45,14 @@ class EventLog:
     """An append-only sequence of events (see the module doc); `limit` is the Trace's, read per call."""
 
     def __init__(self):
-        self.decls = [None]             # declaration id -> Syscall (0: a slot not written yet)
+        self.decls = [None]  # declaration id -> Syscall (0: a slot not written yet)
         self._ids = {}
         self.chunks = []
         self.side = {}
         self._counter = itertools.count()
-        self.claim = self._counter.__next__     # atomic: each writer gets its own slot
+        self.claim = self._counter.__next__  # atomic: each writer gets its own slot
         self._grow = threading.Lock()
-        self.cap = 0                    # events the trace may keep (the Trace's limit)
+        self.cap = 0  # events the trace may keep (the Trace's limit)
 
     # -- writing ---------------------------------------------------------------------------------
     def decl_id(self, call) -> int:
@@ -82,7 +83,7 @@ class EventLog:
         c = i >> SHIFT
         buf = self.chunks[c] if c < len(self.chunks) else self.chunk(c)
         off = (i & _MASK) * SIZE
-        buf[off:off + len(_SIDE_RECORD)] = _SIDE_RECORD
+        buf[off : off + len(_SIDE_RECORD)] = _SIDE_RECORD
 
     def append(self, ev) -> bool:
         """Record an event tuple (the general path: notes, strings, captures, calls cut short); False
@@ -99,7 +100,7 @@ class EventLog:
 
     # -- reading --------------------------------------------------------------------------------
     def claimed(self) -> int:
-        return int(repr(self._counter)[6:-1])        # "count(N)": the next slot, exactly
+        return int(repr(self._counter)[6:-1])  # "count(N)": the next slot, exactly
 
     def __len__(self):
         n = self.claimed()
@@ -124,9 +125,19 @@ class EventLog:
                             return (ev[0], ev[1], self.decls[ev[2]]) + ev[3:]
                     elif cid > 0 and v[-1] == cid:
                         no = v[6]
-                        return (v[0], v[1], self.decls[cid], v[11:11 + na], v[3],
-                                None if no < 0 else v[8:8 + no], None, v[4], v[5], None)
-            time.sleep(0)               # claimed, not written yet: its writer is a few bytecodes away
+                        return (
+                            v[0],
+                            v[1],
+                            self.decls[cid],
+                            v[11 : 11 + na],
+                            v[3],
+                            None if no < 0 else v[8 : 8 + no],
+                            None,
+                            v[4],
+                            v[5],
+                            None,
+                        )
+            time.sleep(0)  # claimed, not written yet: its writer is a few bytecodes away
         raise RuntimeError(f"trace slot {i} was claimed but never written")
 
     def brief(self, start=0, stop=None):
@@ -143,7 +154,7 @@ class EventLog:
             if c >= len(self.chunks):
                 out.extend(self._brief1(j) for j in range(i, i + m))
             else:
-                view = memoryview(self.chunks[c])[k * SIZE:(k + m) * SIZE]
+                view = memoryview(self.chunks[c])[k * SIZE : (k + m) * SIZE]
                 for j, (_t, d, cid, err, pid, tid, _no, _na) in enumerate(_SCAN.iter_unpack(view), i):
                     if cid > 0:
                         out.append((decls[cid], err, None, d, pid, tid))
@@ -165,12 +176,12 @@ class EventLog:
             c, k = divmod(i, CHUNK)
             m = min(CHUNK - k, stop - i)
             if c < len(self.chunks):
-                view = memoryview(self.chunks[c])[k * SIZE:(k + m) * SIZE]
+                view = memoryview(self.chunks[c])[k * SIZE : (k + m) * SIZE]
                 counted = collections.Counter(map(get, _SCAN.iter_unpack(view)))
                 view.release()
                 for v, cnt in counted.items():
                     out[v] = out.get(v, 0) + cnt
-                for j in range(i, i + m):                   # events kept whole: their own pid/tid
+                for j in range(i, i + m):  # events kept whole: their own pid/tid
                     ev = self.side.get(j)
                     if ev is not None:
                         out[0] -= 1
@@ -201,4 +212,3 @@ class EventLog:
     def __iter__(self):
         for i in range(len(self)):
             yield self._get(i)
-

@@ -3,6 +3,7 @@
 Thin on purpose: parsing options, streaming output, displaying a view and raising when the cell must
 fail.  Defaults come from traitlets config (`%config WasixMagics.timeout = 10`).
 """
+
 import atexit
 import codecs
 import glob
@@ -29,6 +30,7 @@ def _stream(target_name):
             stream = getattr(sys, target_name)
             stream.write(text)
             stream.flush()
+
     return write
 
 
@@ -44,26 +46,44 @@ class WasixMagics(Magics):
     stub_missing = Bool(False, config=True, help="Link imports the host lacks as NOSYS stubs.")
     raise_error = Bool(True, config=True, help="Fail the cell on a trap, timeout or non-zero exit.")
     net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
-    commands = Dict(config=True, help="Programs proc_exec may run, by name: {'cat': 'cat.wasm'} "
-                    "(also found as /bin/NAME); --map-command NAME=PATH adds to them.")
-    dirs = List(Unicode(), config=True, help="Preopened host directories of every run, as --dir takes them "
-                "(HOST[::GUEST][:ro]); --dir in a cell adds to them.")
-    trace_limit = Int(1_000_000, config=True, help="Trace events kept per process; later calls are only "
-                      "counted (in the summary), so long-running servers stay within memory.")
+    commands = Dict(
+        config=True,
+        help="Programs proc_exec may run, by name: {'cat': 'cat.wasm'} "
+        "(also found as /bin/NAME); --map-command NAME=PATH adds to them.",
+    )
+    dirs = List(
+        Unicode(),
+        config=True,
+        help="Preopened host directories of every run, as --dir takes them "
+        "(HOST[::GUEST][:ro]); --dir in a cell adds to them.",
+    )
+    trace_limit = Int(
+        1_000_000,
+        config=True,
+        help="Trace events kept per process; later calls are only "
+        "counted (in the summary), so long-running servers stay within memory.",
+    )
     strsize = Int(32, config=True, help="Bytes of each string a trace line shows (strace -s).")
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.processes = {}
-        self.stopping = []      # replaced by a re-run but not ended yet (stuck in a long host call)
-        self.views = {}         # name -> the views shown for a --bg run, refreshed when it is killed later
+        self.stopping = []  # replaced by a re-run but not ended yet (stuck in a long host call)
+        self.views = {}  # name -> the views shown for a --bg run, refreshed when it is killed later
 
     # -----------------------------------------------------------------------------------------
     @magic_arguments()
-    @argument("subcommand", nargs="*", help="Line form only: run PATH [-- ARGS] | ps | fds NAME | "
-              "trace NAME [--summary] | kill NAME | kill --all")
-    @argument("-n", "--name", help="Name the process and bind it to this variable (a Process: .fds, "
-              ".trace, .summary, .stdout, .status, .wait(), .kill()).")
+    @argument(
+        "subcommand",
+        nargs="*",
+        help="Line form only: run PATH [-- ARGS] | ps | fds NAME | trace NAME [--summary] | kill NAME | kill --all",
+    )
+    @argument(
+        "-n",
+        "--name",
+        help="Name the process and bind it to this variable (a Process: .fds, "
+        ".trace, .summary, .stdout, .status, .wait(), .kill()).",
+    )
     @argument("--args", default="", help="Program arguments as one shell-quoted string (argv[0] is the name).")
     @argument("--env", action="append", default=[], metavar="K=V", help="Environment variable (repeatable).")
     @argument("--stdin", metavar="VAR", help="Name of a str/bytes variable to use as standard input.")
@@ -72,26 +92,46 @@ class WasixMagics(Magics):
     @argument("--fuel", type=int, help="Trap after this much wasm fuel (instructions, roughly).")
     @argument("--memory-limit", metavar="BYTES", help="All memories and tables together (e.g. 256M; default 1G).")
     @argument("--fd-limit", type=int, help="Open-descriptor limit (default 1024): MFILE past it.")
-    @argument("--inject", action="append", default=[], metavar="RULE",
-              help="Fault injection, repeatable: sock_open#3=MFILE (3rd call), "
-                   "sock_open:af=INET6=AFNOSUPPORT (matching calls), fd_write=IO (every call).")
-    @argument("--net", help="Network policy: loopback (default), any, or an allow-list "
-              "like 10.0.0.0/8,192.168.1.5:80.")
-    @argument("--dir", action="append", default=[], metavar="HOST[::GUEST][:ro]",
-              help="Preopen a host directory for the program (repeatable; fds 3, 4, ... in order; "
-                   ":ro for read-only). Paths stay inside it: see docs/files.md.")
-    @argument("--trace-limit", type=int, metavar="N", help="Keep the first N trace events (default "
-              "1,000,000, ~300 B each); later calls are counted in the summary only.")
-    @argument("--map-command", action="append", default=[], metavar="NAME=PATH.wasm",
-              help="A program proc_exec may run by NAME or /bin/NAME (repeatable).")
-    @argument("--strsize", type=int, metavar="N", help="Show N bytes of each string in the trace (default 32, strace -s).")
+    @argument(
+        "--inject",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="Fault injection, repeatable: sock_open#3=MFILE (3rd call), "
+        "sock_open:af=INET6=AFNOSUPPORT (matching calls), fd_write=IO (every call).",
+    )
+    @argument("--net", help="Network policy: loopback (default), any, or an allow-list like 10.0.0.0/8,192.168.1.5:80.")
+    @argument(
+        "--dir",
+        action="append",
+        default=[],
+        metavar="HOST[::GUEST][:ro]",
+        help="Preopen a host directory for the program (repeatable; fds 3, 4, ... in order; "
+        ":ro for read-only). Paths stay inside it: see docs/files.md.",
+    )
+    @argument(
+        "--trace-limit",
+        type=int,
+        metavar="N",
+        help="Keep the first N trace events (default "
+        "1,000,000, ~300 B each); later calls are counted in the summary only.",
+    )
+    @argument(
+        "--map-command",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.wasm",
+        help="A program proc_exec may run by NAME or /bin/NAME (repeatable).",
+    )
+    @argument(
+        "--strsize", type=int, metavar="N", help="Show N bytes of each string in the trace (default 32, strace -s)."
+    )
     @argument("--stub-missing", action="store_true", help="Link missing imports as stubs returning NOSYS.")
     @argument("--trace", action="store_true", help="Print the strace-style trace after the run.")
     @argument("--summary", action="store_true", help="Print a per-syscall summary (like strace -c).")
     @argument("--bg", action="store_true", help="Start in the background and return at once (needs -n).")
     @argument("--no-live", action="store_true", help="No live panel: show the final tables only.")
-    @argument("--no-raise-error", action="store_true",
-              help="Do not fail the cell on a trap, timeout or non-zero exit.")
+    @argument("--no-raise-error", action="store_true", help="Do not fail the cell on a trap, timeout or non-zero exit.")
     @line_cell_magic
     def wasix(self, line, cell=None):
         """Run a WASIX program written in WebAssembly text (WAT) and show what it did.
@@ -143,6 +183,7 @@ class WasixMagics(Magics):
             return self._run(opts, rest[0], argv_tail, from_path=True)
         if cmd == "ps":
             from .views.procs import ps_frame
+
             return ps_frame(self.processes, stopping=self._stopping())
         if cmd in ("fds", "trace", "kill", "lsof"):
             if len(rest) != 1:
@@ -152,8 +193,10 @@ class WasixMagics(Magics):
                 self._kill(rest[0])
                 return None
             from .views import tables
+
             if cmd == "lsof":
                 from .views.procs import lsof_frame
+
                 return lsof_frame(proc)
             if cmd == "fds":
                 return tables.fds_frame(_rows(proc))
@@ -206,7 +249,7 @@ class WasixMagics(Magics):
             raise UsageError(f"-n wants a Python identifier, not {name!r}")
         old = self.processes.get(name) if name else None
         if old is not None:
-            self._retire(old)   # re-running a named cell replaces its process
+            self._retire(old)  # re-running a named cell replaces its process
         try:
             env = dict(kv.split("=", 1) for kv in opts.env)
         except ValueError:
@@ -223,10 +266,19 @@ class WasixMagics(Magics):
         else:
             stdout, stderr = _stream("stdout"), _stream("stderr")
         kwargs = dict(
-            args=shlex.split(_unquote(opts.args)) + argv_tail, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-            timeout=opts.timeout if opts.timeout is not None else self.timeout, fuel=opts.fuel,
-            memory_limit=opts.memory_limit, fd_limit=opts.fd_limit or self.fd_limit, inject=opts.inject,
-            stub_missing=opts.stub_missing or self.stub_missing, entry=opts.entry, name=name,
+            args=shlex.split(_unquote(opts.args)) + argv_tail,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=opts.timeout if opts.timeout is not None else self.timeout,
+            fuel=opts.fuel,
+            memory_limit=opts.memory_limit,
+            fd_limit=opts.fd_limit or self.fd_limit,
+            inject=opts.inject,
+            stub_missing=opts.stub_missing or self.stub_missing,
+            entry=opts.entry,
+            name=name,
             trace_limit=opts.trace_limit or self.trace_limit,
             dirs=list(self.dirs) + [_unquote(d) for d in opts.dir] or None,
             commands=_commands(self.commands, opts.map_command),
@@ -251,20 +303,20 @@ class WasixMagics(Magics):
         printed = dict(calls=not (opts.trace or self.trace), summary=not (opts.summary or self.summary))
         view = views.show(proc, live=live, **printed)
         if live or opts.bg:
-            display(view)       # updates itself while the program runs, and at its end
+            display(view)  # updates itself while the program runs, and at its end
         if out_view is not None:
             display(out_view)
         if opts.bg:
             self.views[name] = (view, out_view)
             proc.start()
-            view.finish()       # returns at once; the views fill in the end state when it comes
+            view.finish()  # returns at once; the views fill in the end state when it comes
             out_view.finish()
             return None
         result = proc.run()
         if live:
             view.finish()
         else:
-            display(view)       # the final tables, once
+            display(view)  # the final tables, once
         if opts.trace or self.trace:
             print(result.log.text())
         if opts.summary or self.summary:
@@ -307,8 +359,9 @@ def complete(magics, text_until_cursor, token):
     if done and done[-1] in ("-n", "--name"):
         return None
     if done and done[-1] == "--stdin":
-        return sorted(k for k, v in magics.shell.user_ns.items()
-                      if isinstance(v, (str, bytes)) and not k.startswith("_"))
+        return sorted(
+            k for k, v in magics.shell.user_ns.items() if isinstance(v, (str, bytes)) and not k.startswith("_")
+        )
     if words[0].startswith("%%"):
         return None
     args = [w for w in done if not w.startswith("-")]
@@ -316,9 +369,12 @@ def complete(magics, text_until_cursor, token):
         return SUBCOMMANDS
     if args[0] in ("fds", "trace", "kill") and len(args) == 1:
         return sorted(magics.processes) + (["--all"] if args[0] == "kill" else [])
-    if args[0] == "run" and len(args) == 1:     # program files and directories
-        return sorted(p + "/" if os.path.isdir(p) else p for p in glob.glob(token + "*")
-                      if os.path.isdir(p) or p.endswith((".wat", ".wasm")))
+    if args[0] == "run" and len(args) == 1:  # program files and directories
+        return sorted(
+            p + "/" if os.path.isdir(p) else p
+            for p in glob.glob(token + "*")
+            if os.path.isdir(p) or p.endswith((".wat", ".wasm"))
+        )
     return None
 
 
@@ -338,6 +394,7 @@ def _install_completer(ip, magics):
         words = complete(magics, context.text_until_cursor, context.token)
         words = [w for w in words or () if w.startswith(context.token)]
         return {"completions": [SimpleCompletion(w, type="wasix") for w in words], "suppress": bool(words)}
+
     wasix_matcher.wasix = True
     matchers = ip.Completer.custom_matchers
     matchers[:] = [m for m in matchers if not getattr(m, "wasix", False)] + [wasix_matcher]

@@ -16,6 +16,7 @@ Limits a process has, and their defaults (see docs/limits.md):
     payload_limit  4 KiB of each read or written payload kept in the trace (`Result.io`)
     strsize        32 bytes of each string a trace line shows (strace -s)
 """
+
 import dataclasses
 import re
 from typing import Any, Optional
@@ -61,6 +62,7 @@ class Options:
                   NAME; values are paths, wasm bytes or WAT text); anything else fails with NOENT
     max_procs     processes alive at once in one run, pid 1 included (default 64; fork then EAGAIN)
     """
+
     args: Any = ()
     env: Optional[dict] = None
     stdin: Any = None
@@ -87,7 +89,7 @@ class Options:
     max_procs: int = DEFAULT_MAX_PROCS
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):       # None means "the default"
+        for f in dataclasses.fields(self):  # None means "the default"
             if getattr(self, f.name) is None and f.default is not None:
                 setattr(self, f.name, f.default)
         self.memory_limit = parse_size(self.memory_limit, "memory_limit")
@@ -121,15 +123,23 @@ class Options:
         self.args = tuple(str(a) for a in self.args)
         if self.dirs:
             from .host.fs.preopen import parse
-            self.dirs = parse(self.dirs)        # WasixError for a missing directory or a bad spec
+
+            self.dirs = parse(self.dirs)  # WasixError for a missing directory or a bad spec
         if not isinstance(self.entry, str) or not self.entry:
             raise ValueError("entry must name an exported function")
 
     @classmethod
     def build(cls, options=None, **changes) -> "Options":
         """`options` (an Options, a dict, or None) with `changes` applied; unknown names raise TypeError."""
-        base = {} if options is None else (dict(options) if isinstance(options, dict)
-                                            else {f.name: getattr(options, f.name) for f in dataclasses.fields(cls)})
+        base = (
+            {}
+            if options is None
+            else (
+                dict(options)
+                if isinstance(options, dict)
+                else {f.name: getattr(options, f.name) for f in dataclasses.fields(cls)}
+            )
+        )
         base.update(changes)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(base) - known)

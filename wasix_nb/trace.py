@@ -12,6 +12,7 @@ program was killed, timed out or interrupted while it blocked, or it was proc_ex
 its state in `mark` ("killed", "timeout", "interrupted", "unfinished", "exit").  Decoding into names
 happens only when a view asks.
 """
+
 import base64
 import json
 import re
@@ -31,8 +32,8 @@ NORETURN = "exit"
 
 Event = namedtuple("Event", "seq start_ns duration_ns name args errno outs mark pid tid state")
 
-DEFAULT_STRSIZE = 32        # bytes of each string a trace line shows (strace -s)
-MARK_CAP = 512              # characters of a note kept per event
+DEFAULT_STRSIZE = 32  # bytes of each string a trace line shows (strace -s)
+MARK_CAP = 512  # characters of a note kept per event
 
 
 def _u32(v):
@@ -53,21 +54,57 @@ def _flags(enum):
 
 #: how each parameter kind is shown; every kind a declaration may use is listed here
 FORMAT = {
-    "fd": str, "int": str, "u32": _u32, "len": _u32, "ptr": _hex, "addr": _hex, "u64": lambda v: str(v & (2**64 - 1)),
-    "i64": str, "ns": lambda v: str(v & (2**64 - 1)),
-    "af": _enum(T.AddressFamily), "socktype": T.socktype_name, "proto": lambda v: T.enum_name(T.SockProto, v) if v else "0",
-    "sockopt": _enum(T.SockOption), "fdflags": _flags(T.FdFlags), "fdflagsext": _flags(T.FdFlagsExt),
-    "riflags": _flags(T.RiFlags), "siflags": _flags(T.SiFlags), "how": _enum(T.SdFlags),
-    "clockid": _enum(T.ClockId), "whence": _enum(T.Whence), "bool": str,
+    "fd": str,
+    "int": str,
+    "u32": _u32,
+    "len": _u32,
+    "ptr": _hex,
+    "addr": _hex,
+    "u64": lambda v: str(v & (2**64 - 1)),
+    "i64": str,
+    "ns": lambda v: str(v & (2**64 - 1)),
+    "af": _enum(T.AddressFamily),
+    "socktype": T.socktype_name,
+    "proto": lambda v: T.enum_name(T.SockProto, v) if v else "0",
+    "sockopt": _enum(T.SockOption),
+    "fdflags": _flags(T.FdFlags),
+    "fdflagsext": _flags(T.FdFlagsExt),
+    "riflags": _flags(T.RiFlags),
+    "siflags": _flags(T.SiFlags),
+    "how": _enum(T.SdFlags),
+    "clockid": _enum(T.ClockId),
+    "whence": _enum(T.Whence),
+    "bool": str,
     # files (host/fs): flags by name; whence0 is snapshot 0's numbering
-    "oflags": _flags(T.OFlags), "lookupflags": _flags(T.LookupFlags), "fstflags": _flags(T.FstFlags),
-    "advice": _enum(T.Advice), "whence0": _enum(T.Whence0), "rights": T.rights_name,
+    "oflags": _flags(T.OFlags),
+    "lookupflags": _flags(T.LookupFlags),
+    "fstflags": _flags(T.FstFlags),
+    "advice": _enum(T.Advice),
+    "whence0": _enum(T.Whence0),
+    "rights": T.rights_name,
 }
 #: kinds whose DataFrame value is a name (str) rather than an int
-NAMED = {"af", "socktype", "proto", "sockopt", "fdflags", "fdflagsext", "riflags", "siflags", "how",
-         "clockid", "whence"}
-_UNSIGNED = {"u32": 0xFFFFFFFF, "len": 0xFFFFFFFF, "ptr": 0xFFFFFFFF, "addr": 0xFFFFFFFF,
-             "u64": 2**64 - 1, "ns": 2**64 - 1}
+NAMED = {
+    "af",
+    "socktype",
+    "proto",
+    "sockopt",
+    "fdflags",
+    "fdflagsext",
+    "riflags",
+    "siflags",
+    "how",
+    "clockid",
+    "whence",
+}
+_UNSIGNED = {
+    "u32": 0xFFFFFFFF,
+    "len": 0xFFFFFFFF,
+    "ptr": 0xFFFFFFFF,
+    "addr": 0xFFFFFFFF,
+    "u64": 2**64 - 1,
+    "ns": 2**64 - 1,
+}
 
 
 def plan_of(call):
@@ -106,7 +143,7 @@ def format_args(call, args, cap=None, strsize=DEFAULT_STRSIZE, ev=None) -> str:
         if j is None or j >= len(cap):
             out.append(f"{n}={FORMAT[k](v)}")
         elif plan.io == "in" and j == plan.iov and nb is None:
-            out.append(f"{n}={_hex(v)}")            # a failed read: nothing to show
+            out.append(f"{n}={_hex(v)}")  # a failed read: nothing to show
         else:
             kind, _, aux = items[j]
             out.append(f"{n}={_cap.show(kind, cap[j], args, aux, strsize, nb)}")
@@ -116,8 +153,7 @@ def format_args(call, args, cap=None, strsize=DEFAULT_STRSIZE, ev=None) -> str:
 def format_outs(call, outs, strsize=None) -> str:
     if not outs:
         return ""
-    return " ".join(f"{n}={_cap.escape_text(v, strsize) if v.__class__ is str else v}"
-                    for n, v in zip(call.outs, outs))
+    return " ".join(f"{n}={_cap.escape_text(v, strsize) if v.__class__ is str else v}" for n, v in zip(call.outs, outs))
 
 
 def format_event(seq: int, ev, t0: int = 0, strsize=DEFAULT_STRSIZE, who: str = "") -> str:
@@ -135,8 +171,9 @@ def format_event(seq: int, ev, t0: int = 0, strsize=DEFAULT_STRSIZE, who: str = 
     else:
         res = "0" if err == 0 else f"{err} {_errno.name(err)}"
     name = call.name if call.name.isidentifier() else _cap.escape_text(call.name)
-    line = (f"{seq:>5} {(ev[START] - t0) / 1e9:+.6f} {who}{name}({format_args(call, ev[ARGS], cap, strsize, ev)})"
-            f" = {res}")
+    line = (
+        f"{seq:>5} {(ev[START] - t0) / 1e9:+.6f} {who}{name}({format_args(call, ev[ARGS], cap, strsize, ev)}) = {res}"
+    )
     outs = format_outs(call, ev[OUTS], strsize)
     if outs:
         line += " " + outs
@@ -147,9 +184,9 @@ def format_event(seq: int, ev, t0: int = 0, strsize=DEFAULT_STRSIZE, who: str = 
     return line
 
 
-EVENT_BYTES = 256           # what one event costs in memory, as the byte budget counts it (estimate)
-DEFAULT_LIMIT = 1_000_000   # events kept per process; later calls are only counted
-DEFAULT_BYTES = 256 << 20   # bytes a trace may hold: events at EVENT_BYTES each plus captured data
+EVENT_BYTES = 256  # what one event costs in memory, as the byte budget counts it (estimate)
+DEFAULT_LIMIT = 1_000_000  # events kept per process; later calls are only counted
+DEFAULT_BYTES = 256 << 20  # bytes a trace may hold: events at EVENT_BYTES each plus captured data
 
 
 class Trace:
@@ -162,21 +199,26 @@ class Trace:
     `capture` how many payload bytes a data call keeps (see `io_rows`).
     """
 
-    def __init__(self, limit: int = DEFAULT_LIMIT, max_bytes: int = DEFAULT_BYTES,
-                 strsize: int = DEFAULT_STRSIZE, capture: int = _cap.DEFAULT_CAPTURE):
+    def __init__(
+        self,
+        limit: int = DEFAULT_LIMIT,
+        max_bytes: int = DEFAULT_BYTES,
+        strsize: int = DEFAULT_STRSIZE,
+        capture: int = _cap.DEFAULT_CAPTURE,
+    ):
         self.events = EventLog()
         self.max_limit = limit
         self.max_bytes = max_bytes
-        self.limit = max(0, min(limit, max_bytes // EVENT_BYTES))   # lowered as captured bytes are kept
+        self.limit = max(0, min(limit, max_bytes // EVENT_BYTES))  # lowered as captured bytes are kept
         self.strsize = strsize
         self.capture = capture
         self.captured_bytes = 0
-        self.unrecorded = {}        # name -> [calls, errors, total_ns] of calls past the limit
+        self.unrecorded = {}  # name -> [calls, errors, total_ns] of calls past the limit
         self.unrecorded_unfinished = {}
         self.unrecorded_calls = 0
         self.t0 = time.perf_counter_ns()
         self.wall0 = time.time()
-        self._io = ([], 0)          # io rows found so far, events scanned
+        self._io = ([], 0)  # io rows found so far, events scanned
         self._who = (0, set(), set())
 
     @property
@@ -248,8 +290,19 @@ class Trace:
 
     def event(self, seq, ev=None) -> Event:
         ev = ev or self.events[seq]
-        return Event(seq, ev[START] - self.t0, ev[DUR], ev[CALL].name, ev[ARGS], ev[ERRNO], ev[OUTS], ev[MARK],
-                     ev[PID], ev[TID], state_of(ev))
+        return Event(
+            seq,
+            ev[START] - self.t0,
+            ev[DUR],
+            ev[CALL].name,
+            ev[ARGS],
+            ev[ERRNO],
+            ev[OUTS],
+            ev[MARK],
+            ev[PID],
+            ev[TID],
+            state_of(ev),
+        )
 
     def line(self, seq, strsize=None) -> str:
         """The full text of one call (every argument; `strsize` None: strings up to what was kept)."""
@@ -273,31 +326,44 @@ class Trace:
         who = self.who()
         out = []
         for i, ev in enumerate(evs):
-            w = "" if not who else (f"[pid {ev[PID]}] " if who == "pid" and ev[TID] == 1 else
-                                    f"[pid {ev[PID]} tid {ev[TID]}] " if who == "pid" else f"[tid {ev[TID]}] ")
+            w = (
+                ""
+                if not who
+                else (
+                    f"[pid {ev[PID]}] "
+                    if who == "pid" and ev[TID] == 1
+                    else f"[pid {ev[PID]} tid {ev[TID]}] "
+                    if who == "pid"
+                    else f"[tid {ev[TID]}] "
+                )
+            )
             out.append(format_event(start + i, ev, self.t0, strsize, w))
         if self.unrecorded_calls and stop is None:
-            out.append(f"  ... {self.unrecorded_calls} more calls counted, not recorded "
-                       f"(the trace keeps the first {len(self.events)} within {self.max_bytes} bytes; "
-                       "see the summary)")
+            out.append(
+                f"  ... {self.unrecorded_calls} more calls counted, not recorded "
+                f"(the trace keeps the first {len(self.events)} within {self.max_bytes} bytes; "
+                "see the summary)"
+            )
         return out
 
     def text(self, start: int = 0, stop=None, strsize=None) -> str:
         return "\n".join(self.lines(start, stop, strsize))
 
     def errors(self) -> int:
-        return (sum(1 for b in self.events.brief() if b[1]) + sum(r[1] for r in list(self.unrecorded.values())))
+        return sum(1 for b in self.events.brief() if b[1]) + sum(r[1] for r in list(self.unrecorded.values()))
 
     def unfinished(self) -> int:
         """Calls cut short (killed, timed out, interrupted while they blocked)."""
-        return (sum(1 for b in self.events.brief() if b[1] is None and b[2] in UNFINISHED)
-                + sum(self.unrecorded_unfinished.values()))
+        return sum(1 for b in self.events.brief() if b[1] is None and b[2] in UNFINISHED) + sum(
+            self.unrecorded_unfinished.values()
+        )
 
     def summary_rows(self):
         """Per-function rows like `strace -c`: name, calls, errors, total_ns, mean_ns, unfinished (every
         call, recorded or only counted; an unfinished call is neither an error nor a success)."""
-        acc = {name: list(row) + [self.unrecorded_unfinished.get(name, 0)]
-               for name, row in list(self.unrecorded.items())}
+        acc = {
+            name: list(row) + [self.unrecorded_unfinished.get(name, 0)] for name, row in list(self.unrecorded.items())
+        }
         for call, err, mark, dur, _pid, _tid in self.events.brief():
             row = acc.get(call.name)
             if row is None:
@@ -320,17 +386,23 @@ class Trace:
         total = sum(r["total_ns"] for r in rows) or 1
         unf = any(r["unfinished"] for r in rows)
         extra, rule = (f" {'unfinished':>10}", " ----------") if unf else ("", "")
-        out = [f"{'% time':>7} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9}{extra} syscall",
-               f"------- ----------- ----------- --------- ---------{rule} ----------------"]
+        out = [
+            f"{'% time':>7} {'seconds':>11} {'usecs/call':>11} {'calls':>9} {'errors':>9}{extra} syscall",
+            f"------- ----------- ----------- --------- ---------{rule} ----------------",
+        ]
         for r in rows:
             u = f" {r['unfinished'] or '':>10}" if unf else ""
-            out.append(f"{100 * r['total_ns'] / total:7.2f} {r['total_ns'] / 1e9:11.6f} "
-                       f"{r['mean_ns'] // 1000:11d} {r['calls']:9d} {r['errors'] or '':>9}{u} "
-                       f"{_cap.escape_text(r['syscall'])}")
+            out.append(
+                f"{100 * r['total_ns'] / total:7.2f} {r['total_ns'] / 1e9:11.6f} "
+                f"{r['mean_ns'] // 1000:11d} {r['calls']:9d} {r['errors'] or '':>9}{u} "
+                f"{_cap.escape_text(r['syscall'])}"
+            )
         out.append(f"------- ----------- ----------- --------- ---------{rule} ----------------")
         u = f" {sum(r['unfinished'] for r in rows) or '':>10}" if unf else ""
-        out.append(f"100.00 {total / 1e9:11.6f} {'':>11} {sum(r['calls'] for r in rows):9d} "
-                   f"{sum(r['errors'] for r in rows) or '':>9}{u} total")
+        out.append(
+            f"100.00 {total / 1e9:11.6f} {'':>11} {sum(r['calls'] for r in rows):9d} "
+            f"{sum(r['errors'] for r in rows) or '':>9}{u} total"
+        )
         return "\n".join(out)
 
     # -- the payloads, in order --------------------------------------------------------------------
@@ -343,7 +415,7 @@ class Trace:
         if upto < n:
             rows = list(rows)
             t0 = self.t0
-            side = events.side              # payload calls are captured: their events are kept whole
+            side = events.side  # payload calls are captured: their events are kept whole
             for seq in sorted(k for k in list(side) if upto <= k < n):
                 ev = events[seq]
                 call = ev[CALL]
@@ -371,15 +443,29 @@ class Trace:
         for seq, ev in enumerate(list(self.events)):
             call = ev[CALL]
             plan = plan_of(call)
-            fp.write(json.dumps({
-                "seq": seq, "t_ns": ev[START] - self.t0, "dur_ns": ev[DUR], "name": call.name,
-                "params": [list(p) for p in call.params], "args": list(ev[ARGS]), "errno": ev[ERRNO],
-                "outs": dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {}, "mark": ev[MARK],
-                "result": call.result, "pid": ev[PID], "tid": ev[TID],
-                "cap": _to_json(ev[CAP]) if ev[CAP] is not None else None,
-                "plan": [list(p) for p in plan.items] if plan is not None else None,
-                "io": plan.io if plan is not None else None,
-            }, default=str) + "\n")
+            fp.write(
+                json.dumps(
+                    {
+                        "seq": seq,
+                        "t_ns": ev[START] - self.t0,
+                        "dur_ns": ev[DUR],
+                        "name": call.name,
+                        "params": [list(p) for p in call.params],
+                        "args": list(ev[ARGS]),
+                        "errno": ev[ERRNO],
+                        "outs": dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {},
+                        "mark": ev[MARK],
+                        "result": call.result,
+                        "pid": ev[PID],
+                        "tid": ev[TID],
+                        "cap": _to_json(ev[CAP]) if ev[CAP] is not None else None,
+                        "plan": [list(p) for p in plan.items] if plan is not None else None,
+                        "io": plan.io if plan is not None else None,
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
 
 
 def _to_json(v):
@@ -416,22 +502,43 @@ def load_jsonl(fp) -> Trace:
         if not line.strip():
             continue
         d = json.loads(line)
-        key = (d["name"], json.dumps(d["params"]), tuple(d["outs"]), d.get("result", "errno"),
-               json.dumps(d.get("plan")), d.get("io"))
+        key = (
+            d["name"],
+            json.dumps(d["params"]),
+            tuple(d["outs"]),
+            d.get("result", "errno"),
+            json.dumps(d.get("plan")),
+            d.get("io"),
+        )
         call = decls.get(key)
         if call is None:
-            call = decls[key] = _Loaded(d["name"], d["params"], list(d["outs"]), d.get("result", "errno"),
-                                        d.get("plan"), d.get("io"))
+            call = decls[key] = _Loaded(
+                d["name"], d["params"], list(d["outs"]), d.get("result", "errno"), d.get("plan"), d.get("io")
+            )
         outs = tuple(d["outs"].values()) or None
         cap = d.get("cap")
-        tr.events.append((d["t_ns"], d["dur_ns"], call, tuple(d["args"]), d["errno"], outs, d["mark"],
-                          d.get("pid", 1), d.get("tid", 1), _from_json(cap) if cap is not None else None))
+        tr.events.append(
+            (
+                d["t_ns"],
+                d["dur_ns"],
+                call,
+                tuple(d["args"]),
+                d["errno"],
+                outs,
+                d["mark"],
+                d.get("pid", 1),
+                d.get("tid", 1),
+                _from_json(cap) if cap is not None else None,
+            )
+        )
     return tr
 
 
 # -- fault injection --------------------------------------------------------------------------------
-_RULE = re.compile(r"^\s*(?P<name>[a-z_0-9]+)(?:#(?P<nth>\d+))?(?::(?P<cond>[^=]+=[^=,]+(?:,[^=]+=[^=,]+)*))?"
-                   r"\s*=\s*(?P<err>[A-Za-z0-9_]+)\s*$")
+_RULE = re.compile(
+    r"^\s*(?P<name>[a-z_0-9]+)(?:#(?P<nth>\d+))?(?::(?P<cond>[^=]+=[^=,]+(?:,[^=]+=[^=,]+)*))?"
+    r"\s*=\s*(?P<err>[A-Za-z0-9_]+)\s*$"
+)
 
 
 class InjectionRule:
@@ -441,8 +548,10 @@ class InjectionRule:
     def __init__(self, text: str):
         m = _RULE.match(text)
         if not m:
-            raise ValueError(f"bad injection rule {text!r}: expected NAME[#N][:ARG=VALUE[,…]]=ERRNO, "
-                             "e.g. sock_open#3=MFILE or sock_open:af=INET6=AFNOSUPPORT")
+            raise ValueError(
+                f"bad injection rule {text!r}: expected NAME[#N][:ARG=VALUE[,…]]=ERRNO, "
+                "e.g. sock_open#3=MFILE or sock_open:af=INET6=AFNOSUPPORT"
+            )
         self.text = text.strip()
         self.name = m["name"]
         self.nth = int(m["nth"]) if m["nth"] else None
@@ -468,8 +577,9 @@ class InjectionRule:
         for k, v in self.cond:
             k2 = k if k in names else alias.get(k, k)
             if k2 not in names:
-                raise ValueError(f"injection rule {self.text!r}: {call.name} has no argument {k!r} "
-                                 f"(it has {', '.join(names)})")
+                raise ValueError(
+                    f"injection rule {self.text!r}: {call.name} has no argument {k!r} (it has {', '.join(names)})"
+                )
             i = names.index(k2)
             out.append((i, FORMAT[call.params[i][1]], v))
         return out

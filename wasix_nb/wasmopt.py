@@ -13,6 +13,7 @@ starts with their values, not their initial ones.
 Why the wasm-opt tool and not a Python package: binaryen's maintainers ship the tool (Debian, Homebrew,
 GitHub releases); the PyPI wrappers (`binaryen-py`) are third-party and a year behind.
 """
+
 import os
 import shutil
 import subprocess
@@ -21,8 +22,13 @@ import tempfile
 from .errors import CompileError
 
 UNWINDING_IMPORTS = ("proc_fork", "stack_checkpoint", "stack_restore")
-ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
-                    "asyncify_stop_rewind", "asyncify_get_state")
+ASYNCIFY_EXPORTS = (
+    "asyncify_start_unwind",
+    "asyncify_stop_unwind",
+    "asyncify_start_rewind",
+    "asyncify_stop_rewind",
+    "asyncify_get_state",
+)
 _IMPORT_MODULES = ("wasix_32v1", "wasix_64v1")
 _GLOBAL_PREFIX = "__wasix_global_"
 
@@ -45,22 +51,24 @@ def prepare(wasm: bytes, name: str = "<cell>") -> bytes:
     try:
         wanted = needs_asyncify(wasm)
     except (IndexError, ValueError):
-        return wasm                     # not parseable here: let wasmtime report what is wrong
+        return wasm  # not parseable here: let wasmtime report what is wrong
     if not wanted:
         return wasm
     tool = wasm_opt()
-    why = (f"{name} imports {', '.join(wanted)} but has no asyncify exports, so wasix_nb applies "
-           f"binaryen's `wasm-opt --asyncify` to it")
+    why = (
+        f"{name} imports {', '.join(wanted)} but has no asyncify exports, so wasix_nb applies "
+        f"binaryen's `wasm-opt --asyncify` to it"
+    )
     if tool is None:
-        raise CompileError(f"{why}; wasm-opt was not found (apt-get install binaryen, or set "
-                           f"$WASIX_NB_WASM_OPT to its path)")
+        raise CompileError(
+            f"{why}; wasm-opt was not found (apt-get install binaryen, or set $WASIX_NB_WASM_OPT to its path)"
+        )
     imports = ",".join(f"{m}.{n}" for m in _IMPORT_MODULES for n in UNWINDING_IMPORTS)
     with tempfile.TemporaryDirectory(prefix="wxopt") as d:
         src, out = os.path.join(d, "in.wasm"), os.path.join(d, "out.wasm")
         with open(src, "wb") as fp:
             fp.write(wasm)
-        cmd = [tool, src, "-o", out, "-g", "--all-features", "--asyncify",
-               f"--pass-arg=asyncify-imports@{imports}"]
+        cmd = [tool, src, "-o", out, "-g", "--all-features", "--asyncify", f"--pass-arg=asyncify-imports@{imports}"]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -88,7 +96,7 @@ def _leb(b, i):
 
 def _name(b, i):
     n, i = _leb(b, i)
-    return bytes(b[i:i + n]).decode("utf-8", "replace"), i + n
+    return bytes(b[i : i + n]).decode("utf-8", "replace"), i + n
 
 
 def _sections(b):
@@ -98,7 +106,7 @@ def _sections(b):
     while i < len(b):
         sid = b[i]
         size, j = _leb(b, i + 1)
-        yield sid, i, j, j + size       # id, section start, payload start, end
+        yield sid, i, j, j + size  # id, section start, payload start, end
         i = j + size
 
 
@@ -120,13 +128,13 @@ def _names(b):
                 nm, i = _name(b, i)
                 kind = b[i]
                 i += 1
-                if kind in (0, 4):          # function (type index), tag (attribute, type index)
+                if kind in (0, 4):  # function (type index), tag (attribute, type index)
                     i = _leb(b, i + (kind == 4))[1]
-                elif kind == 1:             # table: reference type, limits
+                elif kind == 1:  # table: reference type, limits
                     i = _limits(b, i + 1)
-                elif kind == 2:             # memory: limits
+                elif kind == 2:  # memory: limits
                     i = _limits(b, i)
-                else:                       # global: value type, mutability
+                else:  # global: value type, mutability
                     i += 2
                 imports.append((mod, nm))
         elif sid == 7:
@@ -155,7 +163,7 @@ def _skip_init(b, i):
             i += 1
         elif imm is not None:
             i += imm
-        elif op == 0xFD:                    # v128.const: sub-opcode then 16 bytes
+        elif op == 0xFD:  # v128.const: sub-opcode then 16 bytes
             i = _leb(b, i)[1] + 16
         # i32.add / i32.sub / i32.mul ... (extended constants) have no immediates
 

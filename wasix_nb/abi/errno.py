@@ -1,4 +1,5 @@
 """WASI errno numbers (preview1 0..76 plus the WASIX additions) and the OS -> WASI mapping."""
+
 import errno as _os
 from enum import IntEnum
 
@@ -132,4 +133,4 @@ class WasiError(Exception):
 
     def __init__(self, errno: int, mark: str = None):
         self.errno = int(errno)
-        self.mark = mark    # a note for the trace event ("denied by policy: ...", "threads are not supported")
+        self.mark = mark  # a note for the trace event ("denied by policy: ...", "threads are not supported")

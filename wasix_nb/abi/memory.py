@@ -5,6 +5,7 @@ Every guest pointer the host touches goes through `GuestMemory`; an access outsi
 `memory_may_move = False`, so the base address never changes and only the length is re-read, and only
 when an access falls past the length seen last (linear memory never shrinks).
 """
+
 import ctypes
 import ipaddress
 import socket
@@ -21,11 +22,11 @@ _IOVEC = struct.Struct("<II")
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 
-ADDR_PORT_SIZE = 28      # bytes the host reads/writes of __wasi_addr_port_t
-LOCAL_PATH_MAX = 108     # sun_path, NUL included (offsets 2..109)
-IOV_MAX = 1024           # iovecs per call (Linux UIO_MAXIOV): more is EINVAL, checked before reading any
-RW_MAX = 4 << 20         # bytes one read/write/send/recv moves at most (as Linux's MAX_RW_COUNT, smaller):
-                         # a longer request is a short count, so overlapping iovecs cannot amplify memory
+ADDR_PORT_SIZE = 28  # bytes the host reads/writes of __wasi_addr_port_t
+LOCAL_PATH_MAX = 108  # sun_path, NUL included (offsets 2..109)
+IOV_MAX = 1024  # iovecs per call (Linux UIO_MAXIOV): more is EINVAL, checked before reading any
+RW_MAX = 4 << 20  # bytes one read/write/send/recv moves at most (as Linux's MAX_RW_COUNT, smaller):
+# a longer request is a short count, so overlapping iovecs cannot amplify memory
 
 
 class Fault(Exception):
@@ -47,6 +48,7 @@ class GuestMemory:
     def of_memory(cls, store, memory):
         """View of an exported (non-shared) `wasmtime.Memory`."""
         from wasmtime import _ffi as ffi
+
         ctx = store._context()
         ref = ctypes.byref(memory._memory)
         base = ctypes.addressof(ffi.wasmtime_memory_data(ctx, ref).contents)
@@ -56,6 +58,7 @@ class GuestMemory:
     def of_shared(cls, shared):
         """View of a `wasmtime.SharedMemory` (shared memories never move)."""
         from wasmtime import _ffi as ffi
+
         ptr = shared.ptr()
         base = ctypes.addressof(ffi.wasmtime_sharedmemory_data(ptr).contents)
         return cls(base, lambda: ffi.wasmtime_sharedmemory_data_size(ptr))
@@ -168,17 +171,17 @@ class GuestMemory:
     # -- byte ranges ------------------------------------------------------------------------
     def read(self, ptr: int, n: int) -> bytes:
         ptr = self.check(ptr, n)
-        return bytes(self._mv[ptr:ptr + n])
+        return bytes(self._mv[ptr : ptr + n])
 
     def view(self, ptr: int, n: int) -> memoryview:
         """A writable window (valid until the memory grows; use at once)."""
         ptr = self.check(ptr, n)
-        return self._mv[ptr:ptr + n]
+        return self._mv[ptr : ptr + n]
 
     def write(self, ptr: int, data) -> None:
         n = len(data)
         ptr = self.check(ptr, n)
-        self._mv[ptr:ptr + n] = data
+        self._mv[ptr : ptr + n] = data
 
     def iovecs(self, ptr: int, count: int, limit: int = RW_MAX):
         """[(buf, len), ...] of an iovec/ciovec array, every buffer bounds-checked (FAULT), more than
@@ -191,7 +194,7 @@ class GuestMemory:
         out = []
         size = self._size
         room = limit
-        for buf, ln in _IOVEC.iter_unpack(self._mv[base:base + 8 * count]):
+        for buf, ln in _IOVEC.iter_unpack(self._mv[base : base + 8 * count]):
             if buf + ln > size:
                 self.check(buf, ln)
                 size = self._size
@@ -206,15 +209,15 @@ class GuestMemory:
         """Writable memoryviews of the buffers of an iovec array (bounds-checked, at most `limit` bytes
         in all), for zero-copy socket I/O.  Valid until the memory grows past them; use at once."""
         mv = self._mv
-        return [mv[b:b + n] for b, n in self.iovecs(ptr, count, limit)] or [mv[0:0]]
+        return [mv[b : b + n] for b, n in self.iovecs(ptr, count, limit)] or [mv[0:0]]
 
     def gather(self, iovs) -> bytes:
         """The bytes of `iovs` (from iovecs(): at most RW_MAX in all), copied once."""
         mv = self._mv
         if len(iovs) == 1:
             buf, ln = iovs[0]
-            return bytes(mv[buf:buf + ln])
-        return b"".join([mv[b:b + n] for b, n in iovs])
+            return bytes(mv[buf : buf + ln])
+        return b"".join([mv[b : b + n] for b, n in iovs])
 
     def scatter(self, iovs, data) -> int:
         """Copy data into the buffers in order; return bytes copied."""
@@ -223,7 +226,7 @@ class GuestMemory:
             if pos >= total:
                 break
             k = min(ln, total - pos)
-            mv[buf:buf + k] = data[pos:pos + k]
+            mv[buf : buf + k] = data[pos : pos + k]
             pos += k
         return pos
 
@@ -235,24 +238,24 @@ class GuestMemory:
         if tag == AddressFamily.INET:
             self.check(ptr, 8)
             port = _U16.unpack_from(self._mv, ptr + 2)[0]
-            return tag, str(ipaddress.IPv4Address(bytes(self._mv[ptr + 4:ptr + 8]))), port
+            return tag, str(ipaddress.IPv4Address(bytes(self._mv[ptr + 4 : ptr + 8]))), port
         if tag == AddressFamily.INET6:
             self.check(ptr, 20)
             port = _U16.unpack_from(self._mv, ptr + 2)[0]
-            return tag, str(ipaddress.IPv6Address(bytes(self._mv[ptr + 4:ptr + 20]))), port
+            return tag, str(ipaddress.IPv6Address(bytes(self._mv[ptr + 4 : ptr + 20]))), port
         if tag == AddressFamily.LOCAL:
             self.check(ptr, 2 + LOCAL_PATH_MAX)
-            raw = bytes(self._mv[ptr + 2:ptr + 2 + LOCAL_PATH_MAX])
+            raw = bytes(self._mv[ptr + 2 : ptr + 2 + LOCAL_PATH_MAX])
             return tag, raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"), 0
         return tag, None, 0
 
     def write_addr(self, ptr: int, af: int, host, port: int) -> None:
         """Encode an addr_port (28 bytes; LOCAL writes the path through offset 109)."""
         if af == AddressFamily.LOCAL:
-            raw = (host or "").encode("utf-8", "surrogateescape")[:LOCAL_PATH_MAX - 1]
+            raw = (host or "").encode("utf-8", "surrogateescape")[: LOCAL_PATH_MAX - 1]
             out = bytearray(2 + LOCAL_PATH_MAX)
             out[0] = af
-            out[2:2 + len(raw)] = raw
+            out[2 : 2 + len(raw)] = raw
             self.write(ptr, out)
             return
         out = bytearray(ADDR_PORT_SIZE)

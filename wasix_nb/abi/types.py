@@ -1,4 +1,5 @@
 """WASI/WASIX enums and flag bits, as numbers the program sends (see shared/wasix-abi.md, section 3)."""
+
 from enum import IntEnum, IntFlag
 
 
@@ -195,6 +196,7 @@ class Advice(IntEnum):
 
 class Whence0(IntEnum):
     """Snapshot 0 (`wasi_unstable`) numbers whence differently from preview1."""
+
     CUR = 0
     END = 1
     SET = 2
@@ -231,7 +233,7 @@ def rights_name(value: int) -> str:
     if value & ALL_RIGHTS == ALL_RIGHTS:
         return "ALL"
     missing = ALL_RIGHTS & ~value
-    if bin(missing).count("1") < 10:    # mostly set (what libc sends): name the few left out
+    if bin(missing).count("1") < 10:  # mostly set (what libc sends): name the few left out
         return f"ALL&~({flags_name(Rights, missing)})"
     return flags_name(Rights, value)
 

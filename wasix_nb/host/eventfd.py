@@ -6,6 +6,7 @@ writes shorter than 8 bytes are INVAL; and `poll_oneoff` polls it like any descr
 non-blocking at OS level, as sockets and pipes are: the host waits cancellably, so a process stopping
 wakes a thread blocked on it, and the program's NONBLOCK flag answers AGAIN instead.
 """
+
 import os
 import select
 
@@ -15,13 +16,13 @@ from .fdtable import OpenFile
 from .host import Cancelled
 
 AGAIN = int(Errno.AGAIN)
-SEMAPHORE = 1                       # wasix EventFdFlags bit 0
+SEMAPHORE = 1  # wasix EventFdFlags bit 0
 
 
 class EventFd(OpenFile):
     kind = "event"
     filetype = int(FileType.UNKNOWN)
-    os_fds = 1                      # counted in the kernel's descriptor budget (fdtable.KernelBudget)
+    os_fds = 1  # counted in the kernel's descriptor budget (fdtable.KernelBudget)
 
     def __init__(self, initial: int, semaphore: bool):
         super().__init__()
@@ -81,7 +82,7 @@ class EventFd(OpenFile):
                 if self.nonblock:
                     raise WasiError(AGAIN) from None
                 self._wait(select.POLLOUT)
-            except OSError as e:            # 0xffffffffffffffff: INVAL
+            except OSError as e:  # 0xffffffffffffffff: INVAL
                 raise WasiError(from_os(e)) from None
 
     def _wait(self, mask):

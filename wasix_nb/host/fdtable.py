@@ -5,6 +5,7 @@ An entry is a descriptor number plus descriptor flags (cloexec) pointing at an *
 stdio stream, a pipe end) which dups share; the open file counts its references and releases its OS
 resource when the last descriptor goes.
 """
+
 import collections
 import heapq
 import os
@@ -15,7 +16,7 @@ from ..abi.errno import Errno, WasiError
 from .registry import THREAD
 
 DEFAULT_LIMIT = 1024
-HISTORY_LIMIT = 10_000      # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB at most per process)
+HISTORY_LIMIT = 10_000  # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB at most per process)
 # One lock for every open file's reference count: after a fork, two processes' tables (two locks)
 # hold the same file, and the last close anywhere must release it exactly once.
 _REFS = threading.Lock()
@@ -69,7 +70,7 @@ BUDGET = KernelBudget()
 
 def _ref(file):
     with _REFS:
-        if file.refs == 0 and file.os_fds:      # a new open file: its OS descriptors join the budget
+        if file.refs == 0 and file.os_fds:  # a new open file: its OS descriptors join the budget
             if BUDGET.used + file.os_fds > BUDGET.limit:
                 raise WasiError(Errno.NFILE, f"kernel descriptor budget ({BUDGET.limit}) reached")
             BUDGET.used += file.os_fds
@@ -100,8 +101,8 @@ class OpenFile:
     nonblock = False
     bytes_in = 0
     bytes_out = 0
-    os_fds = 0      # OS descriptors this file holds (KernelBudget): 1 for sockets, pipes, files...
-    _host = None    # set by FdTable.add: the Host of the table that first held it
+    os_fds = 0  # OS descriptors this file holds (KernelBudget): 1 for sockets, pipes, files...
+    _host = None  # set by FdTable.add: the Host of the table that first held it
 
     def __init__(self):
         self.refs = 0
@@ -154,10 +155,19 @@ class FdEntry:
         if f.nonblock:
             flags.append("nonblock")
         return {
-            "fd": self.fd, "kind": f.kind, "family": f.family, "type": f.type, "proto": f.proto,
-            "state": state or f.state, "local": f.local, "peer": f.peer, "flags": ",".join(flags),
-            "bytes_in": f.bytes_in, "bytes_out": f.bytes_out,
-            "opened_seq": self.opened_seq, "closed_seq": self.closed_seq,
+            "fd": self.fd,
+            "kind": f.kind,
+            "family": f.family,
+            "type": f.type,
+            "proto": f.proto,
+            "state": state or f.state,
+            "local": f.local,
+            "peer": f.peer,
+            "flags": ",".join(flags),
+            "bytes_in": f.bytes_in,
+            "bytes_out": f.bytes_out,
+            "opened_seq": self.opened_seq,
+            "closed_seq": self.closed_seq,
         }
 
 
@@ -168,13 +178,13 @@ class FdTable:
         self.limit = limit
         self.entries = {}
         self.history = collections.deque(maxlen=history_limit)  # rows of closed descriptors, oldest first
-        self.history_dropped = 0    # closed rows that fell out of `history` (bounded memory)
-        self._free = []         # heap of numbers below _next that may be free (lazy deletion)
-        self._next = 0          # every number >= _next is free
-        self._seq = seq         # gives the sequence number of the call being made
-        self.version = 0        # bumped on every change, for views that poll
+        self.history_dropped = 0  # closed rows that fell out of `history` (bounded memory)
+        self._free = []  # heap of numbers below _next that may be free (lazy deletion)
+        self._next = 0  # every number >= _next is free
+        self._seq = seq  # gives the sequence number of the call being made
+        self.version = 0  # bumped on every change, for views that poll
         self.lock = threading.Lock()
-        self.host = None        # the owning Host (given to every file added)
+        self.host = None  # the owning Host (given to every file added)
 
     def __len__(self):
         return len(self.entries)
@@ -217,7 +227,7 @@ class FdTable:
         with self.lock:
             if len(self.entries) >= self.limit:
                 raise WasiError(Errno.MFILE)
-            _ref(file)              # a new open file: NFILE past the kernel's budget (a dup costs nothing)
+            _ref(file)  # a new open file: NFILE past the kernel's budget (a dup costs nothing)
             fd = self._lowest_free()
             if file._host is None:
                 file._host = self.host
@@ -290,7 +300,7 @@ class FdTable:
             row = entry.row(state=f"renumbered to {dst}")
             row["closed_seq"] = self._seq()
             self._keep(row)
-        self.place(dst, entry.file, entry.cloexec, new_ref=False)   # the moved entry keeps its reference
+        self.place(dst, entry.file, entry.cloexec, new_ref=False)  # the moved entry keeps its reference
 
     def close_all(self, state: str = "closed at exit"):
         """Close every descriptor (end of process); never raises."""
@@ -329,4 +339,3 @@ class FdTable:
     def history_rows(self) -> list:
         with self.lock:
             return list(self.history)
-

@@ -5,6 +5,7 @@ so a wake between "the value still matches" and "now sleeping" is never lost.  E
 cancellable: `cancel_all()` (the process is ending) and `interrupt(tid)` (a signal arrived for that
 thread) end it at once.
 """
+
 import threading
 
 
@@ -15,17 +16,17 @@ class Waiter:
         self.tid = tid
         self.addr = addr
         self.event = threading.Event()
-        self.why = None             # "woken" | "cancelled" | "interrupted"
+        self.why = None  # "woken" | "cancelled" | "interrupted"
 
 
 class Futexes:
     def __init__(self):
         self.lock = threading.Lock()
-        self.queues = {}            # addr -> [Waiter] in arrival order
+        self.queues = {}  # addr -> [Waiter] in arrival order
         self.cancelled = False
 
     def wait(self, mem, addr, expected, timeout, tid=1):
-        """"differs" if *addr != expected at once; else "woken", "timeout", "cancelled" or "interrupted".
+        """ "differs" if *addr != expected at once; else "woken", "timeout", "cancelled" or "interrupted".
         `timeout` in seconds, None for ever."""
         w = Waiter(tid, addr)
         with self.lock:
@@ -39,7 +40,7 @@ class Futexes:
             else:
                 w.event.wait(timeout)
         finally:
-            with self.lock:                     # a wake that raced the timeout still counts as a wake
+            with self.lock:  # a wake that raced the timeout still counts as a wake
                 if w.why is None:
                     q = self.queues.get(addr)
                     if q is not None and w in q:

@@ -1,4 +1,5 @@
 """The host state of one process: memory, descriptors, trace, stdio and cancellation."""
+
 import os
 import posixpath
 import select
@@ -17,7 +18,7 @@ from .policy import Policy
 from .registry import Control
 
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
-_POLL_MAX_MS = 2**31 - 1    # poll() takes an int: longer waits go in slices (~24.8 days each)
+_POLL_MAX_MS = 2**31 - 1  # poll() takes an int: longer waits go in slices (~24.8 days each)
 
 
 class Cancelled(Control):
@@ -33,8 +34,9 @@ class ProcExit(Control):
 
 
 _R = Rights
-_STDIO_RIGHTS = int(_R.FD_DATASYNC | _R.FD_SYNC | _R.FD_ADVISE | _R.FD_FILESTAT_GET | _R.FD_FDSTAT_SET_FLAGS
-                    | _R.POLL_FD_READWRITE)
+_STDIO_RIGHTS = int(
+    _R.FD_DATASYNC | _R.FD_SYNC | _R.FD_ADVISE | _R.FD_FILESTAT_GET | _R.FD_FDSTAT_SET_FLAGS | _R.POLL_FD_READWRITE
+)
 _STDIN_RIGHTS, _STDOUT_RIGHTS = _STDIO_RIGHTS | int(_R.FD_READ), _STDIO_RIGHTS | int(_R.FD_WRITE)
 
 
@@ -52,7 +54,7 @@ class Stdio(OpenFile):
     def read(self, n: int) -> bytes:
         if self.kind != "stdin":
             raise WasiError(Errno.BADF)
-        data = self._host.read_stdin(n, self.nonblock, self.host)   # waits on the caller's own host
+        data = self._host.read_stdin(n, self.nonblock, self.host)  # waits on the caller's own host
         self.bytes_in += len(data)
         return data
 
@@ -72,39 +74,51 @@ class Stdio(OpenFile):
 class Host:
     """Everything the syscalls act on. One per process; never shared between processes."""
 
-    host_errors_more = 0    # host errors past the first registry.HOST_ERRORS_KEPT (only counted)
+    host_errors_more = 0  # host errors past the first registry.HOST_ERRORS_KEPT (only counted)
 
-    def __init__(self, args=(), env=None, stdin=None, stdout=None, stderr=None, fd_limit=DEFAULT_LIMIT,
-                 policy=None, scratch_dir=None, trace_limit=None, dirs=None):
-        self.pid = 1                        # the process id the trace records (procs numbers them)
+    def __init__(
+        self,
+        args=(),
+        env=None,
+        stdin=None,
+        stdout=None,
+        stderr=None,
+        fd_limit=DEFAULT_LIMIT,
+        policy=None,
+        scratch_dir=None,
+        trace_limit=None,
+        dirs=None,
+    ):
+        self.pid = 1  # the process id the trace records (procs numbers them)
         self.trace = Trace() if trace_limit is None else Trace(trace_limit)
         events = self.trace.events
         self.fds = FdTable(fd_limit, seq=events.__len__)
-        self.fds.host = self                # open files find their host (to wait cancellably)
-        self.mem = None                     # GuestMemory, set once the instance exists
+        self.fds.host = self  # open files find their host (to wait cancellably)
+        self.mem = None  # GuestMemory, set once the instance exists
         self.args = [a.encode() if isinstance(a, str) else bytes(a) for a in args]
         self.env = [(f"{k}={v}").encode() for k, v in (env or {}).items()]
         self._stdin = _stdin_source(stdin)
         self.stdin_fd = _blocking_fd(stdin)  # the real descriptor behind stdin when it can block, else None
         self._sinks = {"stdout": stdout or (lambda b: None), "stderr": stderr or (lambda b: None)}
-        self.policy = Policy(policy)        # a copy: names it resolves add addresses to this process only
-        self.scratch_dir = scratch_dir      # where LOCAL socket paths live; a temp dir made on first use
+        self.policy = Policy(policy)  # a copy: names it resolves add addresses to this process only
+        self.scratch_dir = scratch_dir  # where LOCAL socket paths live; a temp dir made on first use
         self._own_scratch = False
-        self.host_errors = []               # (syscall name, args, traceback) of host bugs seen
+        self.host_errors = []  # (syscall name, args, traceback) of host bugs seen
         self.cancelled = threading.Event()
         self.cancel_reason = None
         self._wake_r, self._wake_w = os.pipe()
-        BUDGET.charge(2)                    # counted in the kernel's descriptor budget, never refused
+        BUDGET.charge(2)  # counted in the kernel's descriptor budget, never refused
         self._pollers = {}
-        self._waiting = set()               # Events of calls in wait_event (cancel sets them)
+        self._waiting = set()  # Events of calls in wait_event (cancel sets them)
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         for name in ("stdin", "stdout", "stderr"):
             self.fds.add(Stdio(name, self))
-        self.cwd = "/"                      # the working directory (WASIX chdir/getcwd), a guest path
+        self.cwd = "/"  # the working directory (WASIX chdir/getcwd), a guest path
         self.preopens = []
-        if dirs:                            # preopened directories take fds 3, 4, ... (host/fs)
+        if dirs:  # preopened directories take fds 3, 4, ... (host/fs)
             from . import fs
+
             try:
                 self.preopens = fs.install(self, dirs)
             except BaseException:
@@ -121,13 +135,13 @@ class Host:
         fd = self.stdin_fd
         if fd is None:
             return self._stdin(n)
-        waiter = waiter or self             # a forked child's read must wake when the child is killed
+        waiter = waiter or self  # a forked child's read must wake when the child is killed
         while True:
             if not waiter.wait_fd(fd, False, 0 if nonblock else None):
                 raise WasiError(Errno.AGAIN)
             try:
                 return os.read(fd, min(n, RW_MAX))
-            except BlockingIOError:         # someone else took the data (or the fd is O_NONBLOCK)
+            except BlockingIOError:  # someone else took the data (or the fd is O_NONBLOCK)
                 if nonblock:
                     raise WasiError(Errno.AGAIN) from None
             except OSError as e:
@@ -159,7 +173,7 @@ class Host:
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
         p = self._pollers.get((fileno, write))
-        if p is None:       # one poll object per (descriptor number, direction), reused: hot path
+        if p is None:  # one poll object per (descriptor number, direction), reused: hot path
             p = self._pollers[(fileno, write)] = select.poll()
             p.register(self._wake_r, _POLLIN)
             p.register(fileno, _POLLOUT if write else _POLLIN)
@@ -168,7 +182,7 @@ class Host:
             return self._wait_long(fileno, write, timeout)
         try:
             ready = p.poll(ms)
-        except RuntimeError:    # another thread of the program waits on this descriptor: a poll of our own
+        except RuntimeError:  # another thread of the program waits on this descriptor: a poll of our own
             p = select.poll()
             p.register(self._wake_r, _POLLIN)
             p.register(fileno, _POLLOUT if write else _POLLIN)
@@ -218,7 +232,7 @@ class Host:
         this process's scratch directory: the program sees that directory as `/`, so `..` cannot
         leave it. Creates nothing but the scratch directory itself."""
         if self.scratch_dir is None:
-            self.scratch_dir = tempfile.mkdtemp(prefix="wx")   # short: sun_path holds 107 bytes
+            self.scratch_dir = tempfile.mkdtemp(prefix="wx")  # short: sun_path holds 107 bytes
             self._own_scratch = True
         if isinstance(guest_path, str):
             guest_path = guest_path.encode("utf-8", "surrogateescape")
@@ -258,14 +272,14 @@ class Host:
             host_path = host_path.decode("utf-8", "surrogateescape")
         root = self.scratch_dir
         if root and host_path.startswith(root + "/"):
-            return host_path[len(root):]
+            return host_path[len(root) :]
         return host_path
 
     def close(self):
         """Close every descriptor (and so every OS socket), the wake pipe and the scratch directory.
         Idempotent."""
         self.fds.close_all()
-        for root in self.preopens:          # the host's reference; files still open elsewhere keep theirs
+        for root in self.preopens:  # the host's reference; files still open elsewhere keep theirs
             root.drop()
         self.preopens = []
         self._pollers.clear()
@@ -292,7 +306,7 @@ def _blocking_fd(stdin):
     try:
         fd = getattr(stdin, "buffer", stdin).fileno()
         mode = os.fstat(fd).st_mode
-    except (AttributeError, OSError, ValueError):   # io.UnsupportedOperation is an OSError and a ValueError
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
         return None
     return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) else None
 
@@ -307,6 +321,7 @@ def _stdin_source(stdin):
         stdin = stdin.encode()
     if isinstance(stdin, (bytes, bytearray, memoryview)):
         import io
+
         stdin = io.BytesIO(bytes(stdin))
     reader = getattr(stdin, "buffer", stdin)
     read = getattr(reader, "read1", None) or reader.read

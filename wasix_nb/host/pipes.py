@@ -1,4 +1,5 @@
 """`fd_pipe`: the two ends of an OS pipe, non-blocking at OS level like sockets (the host waits)."""
+
 import os
 
 from ..abi.errno import Errno, WasiError, from_os
@@ -32,7 +33,7 @@ class PipeEnd(OpenFile):
             raise WasiError(Errno.BADF)
         while True:
             try:
-                data = os.read(self.fd_no, min(n, 1 << 18))   # os.read allocates n bytes
+                data = os.read(self.fd_no, min(n, 1 << 18))  # os.read allocates n bytes
                 self.bytes_in += len(data)
                 return data
             except BlockingIOError:
@@ -58,7 +59,7 @@ class PipeEnd(OpenFile):
                     if total:
                         return total
                     raise WasiError(AGAIN) from None
-            except OSError as e:    # EPIPE when the read end is closed (SIGPIPE is ignored)
+            except OSError as e:  # EPIPE when the read end is closed (SIGPIPE is ignored)
                 if total:
                     return total
                 raise WasiError(from_os(e)) from None

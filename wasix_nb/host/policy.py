@@ -17,6 +17,7 @@ network, so under the default a join is allowed only on the loopback interface (
 127.x, IPv6 interface index of `lo`) or for IPv6 interface-local groups (ff01::/16, never announced).
 A group the allow-list names (e.g. "239.0.0.0/8", ports ignored) may be joined on any interface.
 """
+
 import ipaddress
 import re
 
@@ -24,7 +25,7 @@ from ..abi.errno import Errno, WasiError
 from ..abi.types import AddressFamily
 
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-_IFACE_LOCAL = ipaddress.ip_network("ff01::/16")      # IPv6 interface-local multicast: no MLD report
+_IFACE_LOCAL = ipaddress.ip_network("ff01::/16")  # IPv6 interface-local multicast: no MLD report
 _NAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?\.?")
 
 
@@ -42,8 +43,8 @@ def name_key(name: str) -> str:
 class Policy:
     def __init__(self, spec=None):
         self.any = False
-        self.rules = []             # (network or None, port or None)
-        self.names = {}             # host name (lower case, no final dot) -> port or None
+        self.rules = []  # (network or None, port or None)
+        self.names = {}  # host name (lower case, no final dot) -> port or None
         if isinstance(spec, Policy):
             self.any, self.rules, self.names = spec.any, list(spec.rules), dict(spec.names)
             return
@@ -142,5 +143,6 @@ def _parse(item: str):
     except ValueError:
         if _NAME.fullmatch(host) and ".." not in host:
             return host, port
-        raise ValueError(f"bad network rule {item!r}: expected an address, a CIDR, addr:port, *:port, "
-                         "or a host name") from None
+        raise ValueError(
+            f"bad network rule {item!r}: expected an address, a CIDR, addr:port, *:port, or a host name"
+        ) from None

@@ -12,6 +12,7 @@ defines it under every import module that names it (`wasi_snapshot_preview1` and
 `wasi_unstable` (WASI snapshot 0) is an alias of preview1: `lookup` answers its imports with the preview1
 declarations, except for the few calls whose memory layouts differ there, which declare a `variant`.
 """
+
 import struct  # noqa: F401 - used by the per-call template (_FUSED)
 import threading
 import time
@@ -40,7 +41,7 @@ class Control(BaseException):
     """Ends the program from inside a host call (exit, kill); passes through wasm untouched."""
 
 
-_THREADED = False       # set once any thread takes a tid other than 1: only then is THREAD read per call
+_THREADED = False  # set once any thread takes a tid other than 1: only then is THREAD read per call
 
 
 class _Thread(threading.local):
@@ -48,6 +49,7 @@ class _Thread(threading.local):
     thread starts (the trace records it per event, with its host's `pid`); 1 is the main thread.
     `host` is the Host of the process the thread belongs to (an open file that several processes hold
     waits on the caller's)."""
+
     tid = 1
     host = None
 
@@ -59,8 +61,8 @@ class _Thread(threading.local):
 
 
 THREAD = _Thread()
-HOST_ERRORS_KEPT = 20       # host-error tracebacks kept per process; later ones only counted
-_TB_CAP = 16384             # characters of each kept traceback
+HOST_ERRORS_KEPT = 20  # host-error tracebacks kept per process; later ones only counted
+_TB_CAP = 16384  # characters of each kept traceback
 _UNFINISHED = {"killed", "timeout", "interrupted"}
 
 
@@ -75,9 +77,11 @@ class Syscall:
         self.fn = fn
         self.imports = imports
         self.family = family
-        self.wasm_type = (tuple("i64" if k in _I64_KINDS else "i32" for _, k in self.params),
-                          ("i32",) if result else ())
-        self.plan = _cap.plan_for(name, self.params, self.outs)    # what the trace copies per call
+        self.wasm_type = (
+            tuple("i64" if k in _I64_KINDS else "i32" for _, k in self.params),
+            ("i32",) if result else (),
+        )
+        self.plan = _cap.plan_for(name, self.params, self.outs)  # what the trace copies per call
 
     def renamed(self, name):
         """The same call under another name (the trace names a call as the program imported it)."""
@@ -97,6 +101,7 @@ class Syscall:
 
 def syscall(name, params="", outs="", result="errno", modules=BOTH, names=None):
     """Declare a host function; `names` maps module -> import name where it differs from `name`."""
+
     def deco(fn):
         imports = {m: (names or {}).get(m, name) for m in modules}
         for m, extra in (names or {}).items():
@@ -106,6 +111,7 @@ def syscall(name, params="", outs="", result="errno", modules=BOTH, names=None):
             TABLE[(module, imp)] = sc
         fn.syscall = sc
         return fn
+
     return deco
 
 
@@ -115,12 +121,19 @@ def variant(of, module, params=None, outs=None):
     base = of.syscall
 
     def deco(fn):
-        sc = Syscall(base.name, params if params is not None else " ".join(":".join(p) for p in base.params),
-                     outs if outs is not None else " ".join(base.outs), base.result, fn,
-                     {module: base.imports.get(ALIASES.get(module), base.name)}, base.family)
+        sc = Syscall(
+            base.name,
+            params if params is not None else " ".join(":".join(p) for p in base.params),
+            outs if outs is not None else " ".join(base.outs),
+            base.result,
+            fn,
+            {module: base.imports.get(ALIASES.get(module), base.name)},
+            base.family,
+        )
         TABLE[(module, sc.imports[module])] = sc
         fn.syscall = sc
         return fn
+
     return deco
 
 
@@ -178,7 +191,7 @@ def wrap(call: Syscall, host, rules=(), name=None):
                 r = fn(host, *args)
                 if r.__class__ is int:
                     err = r
-                else:   # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
+                else:  # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
                     err, outs = r[0], r[1]
                     if len(r) > 2:
                         mark = r[2]
@@ -203,7 +216,8 @@ def wrap(call: Syscall, host, rules=(), name=None):
             # fn, arguments unpacked straight from wasmtime's array, the event packed into the log
             log = trace.events
             traced.raw = _fused(len(call.params), call.result is not None, len(call.outs))(
-                fn, host, call, clock, log, log.decl_id(call), overflow, cut, host_error, IO, FAULT, MARK_CAP)
+                fn, host, call, clock, log, log.decl_id(call), overflow, cut, host_error, IO, FAULT, MARK_CAP
+            )
     else:
         traced = _captured(call, host, plan, record, cut, host_error, MARK_CAP)
 
@@ -214,15 +228,30 @@ def wrap(call: Syscall, host, rules=(), name=None):
             for rule, b in bound:
                 if rule.matches(b, args):
                     cap = _cap.capture_inputs(plan, host.mem, args, 0) if plan is not None else None
-                    record((clock(), 0, call, args, rule.errno, None, f"injected by {rule.text}", host.pid,
-                            THREAD.tid if _THREADED else 1, tuple(cap) if cap else None))
+                    record(
+                        (
+                            clock(),
+                            0,
+                            call,
+                            args,
+                            rule.errno,
+                            None,
+                            f"injected by {rule.text}",
+                            host.pid,
+                            THREAD.tid if _THREADED else 1,
+                            tuple(cap) if cap else None,
+                        )
+                    )
                     return rule.errno
             return traced(*args)
+
         return injected
 
     if call.result is None:
+
         def noresult(*args):
             traced(*args)
+
         return noresult
     return traced
 
@@ -300,14 +329,18 @@ def _fused(nparams, has_result, nouts):
     build = _FUSED_CACHE.get(key)
     if build is None:
         names = ", ".join(f"a{i}" for i in range(nparams))
-        k = nouts if nouts <= _eventlog.MAX_OUTS else -99          # more outs than slots: kept whole
+        k = nouts if nouts <= _eventlog.MAX_OUTS else -99  # more outs than slots: kept whole
         fields = [f"outs[{j}]" for j in range(max(k, 0))] + ["0"] * (_eventlog.MAX_OUTS - max(k, 0))
-        src = (_FUSED.replace("NAMES", f"{names}, = " if nparams else "")
-               .replace("CALL_ARGS", "".join(f", a{i}" for i in range(nparams)))
-               .replace("OUTS_FIELDS", ", ".join(fields)).replace("NOUTS", str(k)).replace("NARGS", str(nparams))
-               .replace("PACK", "pack(space, raw, err)" if has_result else ""))
+        src = (
+            _FUSED.replace("NAMES", f"{names}, = " if nparams else "")
+            .replace("CALL_ARGS", "".join(f", a{i}" for i in range(nparams)))
+            .replace("OUTS_FIELDS", ", ".join(fields))
+            .replace("NOUTS", str(k))
+            .replace("NARGS", str(nparams))
+            .replace("PACK", "pack(space, raw, err)" if has_result else "")
+        )
         ns = {}
-        exec(compile(src, __file__, "exec"), globals(), ns)   # noqa: S102 - our own template, no input
+        exec(compile(src, __file__, "exec"), globals(), ns)  # noqa: S102 - our own template, no input
         build = _FUSED_CACHE[key] = ns["build"]
     return build
 
@@ -359,7 +392,7 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
         if cap is not None:
             if io is not None:
                 if err == 0 and outs:
-                    if io == "in":      # what was read: only now in memory
+                    if io == "in":  # what was read: only now in memory
                         cap[iov] = v = iov_one(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
                     e = entries.get(args[0])
                     f = e.file if e is not None else None
@@ -382,6 +415,7 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
         else:
             overflow(ev)
         return err
+
     return traced
 
 
@@ -395,12 +429,14 @@ def nosys_stub(module, name, ty, host):
     zero = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 
     def stub(*args):
-        trace.add((clock(), 0, call, args, int(Errno.NOSYS), None, "nosys", host.pid,
-                   THREAD.tid if _THREADED else 1, None))
+        trace.add(
+            (clock(), 0, call, args, int(Errno.NOSYS), None, "nosys", host.pid, THREAD.tid if _THREADED else 1, None)
+        )
         if not res:
             return None
         vals = [int(Errno.NOSYS) if i == 0 and t == "i32" else zero.get(t, 0) for i, t in enumerate(res)]
         return vals[0] if len(vals) == 1 else vals
+
     return stub
 
 

@@ -4,6 +4,7 @@ The OS socket is always non-blocking.  A call first tries the operation; only wh
 "would block" does it either answer AGAIN (NONBLOCK / DONT_WAIT) or wait in `host.wait_fd`, which a
 stop or kill of the process interrupts.  So the fast path (data already there) is one OS call.
 """
+
 import errno
 import socket
 
@@ -11,8 +12,11 @@ from ..abi.errno import Errno, WasiError, from_os
 from ..abi.types import AddressFamily, FileType, SockType
 from .fdtable import OpenFile
 
-OS_FAMILY = {AddressFamily.INET: socket.AF_INET, AddressFamily.INET6: socket.AF_INET6,
-             AddressFamily.LOCAL: socket.AF_UNIX}
+OS_FAMILY = {
+    AddressFamily.INET: socket.AF_INET,
+    AddressFamily.INET6: socket.AF_INET6,
+    AddressFamily.LOCAL: socket.AF_UNIX,
+}
 OS_TYPE = {SockType.STREAM: socket.SOCK_STREAM, SockType.DGRAM: socket.SOCK_DGRAM}
 FILETYPE = {SockType.STREAM: int(FileType.SOCKET_STREAM), SockType.DGRAM: int(FileType.SOCKET_DGRAM)}
 DEFAULT_PROTO = {(AddressFamily.LOCAL, SockType.STREAM): 0, (AddressFamily.LOCAL, SockType.DGRAM): 0}
@@ -21,9 +25,9 @@ _INET, _INET6, _LOCAL = int(AddressFamily.INET), int(AddressFamily.INET6), int(A
 _STREAM = SockType.STREAM
 _AF = {int(m): m for m in AddressFamily if m}
 _ST = {int(m): m for m in SockType if m}
-_AF_NAME = {m: m.name for m in AddressFamily}     # separate dicts: IntEnum members hash as their ints
+_AF_NAME = {m: m.name for m in AddressFamily}  # separate dicts: IntEnum members hash as their ints
 _ST_NAME = {m: m.name for m in SockType}
-MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)   # EPIPE instead of SIGPIPE
+MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
 AGAIN, NOTCONN = int(Errno.AGAIN), int(Errno.NOTCONN)
@@ -43,7 +47,7 @@ class Socket(OpenFile):
     """A WASIX socket on a real, non-blocking OS socket."""
 
     kind = "socket"
-    os_fds = 1          # one OS socket (fdtable.KernelBudget)
+    os_fds = 1  # one OS socket (fdtable.KernelBudget)
 
     def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False, os_sock=None):
         super().__init__()
@@ -63,8 +67,8 @@ class Socket(OpenFile):
         self.os = os_sock
         self.fd_no = os_sock.fileno()
         self.state = "opened"
-        self.peer_addr = None       # (af, host, port) once connected, for recv_from on streams
-        self.pending_error = 0      # WASI errno of a failed non-blocking connect, reported once
+        self.peer_addr = None  # (af, host, port) once connected, for recv_from on streams
+        self.pending_error = 0  # WASI errno of a failed non-blocking connect, reported once
         # SO_*TIMEO-style limits, in seconds (None = block for ever); kept here because the host waits
         self.recv_timeout = self.send_timeout = self.connect_timeout = self.accept_timeout = None
 
@@ -133,7 +137,7 @@ class Socket(OpenFile):
             return self.pending_error
         try:
             self.note_peer(self.decode(self.os.getpeername()))
-        except OSError as e:      # not connected yet after all
+        except OSError as e:  # not connected yet after all
             if e.errno == errno.ENOTCONN:
                 return 0
             raise
@@ -173,7 +177,7 @@ class Socket(OpenFile):
                 try:
                     return n + self.send_from([view[n:]], False)
                 except WasiError:
-                    return n            # the part already sent counts (as a short write)
+                    return n  # the part already sent counts (as a short write)
             except BlockingIOError:
                 if self.nonblock:
                     raise WasiError(AGAIN) from None
@@ -262,7 +266,7 @@ class Socket(OpenFile):
 
     # -- fd_read / fd_write -----------------------------------------------------------------------------
     def read(self, n: int) -> bytes:
-        buf = bytearray(min(n, READ_MAX))     # a socket may return less than asked: no huge buffers
+        buf = bytearray(min(n, READ_MAX))  # a socket may return less than asked: no huge buffers
         got = self.recv_into([memoryview(buf)], 0, False)[0]
         return bytes(buf[:got])
 

@@ -19,16 +19,22 @@ bottom (`__stack_low`, else `__data_end`) + 8 up to the current `__stack_pointer
 A module without a C stack (a hand-written WAT cell) lends the top of its linear memory for the moment
 of the unwind or rewind: its bytes are saved first and put back before the program runs again.
 """
+
 import struct
 import threading
 
 import wasmtime
 
 NORMAL, UNWINDING, REWINDING = 0, 1, 2
-EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
-           "asyncify_stop_rewind", "asyncify_get_state")
+EXPORTS = (
+    "asyncify_start_unwind",
+    "asyncify_stop_unwind",
+    "asyncify_start_rewind",
+    "asyncify_stop_rewind",
+    "asyncify_get_state",
+)
 _DATA = struct.Struct("<II")
-_LEND = 64 * 1024                   # what a module without a C stack lends: the top 64 KiB of memory
+_LEND = 64 * 1024  # what a module without a C stack lends: the top 64 KiB of memory
 
 _local = threading.local()
 
@@ -66,20 +72,21 @@ class Stack:
     def __init__(self, store, instance, module, mem):
         ex = instance.exports(store)
         self.store = store
-        self.mem = mem                      # abi.memory.GuestMemory of the instance's memory
-        (self._start_unwind, self._stop_unwind, self._start_rewind,
-         self._stop_rewind, self._get_state) = (ex[n] for n in EXPORTS)
-        self.globals = {}                   # exported mutable globals, copied on fork
+        self.mem = mem  # abi.memory.GuestMemory of the instance's memory
+        (self._start_unwind, self._stop_unwind, self._start_rewind, self._stop_rewind, self._get_state) = (
+            ex[n] for n in EXPORTS
+        )
+        self.globals = {}  # exported mutable globals, copied on fork
         for e in module.exports:
             if isinstance(e.type, wasmtime.GlobalType) and e.type.mutable:
                 self.globals[e.name] = ex[e.name]
         self.sp = self.globals.get("__stack_pointer")
         low = ex.get("__stack_low") or ex.get("__data_end")
         self.low = low.value(store) if isinstance(low, wasmtime.Global) and self.sp is not None else None
-        self.pending = None                 # then(frozen): runs in the entry loop once unwound
-        self.value = None                   # what the re-entered import returns after a rewind
-        self._lent = None                   # (ptr, original bytes) while a stack-less module lends memory
-        self.checkpoints = {}               # setjmp key -> Frozen (copied to a fork child)
+        self.pending = None  # then(frozen): runs in the entry loop once unwound
+        self.value = None  # what the re-entered import returns after a rewind
+        self._lent = None  # (ptr, original bytes) while a stack-less module lends memory
+        self.checkpoints = {}  # setjmp key -> Frozen (copied to a fork child)
 
     @classmethod
     def of(cls, store, instance, module, mem):
@@ -125,7 +132,7 @@ class Stack:
     def rewind(self, frozen: Frozen, value, restore=("__stack_pointer",)):
         """Make the next entry call rewind to `frozen`; the re-entered import gets `value`.
         `restore` names the globals to set back (all of them for a fork child)."""
-        for name in (frozen.globals if restore is None else restore):
+        for name in frozen.globals if restore is None else restore:
             g = self.globals.get(name)
             if g is not None and name in frozen.globals:
                 g.set_value(self.store, frozen.globals[name])
@@ -133,7 +140,7 @@ class Stack:
         if start + len(frozen.data) > end:
             raise AsyncifyError(f"no room to rewind {len(frozen.data)} bytes of saved frames")
         self.mem.write(start, frozen.data)
-        self.mem.pack(_DATA, ptr, start + len(frozen.data), end)   # rewinding pops from the top down
+        self.mem.pack(_DATA, ptr, start + len(frozen.data), end)  # rewinding pops from the top down
         self.value = value
         self._start_rewind(self.store, ptr)
 

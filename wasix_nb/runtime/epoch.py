@@ -6,6 +6,7 @@ this callback installed on each thread's store, a tick is also how a signal reac
 wasm: the callback runs on that thread, between two wasm instructions, calls the program's signal handler
 and lets the thread continue.
 """
+
 import ctypes
 import threading
 
@@ -17,13 +18,18 @@ _CONTINUE = 0
 
 
 class _Current(threading.local):
-    thread = None       # the WasmThread running on this OS thread
+    thread = None  # the WasmThread running on this OS thread
 
 
 CURRENT = _Current()
 
-_CB_TYPE = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.POINTER(ffi.wasmtime_context_t), ctypes.c_void_p,
-                            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t))
+_CB_TYPE = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+)
 _FIN_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
@@ -41,10 +47,10 @@ def _on_tick(ctx, data, delta, kind):
         delta[0] = 1
         kind[0] = _CONTINUE
         if t.signals:
-            t.store.set_epoch_deadline(1)   # the handler's own wasm runs under a fresh deadline
+            t.store.set_epoch_deadline(1)  # the handler's own wasm runs under a fresh deadline
             t.proc.run_signals()
         return 0
-    except BaseException as e:              # noqa: BLE001 - e.g. proc_exit inside the handler
+    except BaseException as e:  # noqa: BLE001 - e.g. proc_exit inside the handler
         _raw_calls._SLOT.exc = e
         return _stop_error()
 

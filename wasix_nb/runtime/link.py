@@ -5,6 +5,7 @@ Everything that is wrong with a module is found here and raised as a WasixError 
 missing imports, imports the host cannot even stub (v128, funcref, externref: B2), an export `memory`
 that is not a memory, 64-bit memories (B19), a memory that needs more than `memory_limit` at start (B17).
 """
+
 from collections import OrderedDict
 
 import wasmtime
@@ -17,9 +18,9 @@ from ..host import registry
 from . import wasmbin
 
 PAGE = 65536
-TABLE_ELEMENT_BYTES = 8             # wasmtime: "currently each table element takes 8 bytes"
+TABLE_ELEMENT_BYTES = 8  # wasmtime: "currently each table element takes 8 bytes"
 
-_SHAPES = OrderedDict()             # digest -> (memories, tables) of the module itself (bounded cache)
+_SHAPES = OrderedDict()  # digest -> (memories, tables) of the module itself (bounded cache)
 
 
 def imports_of(module):
@@ -42,8 +43,7 @@ def _shape(source):
     shape = _SHAPES.get(source.digest)
     if shape is None:
         wasm = bytes(source.wasm if source.wasm is not None else wasmtime.wat2wasm(source.wat))
-        shape = _SHAPES[source.digest] = wasmbin.defined_memories_and_tables(wasm) + (
-            wasmbin.function_imports(wasm),)
+        shape = _SHAPES[source.digest] = wasmbin.defined_memories_and_tables(wasm) + (wasmbin.function_imports(wasm),)
         while len(_SHAPES) > 256:
             _SHAPES.popitem(last=False)
     return shape
@@ -75,9 +75,12 @@ class UnstubbableImports(MissingImports):
     def __init__(self, items):
         self.missing = list(items)
         lines = "\n".join(f"  {m}.{n}: {t}" for m, n, t in self.missing)
-        WasixError.__init__(self, f"the program imports {len(self.missing)} function(s) the host does not "
-                                  f"provide and cannot stub:\n{lines}\n(a stub can only take and return numbers: "
-                                  "i32, i64, f32, f64; not v128, funcref or externref; and never spawns)")
+        WasixError.__init__(
+            self,
+            f"the program imports {len(self.missing)} function(s) the host does not "
+            f"provide and cannot stub:\n{lines}\n(a stub can only take and return numbers: "
+            "i32, i64, f32, f64; not v128, funcref or externref; and never spawns)",
+        )
 
 
 class Linked:
@@ -86,13 +89,13 @@ class Linked:
 
     def __init__(self):
         self.linker = None
-        self.pre = None             # wasmtime.InstancePre when no import is store-bound
-        self.shared = None          # LinkableSharedMemory for an imported shared memory
+        self.pre = None  # wasmtime.InstancePre when no import is store-bound
+        self.shared = None  # LinkableSharedMemory for an imported shared memory
         self.budget = None
         self.calls = []
-        self.keep = []              # raw callbacks: must live as long as any store using them
-        self.memory_export = None   # name of the export the host reads memory through
-        self.thread_start = None    # "wasi_thread_start" when the module can run threads
+        self.keep = []  # raw callbacks: must live as long as any store using them
+        self.memory_export = None  # name of the export the host reads memory through
+        self.thread_start = None  # "wasi_thread_start" when the module can run threads
 
 
 def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
@@ -104,8 +107,9 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     for lim in own_mems:
         if lim.is64:
             raise WasixError("the module defines a 64-bit memory (memory64), which wasix_nb does not support")
-    budget = out.budget = Budget(opts.memory_limit, len(own_mems) + len(imported_mems),
-                                 len(own_tables) + len(imported_tables))
+    budget = out.budget = Budget(
+        opts.memory_limit, len(own_mems) + len(imported_mems), len(own_tables) + len(imported_tables)
+    )
     for lim in own_mems:
         _check_min(lim.min, budget, opts)
     budget.apply(main_store)
@@ -123,7 +127,7 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
                 out.calls.append(call)
                 fn = registry.wrap(call, host, rules_for(call), name)
                 post = getattr(call.fn, "wasm_result", None)
-                if post is not None:        # a call whose wasm result is not its errno (wasi thread-spawn)
+                if post is not None:  # a call whose wasm result is not its errno (wasi thread-spawn)
                     fn = _returning(fn, post)
                 _raw_calls.define(linker, mod, name, ty, fn, out.keep, sig)
             elif opts.stub_missing and ("spawn" in name or "thread_local" in name):
@@ -143,8 +147,7 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
                 raise WasixError("the program imports a 64-bit memory (memory64), which wasix_nb does not support")
             lim = ty.limits
             _check_min(lim.min, budget, opts)
-            mt = wasmtime.MemoryType(wasmtime.Limits(lim.min, budget.max_pages(lim.max)),
-                                     shared=ty.is_shared)
+            mt = wasmtime.MemoryType(wasmtime.Limits(lim.min, budget.max_pages(lim.max)), shared=ty.is_shared)
             if ty.is_shared:
                 out.shared = LinkableSharedMemory(engine, mt)
                 linker.define(main_store, mod, name, out.shared)
@@ -174,8 +177,10 @@ class OldAbi(WasixError):
 
     def __init__(self, names):
         self.names = names
-        super().__init__("the program was built for the old WASIX ABI, which wasix_nb (like Wasmer) does "
-                         f"not run: it imports {', '.join(names)}. Rebuild it with a current WASIX toolchain.")
+        super().__init__(
+            "the program was built for the old WASIX ABI, which wasix_nb (like Wasmer) does "
+            f"not run: it imports {', '.join(names)}. Rebuild it with a current WASIX toolchain."
+        )
 
 
 def _old_abi(module, sigs):
@@ -194,14 +199,17 @@ def _old_abi(module, sigs):
 def _returning(fn, post):
     def call(*args):
         return post(fn(*args))
+
     return call
 
 
 def _check_min(pages, budget, opts):
     if pages * PAGE > budget.per_memory:
-        raise WasixError(f"the program needs {pages * PAGE:,} bytes of memory at start; its share of "
-                         f"memory_limit={opts.memory_limit:,} is {budget.per_memory:,} "
-                         "(raise memory_limit)")
+        raise WasixError(
+            f"the program needs {pages * PAGE:,} bytes of memory at start; its share of "
+            f"memory_limit={opts.memory_limit:,} is {budget.per_memory:,} "
+            "(raise memory_limit)"
+        )
 
 
 _KIND = {wasmtime.FuncType: "a function", wasmtime.GlobalType: "a global", wasmtime.TableType: "a table"}
@@ -209,14 +217,15 @@ _KIND = {wasmtime.FuncType: "a function", wasmtime.GlobalType: "a global", wasmt
 
 def _check_exports(module, entry):
     funcs = [e.name for e in exports_of(module) if isinstance(e.type, wasmtime.FuncType)]
-    if entry not in funcs:      # no entry point is an error before anything runs, not a trap
-        raise NoEntry(f"no entry point: the program exports no function {entry!r} "
-                      f"(it exports: {', '.join(funcs) or 'no functions'})")
+    if entry not in funcs:  # no entry point is an error before anything runs, not a trap
+        raise NoEntry(
+            f"no entry point: the program exports no function {entry!r} "
+            f"(it exports: {', '.join(funcs) or 'no functions'})"
+        )
     for e in exports_of(module):
         if e.name == "memory" and not isinstance(e.type, wasmtime.MemoryType):
             kind = _KIND.get(type(e.type), type(e.type).__name__)
-            raise WasixError(f"the export 'memory' is {kind}, not a memory: the host cannot read the "
-                             "program's memory")
+            raise WasixError(f"the export 'memory' is {kind}, not a memory: the host cannot read the program's memory")
         if isinstance(e.type, wasmtime.MemoryType) and e.type.is_64:
             raise WasixError(f"the export {e.name!r} is a 64-bit memory (memory64), which wasix_nb does not support")
 

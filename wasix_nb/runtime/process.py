@@ -7,6 +7,7 @@ Linking happens at construction (a malformed module or a missing import raises a
 anything runs); instantiation is part of the run.  Whatever the end, every descriptor (and so every OS
 socket) is closed afterwards.
 """
+
 import os
 import threading
 import time
@@ -19,7 +20,7 @@ from ..errors import WasixError
 from ..abi.errno import Errno, WasiError
 from ..host import registry
 from ..host.futex import Futexes
-from ..host.host import Cancelled, Host, ProcExit
+from ..host.host import Cancelled, Host
 from ..host.policy import Policy
 from ..options import Options
 from ..trace import parse_rules
@@ -33,10 +34,10 @@ from .sigint import SigintToEpoch
 from .thread import End, WasmThread
 
 MAIN_TID = 1
-MAX_THREADS = 1024          # live threads per process; thread_spawn answers AGAIN past it
-KEPT_ENDED = 256            # ended threads kept in the thread table (views); older ones are only counted
-STOP_GRACE = 1.0            # seconds every thread gets to stop when the process ends
-THREAD_TRAP_EXIT = 129      # the exit code of a process whose (non-main) thread trapped, as Wasmer
+MAX_THREADS = 1024  # live threads per process; thread_spawn answers AGAIN past it
+KEPT_ENDED = 256  # ended threads kept in the thread table (views); older ones are only counted
+STOP_GRACE = 1.0  # seconds every thread gets to stop when the process ends
+THREAD_TRAP_EXIT = 129  # the exit code of a process whose (non-main) thread trapped, as Wasmer
 
 
 class Process(Views):
@@ -50,8 +51,27 @@ class Process(Views):
     rules), `stub_missing`, `entry`, `name`, `argv0`, `net` (network policy), `policy`.
     """
 
-    _PUBLIC = ("name", "pid", "status", "exit_code", "message", "stdout", "stderr", "duration", "started",
-               "result", "options", "memory_bytes", "run", "start", "wait", "stop", "kill", "close", "signal")
+    _PUBLIC = (
+        "name",
+        "pid",
+        "status",
+        "exit_code",
+        "message",
+        "stdout",
+        "stderr",
+        "duration",
+        "started",
+        "result",
+        "options",
+        "memory_bytes",
+        "run",
+        "start",
+        "wait",
+        "stop",
+        "kill",
+        "close",
+        "signal",
+    )
 
     def __init__(self, source, options=None, *, parent=None, pid=None, **kwargs):
         opts = self.options = Options.build(options, **kwargs)
@@ -64,57 +84,66 @@ class Process(Views):
         self.rules = parse_rules(opts.inject)
         self.stub_missing = opts.stub_missing
         self.pid = 1 if pid is None else pid
-        self.parent = parent                # the Process that forked this one (None: pid 1)
-        self.procs = parent.procs if parent is not None else None   # procs.ProcTable, made on first fork
-        self.children = []                  # pids of children not yet joined
-        self.retired = []                   # linked images replaced by exec (their callbacks live on)
+        self.parent = parent  # the Process that forked this one (None: pid 1)
+        self.procs = parent.procs if parent is not None else None  # procs.ProcTable, made on first fork
+        self.children = []  # pids of children not yet joined
+        self.retired = []  # linked images replaced by exec (their callbacks live on)
         self.execs = 0
         if parent is not None:
-            self.timeout = None             # the run's timeout is pid 1's: it ends the whole tree
+            self.timeout = None  # the run's timeout is pid 1's: it ends the whole tree
         self.out = Capture(opts.capture_limit, opts.stdout)
         self.err = Capture(opts.capture_limit, opts.stderr)
         argv = [opts.argv0 or self.name] + list(opts.args)
         dirs, self.command_root = opts.dirs if parent is None else None, None
         if parent is None and dirs is None and opts.commands:
-            self.command_root = dirs = _procs.command_root(opts.commands)   # /bin/NAME for a shell's PATH
-        self.host = Host(argv, opts.env, opts.stdin, self.out.write, self.err.write, opts.fd_limit,
-                         policy=opts.policy if opts.policy is not None else Policy(opts.net),
-                         trace_limit=opts.trace_limit, dirs=dirs)
+            self.command_root = dirs = _procs.command_root(opts.commands)  # /bin/NAME for a shell's PATH
+        self.host = Host(
+            argv,
+            opts.env,
+            opts.stdin,
+            self.out.write,
+            self.err.write,
+            opts.fd_limit,
+            policy=opts.policy if opts.policy is not None else Policy(opts.net),
+            trace_limit=opts.trace_limit,
+            dirs=dirs,
+        )
         self.host.trace.configure(opts.trace_bytes, opts.strsize, opts.payload_limit)
         self.host.pid = self.pid
         self.host.process = self
         if parent is not None:
             _procs.inherit_host(self.host, parent.host)
-        self.host.mem = GuestMemory.of_bytearray(bytearray())   # until the instance exists: FAULT
+        self.host.mem = GuestMemory.of_bytearray(bytearray())  # until the instance exists: FAULT
         self.status = "created"
         self.exit_code = None
         self.message = ""
         self.started = self.duration = None
         self.error = None
-        self.thread = None                  # the Python thread of start()
-        self.wasm_threads = {}              # tid -> WasmThread (`.threads` is their DataFrame)
+        self.thread = None  # the Python thread of start()
+        self.wasm_threads = {}  # tid -> WasmThread (`.threads` is their DataFrame)
         self.done = threading.Event()
         self._engine = None
         self._stop_lock = threading.Lock()
         self._result = None
-        self.final_rows = None              # the descriptor table as the program left it (before teardown)
+        self.final_rows = None  # the descriptor table as the program left it (before teardown)
         self.shared_memory = None
         self.linked = None
         self.futexes = self.host.futexes = Futexes()
-        self.signal_handler = None          # the export named by callback_signal
+        self.signal_handler = None  # the export named by callback_signal
         self._lock = threading.RLock()
         self._next_tid = MAIN_TID + 1
-        self._end = None                    # (End, WasmThread) that ends the process: the first one wins
+        self._end = None  # (End, WasmThread) that ends the process: the first one wins
         self._decided = threading.Event()
-        self.signal_timers = {}             # sig -> threading.Timer (proc_raise_interval)
-        self._stragglers = 0                # threads that did not stop in time (engine not reused)
-        self.threads_forgotten = 0          # ended threads dropped from the table (KEPT_ENDED)
+        self.signal_timers = {}  # sig -> threading.Timer (proc_raise_interval)
+        self._stragglers = 0  # threads that did not stop in time (engine not reused)
+        self.threads_forgotten = 0  # ended threads dropped from the table (KEPT_ENDED)
         try:
             self._engine = _compile.POOL.checkout(opts.fuel is not None)
             self.module = _compile.POOL.module(self._engine, self.source)
             main = WasmThread(self, MAIN_TID, self.entry, store=self.new_store(budget=False))
-            self.linked = _link.link(self._engine, self.module, self.source, self.host, opts, self._rules_for,
-                                     main.store)
+            self.linked = _link.link(
+                self._engine, self.module, self.source, self.host, opts, self._rules_for, main.store
+            )
             self.shared_memory = self.linked.shared
             if self.shared_memory is not None:
                 self.host.mem = GuestMemory.of_shared(self.shared_memory)
@@ -201,11 +230,11 @@ class Process(Views):
         try:
             with SigintToEpoch(self):
                 end = main.run()
-                while end.kind == "exec":           # proc_exec: same process, another program
+                while end.kind == "exec":  # proc_exec: same process, another program
                     end = _procs.exec_image(self, end.error)
                     main = self.wasm_threads[MAIN_TID]
                 self._thread_ended(main, end)
-                while not self._decided.wait(0.25):     # other threads may still run (thread_exit)
+                while not self._decided.wait(0.25):  # other threads may still run (thread_exit)
                     pass
             self._halt()
             self._join_threads()
@@ -216,16 +245,16 @@ class Process(Views):
             for t in list(self.signal_timers.values()):
                 t.cancel()
             if self.procs is not None and self.parent is None:
-                self.procs.end_tree()               # pid 1 ended: so does every other process
+                self.procs.end_tree()  # pid 1 ended: so does every other process
             self.duration = time.perf_counter() - t0
             self.final_rows = self.host.fds.rows()
             self._release()
             self.done.set()
             if self.procs is not None and self.parent is not None:
-                self.procs.ended(self)              # a zombie until its parent joins it
+                self.procs.ended(self)  # a zombie until its parent joins it
         self._result = Result(self)
         if self.parent is not None:
-            _procs.release(self)                    # a zombie keeps its status, not its memory
+            _procs.release(self)  # a zombie keeps its status, not its memory
         return self._result
 
     # -- threads --------------------------------------------------------------------------------
@@ -244,24 +273,22 @@ class Process(Views):
             tid = self._next_tid
             self._next_tid += 1
             arg = start_arg - (1 << 32) if start_arg >= 1 << 31 else start_arg
-            t = WasmThread(self, tid, self.linked.thread_start, args=(tid, arg),
-                           started_by=(registry.THREAD.tid, call))
+            t = WasmThread(self, tid, self.linked.thread_start, args=(tid, arg), started_by=(registry.THREAD.tid, call))
             self.wasm_threads[tid] = t
-        t.py_thread = threading.Thread(target=self._run_thread, args=(t,), daemon=True,
-                                       name=f"wasix:{self.name}:{tid}")
+        t.py_thread = threading.Thread(target=self._run_thread, args=(t,), daemon=True, name=f"wasix:{self.name}:{tid}")
         t.py_thread.start()
         return tid
 
     def _run_thread(self, t):
         self._thread_ended(t, t.run())
-        t.release()                         # its Store and instance: a server may spawn threads for hours
+        t.release()  # its Store and instance: a server may spawn threads for hours
         self._forget_ended()
 
     def _forget_ended(self):
         """Keep at most KEPT_ENDED ended threads in the table (the oldest go; counted)."""
         with self._lock:
             ended = [tid for tid, x in self.wasm_threads.items() if x.state == "ended" and tid != MAIN_TID]
-            for tid in ended[:max(0, len(ended) - KEPT_ENDED)]:
+            for tid in ended[: max(0, len(ended) - KEPT_ENDED)]:
                 del self.wasm_threads[tid]
                 self.threads_forgotten += 1
 
@@ -316,7 +343,7 @@ class Process(Views):
                 if left <= 0:
                     self._stragglers += 1
                     break
-                self._halt()        # again: a thread may have made its store after the first tick
+                self._halt()  # again: a thread may have made its store after the first tick
                 th.join(min(left, 0.05))
 
     def join_thread(self, tid):
@@ -383,8 +410,9 @@ class Process(Views):
     def _stopped(self, reason):
         self.status = {"timeout": "timeout", "interrupted": "interrupted"}.get(reason, "killed")
         self.exit_code = None
-        self.message = {"timeout": f"timed out after {self.timeout} s", "interrupted": "interrupted",
-                        }.get(self.status, "killed")
+        self.message = {"timeout": f"timed out after {self.timeout} s", "interrupted": "interrupted"}.get(
+            self.status, "killed"
+        )
 
     def start(self) -> "Process":
         """Run in a background thread; returns at once. See `wait()`, `kill()`."""
@@ -427,7 +455,7 @@ class Process(Views):
     def stderr(self) -> bytes:
         return self.err.value()
 
-    stdout_bytes = stdout       # the older names
+    stdout_bytes = stdout  # the older names
     stderr_bytes = stderr
 
     def close(self):
@@ -450,7 +478,7 @@ class Process(Views):
             _procs.drop_command_root(self)
         finally:
             eng, self._engine = self._engine, None
-            if eng is not None and not self._stragglers:   # a thread still in wasm keeps its engine
+            if eng is not None and not self._stragglers:  # a thread still in wasm keeps its engine
                 _compile.POOL.give_back(eng)
 
     def __repr__(self):

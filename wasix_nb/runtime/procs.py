@@ -11,6 +11,7 @@ A process that ends stays in the table as a zombie until its parent joins it.  W
 ends, as a container's does: every process still running is killed, and its descriptors closed.
 vfork is a fork whose parent waits until the child execs or ends (what vfork promises to the program).
 """
+
 import ctypes
 import os
 import posixpath
@@ -24,7 +25,7 @@ from ..host.registry import Control
 from ..options import DEFAULT_MAX_PROCS
 
 PAGE = 65536
-KEEP_ENDED = 1000           # reaped processes the views still list (a forking server makes many)
+KEEP_ENDED = 1000  # reaped processes the views still list (a forking server makes many)
 SIGKILL, SIGABRT, SIGTERM, SIGCHLD = 9, 6, 15, 17
 ENOENT_EXIT, ENOEXEC_EXIT = int(Errno.NOENT), int(Errno.NOEXEC)
 # what a fork child takes over from its parent's Host besides the descriptor table
@@ -54,11 +55,11 @@ def status_of(proc):
         killed = getattr(proc.host, "killed_by", None)
         code = proc.exit_code or 0
         if killed and killed.startswith("SIG") and 128 < code < 160:
-            return 2, 0, code - 128             # a signal's default action ended it
+            return 2, 0, code - 128  # a signal's default action ended it
         return 1, code & 0xFFFF, 0
     if proc.status == "trapped":
         return 2, 0, SIGABRT
-    return 2, 0, sig or SIGKILL                 # killed, timeout, interrupted
+    return 2, 0, sig or SIGKILL  # killed, timeout, interrupted
 
 
 class ProcTable:
@@ -67,8 +68,8 @@ class ProcTable:
     def __init__(self, root):
         self.root = root
         self.cond = threading.Condition()
-        self.procs = {root.pid: root}       # alive or zombie: what holds a process slot
-        self.history = {root.pid: root}     # every process made (ended ones: the newest KEEP_ENDED)
+        self.procs = {root.pid: root}  # alive or zombie: what holds a process slot
+        self.history = {root.pid: root}  # every process made (ended ones: the newest KEEP_ENDED)
         self.next_pid = root.pid + 1
         self.limit = getattr(root.options, "max_procs", None) or DEFAULT_MAX_PROCS
         self.ending = False
@@ -83,6 +84,7 @@ class ProcTable:
         """Make the child of `parent` from its unwound `frozen` stack (called while the parent's stack
         is off, so its memory is still) and start it; returns the child."""
         from .process import Process
+
         with self.cond:
             if self.ending:
                 raise WasiError(Errno.AGAIN, "the run is ending")
@@ -99,7 +101,7 @@ class ProcTable:
             copy_memory(parent, child, ct)
             st = ct.stack
             st.checkpoints = type(thread.stack.checkpoints)(thread.stack.checkpoints)
-            st.rewind(frozen, 0, restore=None)      # every exported mutable global, as the parent had it
+            st.rewind(frozen, 0, restore=None)  # every exported mutable global, as the parent had it
         except BaseException:
             child.close()
             raise
@@ -127,7 +129,7 @@ class ProcTable:
         parent = proc.parent
         if parent is not None and not parent.done.is_set():
             try:
-                signal_process(parent, SIGCHLD)     # taken at its next host call
+                signal_process(parent, SIGCHLD)  # taken at its next host call
             except Exception:  # noqa: BLE001 - a signal must not break the child's end
                 pass
 
@@ -144,7 +146,7 @@ class ProcTable:
                 done = [k for k in kids if k.done.is_set()]
                 if done:
                     k = done[0]
-                    del self.procs[k.pid]           # reaped: no longer a zombie
+                    del self.procs[k.pid]  # reaped: no longer a zombie
                     proc.children.remove(k.pid)
                     k.reaped = True
                     self._trim()
@@ -177,11 +179,11 @@ class ProcTable:
                 p.stop("killed")
         end = time.monotonic() + timeout
         for p in others:
-                p.wait(max(0.0, end - time.monotonic()))
+            p.wait(max(0.0, end - time.monotonic()))
 
     def _trim(self):
         gone = [pid for pid, p in self.history.items() if pid not in self.procs]
-        for pid in gone[:max(0, len(gone) - KEEP_ENDED)]:
+        for pid in gone[: max(0, len(gone) - KEEP_ENDED)]:
             del self.history[pid]
 
     def processes(self):
@@ -213,6 +215,7 @@ def signal_process(target, sig, sender=None, tick=False):
     ("interrupt") in ~40 % of example-fork runs, so it is off."""
     from . import signals as _signals
     from .thread import End
+
     if sig == 0 or target.done.is_set():
         return "the target exists"
     nm = _signals.name(sig)
@@ -233,7 +236,7 @@ def signal_process(target, sig, sender=None, tick=False):
     target.futexes.interrupt(t.tid)
     t.wake.set()
     if tick:
-        eng = target._engine                    # noqa: SLF001 - a busy thread takes it at the next tick
+        eng = target._engine  # noqa: SLF001 - a busy thread takes it at the next tick
         if eng is not None:
             eng.increment_epoch()
     return f"{nm} queued for pid {target.pid}"
@@ -258,7 +261,7 @@ def copy_memory(parent, child, thread):
         else:
             mem = thread.instance.exports(thread.store)[child.linked.memory_export]
             mem.grow(thread.store, pages)
-    s, d = src._base, dst._base                 # noqa: SLF001 - both views are of live memories
+    s, d = src._base, dst._base  # noqa: SLF001 - both views are of live memories
     for off in range(0, n, _COPY_CHUNK):
         k = min(_COPY_CHUNK, n - off)
         if _memcmp(s + off, d + off, k):
@@ -282,8 +285,9 @@ def exec_image(proc, exc: Exec):
     45 NOEXEC: not a program wasix_nb can run)."""
     from . import link as _link
     from .thread import End, WasmThread
+
     if getattr(proc, "vfork_done", None) is not None:
-        proc.vfork_done.set()                       # a vfork parent goes on once the child execs
+        proc.vfork_done.set()  # a vfork parent goes on once the child execs
     target = resolve(getattr(proc.options, "commands", None), exc.name)
     if target is None:
         msg = f"exec {exc.name}: no such program (map it with commands={{...}} / --map-command)"
@@ -299,12 +303,13 @@ def exec_image(proc, exc: Exec):
         linked = _link.link(proc._engine, module, source, proc.host, proc.options, lambda c: [], main.store)
     except Exception as e:  # noqa: BLE001 - a failed exec ends the process, never the host
         return End("exited", ENOEXEC_EXIT, f"exec {exc.name}: {str(e).splitlines()[0] if str(e) else e}")
-    proc.retired.append(old)                        # its raw callbacks must outlive any store using them
+    proc.retired.append(old)  # its raw callbacks must outlive any store using them
     proc.source, proc.module, proc.linked = source, module, linked
     proc.name = os.path.basename(exc.name)
     proc.shared_memory = linked.shared
-    proc.host.mem = (GuestMemory.of_shared(linked.shared) if linked.shared is not None
-                     else GuestMemory.of_bytearray(bytearray()))
+    proc.host.mem = (
+        GuestMemory.of_shared(linked.shared) if linked.shared is not None else GuestMemory.of_bytearray(bytearray())
+    )
     proc.wasm_threads = {1: main}
     proc.execs += 1
     return main.run()
@@ -315,6 +320,7 @@ def command_root(commands):
     user gives `commands` but no `dirs`: a shell stats its PATH entries before it forks and execs, and
     finds the commands there (exec itself goes through the command map, never this directory)."""
     import tempfile
+
     root = tempfile.mkdtemp(prefix="wxbin")
     os.mkdir(os.path.join(root, "bin"))
     for name in commands:
@@ -328,6 +334,7 @@ def command_root(commands):
 
 def drop_command_root(proc):
     import shutil
+
     dirs, proc.command_root = getattr(proc, "command_root", None), None
     if dirs:
         shutil.rmtree(dirs[0].rsplit("::", 1)[0], ignore_errors=True)
@@ -337,16 +344,16 @@ def inherit_host(host, parent):
     """A fork child's Host: the run's one trace, the parent's stdio, policy and settings, and a copy of
     its descriptor table."""
     if parent.scratch_dir is None:
-        parent.local_path("")               # one directory for LOCAL socket paths, shared by the tree
+        parent.local_path("")  # one directory for LOCAL socket paths, shared by the tree
     host.trace = parent.trace
-    host.fds._seq = parent.trace.events.__len__     # noqa: SLF001 - sequence numbers of the shared log
+    host.fds._seq = parent.trace.events.__len__  # noqa: SLF001 - sequence numbers of the shared log
     host.fds.inherit(parent.fds)
-    host._stdin, host._sinks = parent._stdin, parent._sinks     # noqa: SLF001
+    host._stdin, host._sinks = parent._stdin, parent._sinks  # noqa: SLF001
     host.policy = parent.policy
     host.args, host.env = list(parent.args), list(parent.env)
     for name in INHERITED:
         if hasattr(parent, name):
             setattr(host, name, getattr(parent, name))
     host.preopens = list(getattr(parent, "preopens", ()))
-    for root in host.preopens:              # the child's own reference (dropped when it closes)
+    for root in host.preopens:  # the child's own reference (dropped when it closes)
         root.hold()

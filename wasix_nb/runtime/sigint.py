@@ -1,4 +1,5 @@
 """SIGINT while a program runs on the main thread: stop it (epoch increment + wake of blocking calls)."""
+
 import os
 import select
 import signal

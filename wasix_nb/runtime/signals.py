@@ -8,6 +8,7 @@ epoch tick when it is busy in pure wasm (runtime/epoch.py).  Without a handler t
 POSIX default: CHLD, CONT, URG, WINCH are ignored, the stop signals too (no job control here), every
 other signal ends the process with status 128 + sig.
 """
+
 import sys
 import time
 
@@ -17,11 +18,13 @@ from ..host import registry
 from ..host.host import ProcExit
 from .thread import End
 
-NAMES = ("NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
-         "TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH POLL PWR SYS").split()
+NAMES = (
+    "NONE HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM CHLD CONT STOP "
+    "TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH POLL PWR SYS"
+).split()
 KILL = 9
-IGNORED = {16, 17, 22, 27}          # CHLD CONT URG WINCH
-STOPS = {18, 19, 20, 21}            # STOP TSTP TTIN TTOU
+IGNORED = {16, 17, 22, 27}  # CHLD CONT URG WINCH
+STOPS = {18, 19, 20, 21}  # STOP TSTP TTIN TTOU
 
 _SIGNAL_EVENT = registry.Syscall("signal", "sig:int", "", None, None, {}, "signals")
 
@@ -74,7 +77,7 @@ def _target(proc, tid):
 
 def _terminate(proc, sig, nm):
     proc.host.killed_by = nm
-    if proc.current_thread() is not None:           # from a host call of this process: unwind it
+    if proc.current_thread() is not None:  # from a host call of this process: unwind it
         raise ProcExit(128 + sig)
     proc.end_with(End("exited", 128 + sig, f"killed by {nm} (exit {128 + sig})"))
 
@@ -85,18 +88,47 @@ def run_pending(proc, t):
     trace = proc.host.trace
     while t.signals:
         sig = t.signals.popleft()
-        trace.add((time.perf_counter_ns(), 0, _SIGNAL_EVENT, (sig,), 0, None,
-                   f"{name(sig)} -> {proc.signal_handler}" if handler is not None else f"{name(sig)}: no handler export",
-                   proc.host.pid, t.tid, None))
+        trace.add(
+            (
+                time.perf_counter_ns(),
+                0,
+                _SIGNAL_EVENT,
+                (sig,),
+                0,
+                None,
+                f"{name(sig)} -> {proc.signal_handler}" if handler is not None else f"{name(sig)}: no handler export",
+                proc.host.pid,
+                t.tid,
+                None,
+            )
+        )
         if handler is not None:
             _raw_calls.call(handler, t.store, sig)
 
 
 # -- what each thread is doing --------------------------------------------------------------------------
 # calls that wait for something outside the thread (a peer, a timer, another thread)
-_BLOCKING = {"futex_wait", "thread_sleep", "thread_join", "poll_oneoff", "fd_read", "fd_write", "fd_pread",
-             "sock_accept", "sock_accept_v2", "sock_recv", "sock_recv_from", "sock_send", "sock_send_to",
-             "sock_connect", "proc_join", "sched_yield", "resolve", "sock_send_file", "epoll_wait"}
+_BLOCKING = {
+    "futex_wait",
+    "thread_sleep",
+    "thread_join",
+    "poll_oneoff",
+    "fd_read",
+    "fd_write",
+    "fd_pread",
+    "sock_accept",
+    "sock_accept_v2",
+    "sock_recv",
+    "sock_recv_from",
+    "sock_send",
+    "sock_send_to",
+    "sock_connect",
+    "proc_join",
+    "sched_yield",
+    "resolve",
+    "sock_send_file",
+    "epoll_wait",
+}
 
 
 def _in_call(frame):
@@ -158,12 +190,17 @@ def thread_rows(proc):
     t0 = proc.host.trace.t0
     for tid, t in sorted(proc.wasm_threads.items()):
         by = t.started_by
-        rows.append({
-            "tid": tid, "state": describe(proc, t, frames, waiting),
-            "calls": counts.get(tid, 0),
-            "started_by": "the host (_start)" if by is None else f"thread {by[0]}: {by[1]}",
-            "entry": t.entry, "started": t.started, "ended": t.ended,
-            "start_ns": None if t.started_ns is None else t.started_ns - t0,      # on the trace's clock
-            "end_ns": None if t.ended_ns is None else t.ended_ns - t0,
-        })
+        rows.append(
+            {
+                "tid": tid,
+                "state": describe(proc, t, frames, waiting),
+                "calls": counts.get(tid, 0),
+                "started_by": "the host (_start)" if by is None else f"thread {by[0]}: {by[1]}",
+                "entry": t.entry,
+                "started": t.started,
+                "ended": t.ended,
+                "start_ns": None if t.started_ns is None else t.started_ns - t0,  # on the trace's clock
+                "end_ns": None if t.ended_ns is None else t.ended_ns - t0,
+            }
+        )
     return rows

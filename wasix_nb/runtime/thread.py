@@ -5,6 +5,7 @@ Instantiation is part of the run (issue 9, B1): a module's start function runs u
 deadline, cancellation and exception rules as the entry, so a spinning or exiting start function ends
 as a Result like any other code.
 """
+
 import collections
 import threading
 import time
@@ -23,6 +24,7 @@ from .traps import describe_trap
 
 class End:
     """How a thread ended. kind: returned | exited | thread-exit | trapped | stopped."""
+
     __slots__ = ("kind", "code", "message", "error", "reason")
 
     def __init__(self, kind, code=None, message="", error=None, reason=None):
@@ -42,11 +44,11 @@ class WasmThread:
         self.args = tuple(args)
         self.store = store if store is not None else proc.new_store()
         self.instance = None
-        self.stack = None                   # asyncify.Stack when the module has the asyncify exports
-        self.started_by = started_by        # (tid, call name) that spawned it; None for the main thread
+        self.stack = None  # asyncify.Stack when the module has the asyncify exports
+        self.started_by = started_by  # (tid, call name) that spawned it; None for the main thread
         self.signals = collections.deque()  # signals queued for this thread, run at its next safe point
-        self.wake = threading.Event()       # ends a thread_sleep early (a signal, the process ending)
-        self.ident = None                   # the Python thread's ident while it runs
+        self.wake = threading.Event()  # ends a thread_sleep early (a signal, the process ending)
+        self.ident = None  # the Python thread's ident while it runs
         self.state = "created"
         self.end = None
         self.started = self.ended = None
@@ -73,7 +75,7 @@ class WasmThread:
         registry.THREAD.host = self.proc.host
         self.state = "running"
         self.started = time.time()
-        self.started_ns = time.perf_counter_ns()    # the trace's clock (timeline lanes)
+        self.started_ns = time.perf_counter_ns()  # the trace's clock (timeline lanes)
         try:
             self.end = self._run()
         finally:
@@ -93,7 +95,7 @@ class WasmThread:
                 return End("trapped", None, msg, NoEntry(msg))
             self.call_entry(func)
             return End("returned", 0, "returned from " + self.entry)
-        except Exec as e:                   # proc_exec: the process goes on with another program
+        except Exec as e:  # proc_exec: the process goes on with another program
             return End("exec", error=e)
         except ProcExit as e:
             killed = getattr(proc.host, "killed_by", None)
@@ -103,8 +105,9 @@ class WasmThread:
         except Cancelled as e:
             return End("stopped", reason=str(e.args[0] if e.args else proc.host.cancel_reason))
         except wasmtime.Trap as trap:
-            if proc.host.cancel_reason and (trap.trap_code == wasmtime.TrapCode.INTERRUPT
-                                            or "process is stopping" in trap.message):
+            if proc.host.cancel_reason and (
+                trap.trap_code == wasmtime.TrapCode.INTERRUPT or "process is stopping" in trap.message
+            ):
                 return End("stopped", reason=proc.host.cancel_reason)
             return End("trapped", None, describe_trap(trap, proc.source), trap)
         except KeyboardInterrupt:
@@ -121,8 +124,10 @@ class WasmThread:
 
     def call_entry(self, func):
         """The one call into the entry export, inside asyncify's unwind/rewind loop (fork, setjmp)."""
+
         def enter(store, *args):
             return _raw_calls.call(func, store, *args)
+
         asyncify.call(enter, self.store, self.args, self.stack)
 
     def __repr__(self):
@@ -131,7 +136,6 @@ class WasmThread:
 
 def _no_entry(module, entry, func, store, nargs):
     if isinstance(func, wasmtime.Func):
-        return (f"the export {entry!r} takes {len(func.type(store).params)} argument(s); "
-                f"wasix_nb calls it with {nargs}")
+        return f"the export {entry!r} takes {len(func.type(store).params)} argument(s); wasix_nb calls it with {nargs}"
     names = ", ".join(e.name for e in module.exports if isinstance(e.type, wasmtime.FuncType))
     return f"the program exports no function {entry!r} (it exports: {names or 'nothing'})"

@@ -1,4 +1,5 @@
 """Trap messages: the reason, the wasm backtrace by function name, and the WAT line when known."""
+
 import re
 
 import wasmtime

@@ -3,6 +3,7 @@ tables with their limits.  The memory budget (issue 9, B17) needs them to split 
 
 Reads only the binary's section headers and the table (4) and memory (5) sections.
 """
+
 from collections import namedtuple
 
 Limits = namedtuple("Limits", "min max is64 shared")
@@ -26,7 +27,7 @@ def _limits(data, i):
     hi = None
     if flags & 1:
         hi, i = _leb(data, i)
-    if flags & 8:                       # custom page size (proposal): its log2 follows
+    if flags & 8:  # custom page size (proposal): its log2 follows
         _, i = _leb(data, i)
     return Limits(lo, hi, bool(flags & 4), bool(flags & 2)), i
 
@@ -49,7 +50,7 @@ def defined_memories_and_tables(wasm: bytes):
             elif sid == 4:
                 count, j = _leb(wasm, i)
                 for _ in range(count):
-                    if wasm[j] == 0x40:         # table with an init expression: 0x40 0x00 reftype
+                    if wasm[j] == 0x40:  # table with an init expression: 0x40 0x00 reftype
                         j += 2
                     if wasm[j] in (0x63, 0x64):  # (ref null? ht): heap type follows
                         j += 1
@@ -64,13 +65,12 @@ def defined_memories_and_tables(wasm: bytes):
     return mems, tables
 
 
-_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128", 0x70: "funcref",
-             0x6F: "externref"}
+_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128", 0x70: "funcref", 0x6F: "externref"}
 
 
 def _valtype(data, i):
     b = data[i]
-    if b in (0x63, 0x64):                       # (ref null? heaptype)
+    if b in (0x63, 0x64):  # (ref null? heaptype)
         _, j = _leb(data, i + 1)
         return "ref", j
     return _VALTYPES.get(b, f"type 0x{b:02x}"), i + 1
@@ -78,7 +78,7 @@ def _valtype(data, i):
 
 def _name(data, i):
     n, i = _leb(data, i)
-    return data[i:i + n].decode("utf-8", "replace"), i + n
+    return data[i : i + n].decode("utf-8", "replace"), i + n
 
 
 def function_imports(wasm: bytes):
@@ -96,7 +96,7 @@ def function_imports(wasm: bytes):
                 count, j = _leb(wasm, i)
                 for _ in range(count):
                     if wasm[j] != 0x60:
-                        return None             # GC proposal type forms: not read here
+                        return None  # GC proposal type forms: not read here
                     sig = []
                     j += 1
                     for _part in range(2):
@@ -117,15 +117,15 @@ def function_imports(wasm: bytes):
                     if kind == 0:
                         idx, j = _leb(wasm, j)
                         out[(mod, name)] = types[idx]
-                    elif kind == 1:             # table: reftype, limits
+                    elif kind == 1:  # table: reftype, limits
                         _, j = _valtype(wasm, j)
                         _, j = _limits(wasm, j)
                     elif kind == 2:
                         _, j = _limits(wasm, j)
-                    elif kind == 3:             # global: valtype, mutability
+                    elif kind == 3:  # global: valtype, mutability
                         _, j = _valtype(wasm, j)
                         j += 1
-                    elif kind == 4:             # tag: attribute, type index
+                    elif kind == 4:  # tag: attribute, type index
                         j += 1
                         _, j = _leb(wasm, j)
                     else:

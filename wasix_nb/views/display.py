@@ -4,6 +4,7 @@ The magics call `show(proc, live=...)` before starting the program, display the 
 the program, then call `obj.finish()`.  `live=True` gives the widget panel (with the final tables as its
 HTML/text fallback); `live=False` the final tables only.
 """
+
 import codecs
 import threading
 import uuid
@@ -28,12 +29,14 @@ class StaticResult(Static):
 
     def _ipython_display_(self):
         from IPython.display import display
+
         self._displayed = True
         display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def _update(self):
         if self._displayed:
             from IPython.display import update_display
+
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def publish_final(self, timeout=10.0):
@@ -44,12 +47,12 @@ class StaticResult(Static):
     def finish(self, timeout=None):
         if self.proc.done.is_set():
             self._update()
-        else:   # a background process: fill in the tables when it ends
+        else:  # a background process: fill in the tables when it ends
             threading.Thread(target=lambda: (self.proc.done.wait(), self._update()), daemon=True).start()
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-MAX_SAVED_OUTPUT = 64 * 1024     # bytes of a background program's output kept in its saved output
+MAX_SAVED_OUTPUT = 64 * 1024  # bytes of a background program's output kept in its saved output
 
 
 class StreamView:
@@ -59,6 +62,7 @@ class StreamView:
 
     def __init__(self, proc=None):
         import ipywidgets
+
         self.proc = proc
         self.widget = ipywidgets.Output()
         self.display_id = uuid.uuid4().hex
@@ -74,13 +78,17 @@ class StreamView:
                 text = dec.decode(data)
                 if text:
                     append(text)
+
             return write
+
         return sink("stdout"), sink("stderr")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         if not self._ended:
-            return {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-                    "text/plain": ""}
+            return {
+                WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
+                "text/plain": "",
+            }
         p = self.proc
         data = p.stdout + p.stderr
         cut = len(data) > MAX_SAVED_OUTPUT
@@ -89,6 +97,7 @@ class StreamView:
 
     def _ipython_display_(self):
         from IPython.display import display
+
         self._displayed = True
         display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
@@ -96,6 +105,7 @@ class StreamView:
         if self.proc.done.wait(timeout) and self._displayed:
             self._ended = True
             from IPython.display import update_display
+
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def finish(self, timeout=None):
@@ -112,5 +122,6 @@ def show(proc, live=False, interval=0.1, rate=10, calls=True, summary=True):
     tables (the cell prints them itself: --trace, --summary)."""
     if live:
         from .panel import LivePanel
+
         return LivePanel(proc, interval=interval, rate=rate, calls=calls, summary=summary)
     return StaticResult(proc, calls=calls, summary=summary)

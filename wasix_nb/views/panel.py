@@ -7,6 +7,7 @@ after sending k messages the thread waits k/rate seconds, which keeps any stretc
 rate·T + 2 messages.  A final update always follows the end of the process, then the display's static
 HTML fallback is replaced by the final tables.
 """
+
 import threading
 import time
 import uuid
@@ -26,16 +27,17 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 class LivePanel:
     def __init__(self, proc, interval=0.1, rate=10, calls=True, summary=True):
         import ipywidgets as W
+
         self.proc = proc
         self.interval = interval
         self.rate = rate
-        self.messages = 0           # comm messages sent by updates (one per changed widget)
-        self.updates = 0            # updates that sent at least one message
+        self.messages = 0  # comm messages sent by updates (one per changed widget)
+        self.updates = 0  # updates that sent at least one message
         self.display_id = uuid.uuid4().hex
-        self.error = None           # traceback of the last failed update, if any
+        self.error = None  # traceback of the last failed update, if any
         self._displayed = False
-        self._cursor = 0            # events already counted into _acc
-        self._acc = {}              # syscall name -> [calls, errors, total_ns]
+        self._cursor = 0  # events already counted into _acc
+        self._acc = {}  # syscall name -> [calls, errors, total_ns]
         self._errors = 0
         self._unfinished = 0
         self._marks = deque(maxlen=MAX_MARKS)
@@ -49,14 +51,15 @@ class LivePanel:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._final = threading.Event()
-        self._ended = False         # the final tables replaced the widget view
+        self._ended = False  # the final tables replaced the widget view
         top, bottom = self._render(final=False)
         self.top = W.HTML(value=top)
         self.bottom = W.HTML(value=bottom)
         self.widget = W.VBox([self.top, self.bottom])
         self.widget.add_class("wasix-panel")
         from .static import Static
-        self._static = Static(proc, calls=calls, summary=summary)   # the final tables, ids fixed for this panel
+
+        self._static = Static(proc, calls=calls, summary=summary)  # the final tables, ids fixed for this panel
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"wasix-panel:{proc.name}")
         self._thread.start()
 
@@ -84,6 +87,7 @@ class LivePanel:
             fn(**kw)
         except Exception:  # noqa: BLE001
             import traceback
+
             self.error = traceback.format_exc()
 
     def _key(self):
@@ -119,21 +123,20 @@ class LivePanel:
     def _count(self, events, n):
         """Fold the events since the last update into the per-function summary (incremental)."""
         acc, marks, t0 = self._acc, self._marks, self.proc.host.trace.t0
-        for seq, ev in enumerate(events[self._cursor:n], self._cursor):
+        for seq, ev in enumerate(events[self._cursor : n], self._cursor):
             call = ev[CALL]
             row = acc.get(call.name)
             if row is None:
                 row = acc[call.name] = [0, 0, 0, 0]
             row[0] += 1
             row[2] += ev[DUR]
-            if ev[ERRNO] is None and ev[MARK] in UNFINISHED:   # cut short: neither error nor success
+            if ev[ERRNO] is None and ev[MARK] in UNFINISHED:  # cut short: neither error nor success
                 row[3] += 1
                 self._unfinished += 1
             elif ev[ERRNO]:
                 row[1] += 1
                 self._errors += 1
-                marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]),
-                              f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
+                marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]), f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
         self._cursor = n
 
     def _summary(self, trace):
@@ -173,7 +176,7 @@ class LivePanel:
         born = float("-inf") if self._first else now
         self._first = False
         ages, flashes = {}, {}
-        seen, state, flash, gone_at = {}, {}, {}, {}    # kept only for the rows shown: bounded memory
+        seen, state, flash, gone_at = {}, {}, {}, {}  # kept only for the rows shown: bounded memory
         for r in rows:
             key = (r["fd"], r["opened_seq"])
             seen[key] = self._seen.get(key, born)
@@ -186,32 +189,53 @@ class LivePanel:
             if key in flash:
                 flashes[key] = now - flash[key]
         gone = {}
-        for r in closed[-sections.MAX_CLOSED:]:
+        for r in closed[-sections.MAX_CLOSED :]:
             key = (r["fd"], r["opened_seq"], r["closed_seq"])
             gone_at[key] = self._gone.get(key, now)
             gone[key] = now - gone_at[key]
         self._seen, self._state, self._flash, self._gone = seen, state, flash, gone_at
 
         if p.status == "running" and p.started:
-            elapsed = round(time.time() - p.started, 1)     # changes once a second: bounded updates
+            elapsed = round(time.time() - p.started, 1)  # changes once a second: bounded updates
         else:
             elapsed = p.duration
         note = f"(the host closed {at_exit} descriptors at exit)" if at_exit else ""
-        top = "".join([sections.CSS, '<div class="wxp">',
-                       sections.status_html(p.name, p.status, p.exit_code, elapsed, trace.calls,
-                                           self._errors + sum(r[1] for r in list(trace.unrecorded.values())), note,
-                                           self._unfinished + sum(trace.unrecorded_unfinished.values())),
-                       threads_view.section_html(p), procs_view.section_html(p),
-                       sections.fd_table_html(rows, ages, flashes),
-                       sections.closed_html(closed, gone), "</div>"])
+        top = "".join(
+            [
+                sections.CSS,
+                '<div class="wxp">',
+                sections.status_html(
+                    p.name,
+                    p.status,
+                    p.exit_code,
+                    elapsed,
+                    trace.calls,
+                    self._errors + sum(r[1] for r in list(trace.unrecorded.values())),
+                    note,
+                    self._unfinished + sum(trace.unrecorded_unfinished.values()),
+                ),
+                threads_view.section_html(p),
+                procs_view.section_html(p),
+                sections.fd_table_html(rows, ages, flashes),
+                sections.closed_html(closed, gone),
+                "</div>",
+            ]
+        )
         if final or n != self._bottom_n or version != self._bottom_v:
             first = max(0, n - sections.RECENT)
             svg = render(trace, rows, closed, marks=list(self._marks)) if (n or closed) else ""
-            self._bottom = "".join([
-                sections.CSS, '<div class="wxp"><div class="wx-cols">',
-                sections.calls_html(events[first:n], first, trace.t0),
-                sections.summary_html(self._summary(trace)) if self._acc else "", "</div>",
-                stream.section_html(trace), svg, "</div>"])
+            self._bottom = "".join(
+                [
+                    sections.CSS,
+                    '<div class="wxp"><div class="wx-cols">',
+                    sections.calls_html(events[first:n], first, trace.t0),
+                    sections.summary_html(self._summary(trace)) if self._acc else "",
+                    "</div>",
+                    stream.section_html(trace),
+                    svg,
+                    "</div>",
+                ]
+            )
             self._bottom_n, self._bottom_v = n, version
         return top, self._bottom
 
@@ -223,19 +247,20 @@ class LivePanel:
         st = self._static
         bundle = {"text/html": st.html(), "text/plain": st.text()}
         if not self._ended:
-            bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
-                      **bundle}
+            bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}, **bundle}
         return bundle
 
     def _ipython_display_(self):
         # displayed under our own display_id, so the end can swap the fallback HTML for the final tables
         from IPython.display import display
+
         self._displayed = True
         display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     def _publish_fallback(self):
         if self._displayed:
             from IPython.display import update_display
+
             update_display(self._repr_mimebundle_(), raw=True, display_id=self.display_id)
 
     # -- API for the magics ------------------------------------------------------------------------

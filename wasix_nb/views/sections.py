@@ -4,11 +4,12 @@ Highlights are CSS animations.  A section's HTML is replaced on every update, wh
 animation from zero, so each highlighted element gets a negative `animation-delay` equal to its age:
 the browser resumes the fade where it was, and the highlight ends on time however often we re-render.
 """
+
 import html
 
 from ..trace import ERRNO, MARK, UNFINISHED, format_event
 
-FLASH_S = 2.0   # how long a new row / state change / close stays highlighted
+FLASH_S = 2.0  # how long a new row / state change / close stays highlighted
 
 CSS = """<style>
 .wxp{font-family:var(--jp-code-font-family,monospace);font-size:12px;line-height:1.35}
@@ -37,10 +38,35 @@ CSS = """<style>
 
 # one vocabulary: the headers are the DataFrame column names (srv.fds, srv.history, srv.summary), and the
 # values are shown as the saved tables show them
-FD_KEYS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags", "bytes_in", "bytes_out",
-           "opened_seq"]
-CLOSED_KEYS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags", "bytes_in", "bytes_out",
-               "opened_seq", "closed_seq"]
+FD_KEYS = [
+    "fd",
+    "kind",
+    "family",
+    "type",
+    "proto",
+    "state",
+    "local",
+    "peer",
+    "flags",
+    "bytes_in",
+    "bytes_out",
+    "opened_seq",
+]
+CLOSED_KEYS = [
+    "fd",
+    "kind",
+    "family",
+    "type",
+    "proto",
+    "state",
+    "local",
+    "peer",
+    "flags",
+    "bytes_in",
+    "bytes_out",
+    "opened_seq",
+    "closed_seq",
+]
 MAX_OPEN, MAX_CLOSED, RECENT = 64, 12, 12
 
 _esc = html.escape
@@ -106,9 +132,11 @@ def status_html(name, status, exit_code, elapsed, ncalls, nerrors, note="", unfi
     extra = f' <span class="wx-note">{_esc(note)}</span>' if note else ""
     # after a kernel restart ipywidgets marks the view `jupyter-widgets-disconnected`: CSS then swaps the
     # frozen "running" for what is true (the process died with its kernel)
-    gone = ('<span class="wx-gone"> process gone (its kernel stopped)</span>' if cls == "live" else "")
-    return (f'<div class="wx-status"><b>{_esc(name)}</b>: <span class="wx-st {cls}">{_esc(word)}</span>{gone}'
-            f' · {plural(ncalls, "call")} · {errs}{t}{extra}</div>')
+    gone = '<span class="wx-gone"> process gone (its kernel stopped)</span>' if cls == "live" else ""
+    return (
+        f'<div class="wx-status"><b>{_esc(name)}</b>: <span class="wx-st {cls}">{_esc(word)}</span>{gone}'
+        f" · {plural(ncalls, 'call')} · {errs}{t}{extra}</div>"
+    )
 
 
 def fd_table_html(rows, ages, flashes):
@@ -167,15 +195,17 @@ def calls_html(events, start, t0):
 def summary_html(acc):
     """`acc`: name -> [calls, errors, total_ns, unfinished] (the columns of `proc.summary`)."""
     rows = sorted(acc.items(), key=lambda kv: -kv[1][2])
-    out = ['<div><h4>per function</h4><table class="wx-summary"><tr><th>syscall</th><th>calls</th>'
-           '<th>errors</th><th>total_ns</th><th>mean_ns</th><th>unfinished</th></tr>']
+    out = [
+        '<div><h4>per function</h4><table class="wx-summary"><tr><th>syscall</th><th>calls</th>'
+        "<th>errors</th><th>total_ns</th><th>mean_ns</th><th>unfinished</th></tr>"
+    ]
     for name, row in rows:
         c, e, t = row[:3]
         u = row[3] if len(row) > 3 else 0
         err = f'<span class="wx-err">{e}</span>' if e else "0"
         unf = f'<span class="wx-unf">{u}</span>' if u else "0"
-        out.append(f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t}</td><td>{t // c}</td>"
-                   f"<td>{unf}</td></tr>")
+        out.append(
+            f"<tr><td>{_esc(name)}</td><td>{c}</td><td>{err}</td><td>{t}</td><td>{t // c}</td><td>{unf}</td></tr>"
+        )
     out.append("</table></div>")
     return "".join(out)
-

@@ -1,4 +1,5 @@
 """The final tables as static HTML (pandas, stable ids) and text: what renders without widget state."""
+
 import html
 import itertools
 import re
@@ -9,14 +10,13 @@ from .sections import status_text
 from .timeline import img_html, timeline
 
 RECENT = 20
-_counter = itertools.count(1)   # per kernel session: ids stay the same when a notebook is re-executed
+_counter = itertools.count(1)  # per kernel session: ids stay the same when a notebook is re-executed
 
 
 def status_line(proc) -> str:
     """'srv: exited 0 · 5 calls · 1 error · 3.2 ms', worded as the live panel words it."""
     tr = proc.host.trace
-    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors(),
-                       tr.unfinished())
+    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors(), tr.unfinished())
 
 
 def _section(view, p) -> str:
@@ -32,17 +32,20 @@ class Static:
 
     def __init__(self, proc, calls=True, summary=True):
         self.proc = proc
-        self.calls = calls          # False when the cell prints the trace itself (--trace): no line twice
-        self.summary = summary      # False when the cell prints the summary (--summary)
+        self.calls = calls  # False when the cell prints the trace itself (--trace): no line twice
+        self.summary = summary  # False when the cell prints the summary (--summary)
         self.uid = f"wasix-{re.sub(r'[^A-Za-z0-9]+', '', proc.name) or 'p'}-{next(_counter)}"
 
     def html(self, fds=None) -> str:
         p, uid = self.proc, self.uid
         fds = tables.fds(p) if fds is None else fds
-        parts = [f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
-                 _section(threads_view, p),       # the threads, when it had more than one
-                 "<h4>descriptors</h4>", tables.styled(fds, uid + "-fds")]
-        parts.append(procs.section_html(p))     # the process tree, once the run forked ("" otherwise)
+        parts = [
+            f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
+            _section(threads_view, p),  # the threads, when it had more than one
+            "<h4>descriptors</h4>",
+            tables.styled(fds, uid + "-fds"),
+        ]
+        parts.append(procs.section_html(p))  # the process tree, once the run forked ("" otherwise)
         closed = tables.closed_rows(p, at_exit=False)
         if closed:
             parts += ["<h4>closed</h4>", tables.styled(tables.history_frame(closed), uid + "-closed")]
@@ -55,8 +58,8 @@ class Static:
             if self.calls:
                 lines = tr.lines(max(0, n - RECENT))
                 parts.append(f"<h4>last calls</h4><pre>{html.escape(chr(10).join(lines))}</pre>")
-            parts.append(stream.section_html(tr, max_bytes=4096))    # the last socket's conversation
-            parts.append(img_html(timeline(p).svg))   # an <img>: untrusted notebooks and GitHub show it
+            parts.append(stream.section_html(tr, max_bytes=4096))  # the last socket's conversation
+            parts.append(img_html(timeline(p).svg))  # an <img>: untrusted notebooks and GitHub show it
         parts.append("</div>")
         return "".join(parts)
 
@@ -71,5 +74,5 @@ class Static:
         return "\n".join(out)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        fds = tables.fds(self.proc)     # one frame for both forms
+        fds = tables.fds(self.proc)  # one frame for both forms
         return {"text/plain": self.text(fds), "text/html": self.html(fds)}

@@ -10,11 +10,12 @@ capture limit); what was not captured is said, never guessed.
     proc.follow(fd=4)          # the most recent one on fd 4
     proc.follow(peer="127.0.0.1:5555", hex=True)
 """
+
 import html
 
 # the two sides, in colours that read on light and dark backgrounds (as Wireshark: peer red, us blue)
 IN_COLOUR, OUT_COLOUR = "#c0392b", "#1f6fb2"
-MAX_BYTES = 16 * 1024       # shown per view; the rest is counted, not drawn
+MAX_BYTES = 16 * 1024  # shown per view; the rest is counted, not drawn
 _NOT_SOCKET = ("stdin", "stdout", "stderr")
 
 
@@ -34,8 +35,11 @@ def conversations(rows):
 
 def pick(rows, fd=None, peer=None, pid=None):
     """The rows of one conversation: the most recent matching (pid, fd, peer), or [] when none."""
-    keys = [k for k in conversations(rows)
-            if (fd is None or k[1] == fd) and (peer is None or k[2] == peer) and (pid is None or k[0] == pid)]
+    keys = [
+        k
+        for k in conversations(rows)
+        if (fd is None or k[1] == fd) and (peer is None or k[2] == peer) and (pid is None or k[0] == pid)
+    ]
     if not keys:
         return []
     key = keys[-1]
@@ -58,7 +62,7 @@ def _text(data: bytes) -> str:
 def _hex(data: bytes, offset: int) -> str:
     lines = []
     for i in range(0, len(data), 16):
-        chunk = data[i:i + 16]
+        chunk = data[i : i + 16]
         hexes = " ".join(f"{b:02x}" for b in chunk)
         ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{offset + i:08x}  {hexes:<47}  {ascii_}")
@@ -88,17 +92,21 @@ def summary(rows) -> str:
     n_in = sum(r[6] for r in rows if r[5] == "in")
     n_out = sum(r[6] for r in rows if r[5] == "out")
     who = f"pid {pid} " if pid != 1 else ""
-    return (f"{who}fd {fd} ⇄ {peer}: {n_in} bytes in (from the peer), {n_out} bytes out (from the program), "
-            f"{len(rows)} payloads")
+    return (
+        f"{who}fd {fd} ⇄ {peer}: {n_in} bytes in (from the peer), {n_out} bytes out (from the program), "
+        f"{len(rows)} payloads"
+    )
 
 
 def html_view(rows, hex=False, max_bytes=MAX_BYTES, title="conversation") -> str:
     """The conversation as HTML with inline colours (kept by Lab's sanitizer, GitHub and nbconvert)."""
     esc = html.escape
-    parts = [f'<div class="wx-stream"><h4>{esc(title)}</h4><div style="font-size:90%">{esc(summary(rows))} · '
-             f'<span style="color:{IN_COLOUR};font-weight:bold">in</span> / '
-             f'<span style="color:{OUT_COLOUR};font-weight:bold">out</span></div>'
-             '<pre style="white-space:pre-wrap;margin:2px 0">']
+    parts = [
+        f'<div class="wx-stream"><h4>{esc(title)}</h4><div style="font-size:90%">{esc(summary(rows))} · '
+        f'<span style="color:{IN_COLOUR};font-weight:bold">in</span> / '
+        f'<span style="color:{OUT_COLOUR};font-weight:bold">out</span></div>'
+        '<pre style="white-space:pre-wrap;margin:2px 0">'
+    ]
     for direction, body, note in _chunks(rows, hex, max_bytes):
         colour = IN_COLOUR if direction == "in" else OUT_COLOUR
         text = body + ("\n" if hex and body else "") + (f" {note}" if note else "")
@@ -143,16 +151,17 @@ class Conversation:
 def follow(p, fd=None, peer=None, pid=None, hex=False) -> Conversation:
     """The most recent socket conversation of a Process or Result (optionally on `fd`, with `peer`)."""
     from .tables import event_log
+
     return Conversation(pick(event_log(p).io_rows(), fd, peer, pid), hex)
 
 
 def section_html(trace, max_bytes=2048) -> str:
     """The live panel's section: the most recent socket conversation, its last `max_bytes` shown."""
-    rows = pick(trace.io_rows()[-2000:])     # the recent payloads: bounded work per update
+    rows = pick(trace.io_rows()[-2000:])  # the recent payloads: bounded work per update
     if not rows:
         return ""
     total, keep = 0, []
-    for r in reversed(rows):        # the end of the conversation is what changes
+    for r in reversed(rows):  # the end of the conversation is what changes
         keep.append(r)
         total += len(r[7] or b"")
         if total >= max_bytes:

@@ -4,6 +4,7 @@ Each `*_frame` function takes plain data (rows or a Trace); `fds(proc)`, `histor
 `summary(proc)` and `io(proc)` take a Process or a Result.  `styled(df, uid)` gives deterministic HTML
 (a stable id).
 """
+
 import pandas as pd
 
 from .. import capture as _cap
@@ -26,16 +27,48 @@ from ..trace import (
     state_of,
 )
 
-FD_COLUMNS = ["fd", "kind", "family", "type", "proto", "state", "local", "peer", "flags",
-              "bytes_in", "bytes_out", "opened_seq", "closed_seq"]
-CALL_COLUMNS = ["seq", "t_ns", "dur_ns", "pid", "tid", "syscall", "fd", "errno", "errno_name", "state",
-                "args", "outs", "mark"]
+FD_COLUMNS = [
+    "fd",
+    "kind",
+    "family",
+    "type",
+    "proto",
+    "state",
+    "local",
+    "peer",
+    "flags",
+    "bytes_in",
+    "bytes_out",
+    "opened_seq",
+    "closed_seq",
+]
+CALL_COLUMNS = [
+    "seq",
+    "t_ns",
+    "dur_ns",
+    "pid",
+    "tid",
+    "syscall",
+    "fd",
+    "errno",
+    "errno_name",
+    "state",
+    "args",
+    "outs",
+    "mark",
+]
 SUMMARY_COLUMNS = ["syscall", "calls", "errors", "total_ns", "mean_ns", "unfinished"]
 IO_COLUMNS = ["seq", "t_ns", "pid", "tid", "fd", "direction", "nbytes", "data", "peer"]
 
 
-_FD_DTYPES = {"fd": "int64", "proto": "int64", "bytes_in": "int64", "bytes_out": "int64",
-              "opened_seq": "Int64", "closed_seq": "Int64"}
+_FD_DTYPES = {
+    "fd": "int64",
+    "proto": "int64",
+    "bytes_in": "int64",
+    "bytes_out": "int64",
+    "opened_seq": "Int64",
+    "closed_seq": "Int64",
+}
 
 
 def fds_frame(rows) -> pd.DataFrame:
@@ -95,17 +128,36 @@ def trace_frame(trace, start: int = 0, stop=None) -> pd.DataFrame:
     for i, ev in enumerate(events):
         call = ev[CALL]
         err = ev[ERRNO]
-        recs.append((
-            start + i, ev[START] - t0, ev[DUR], ev[PID], ev[TID], call.name, fd_arg(call, ev[ARGS]), err,
-            _errno.name(err) if err is not None else "", state_of(ev),
-            typed_args(call, ev[ARGS], ev[CAP], ev),
-            dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {},
-            (ev[MARK] or "") if err is not None else "",
-        ))
+        recs.append(
+            (
+                start + i,
+                ev[START] - t0,
+                ev[DUR],
+                ev[PID],
+                ev[TID],
+                call.name,
+                fd_arg(call, ev[ARGS]),
+                err,
+                _errno.name(err) if err is not None else "",
+                state_of(ev),
+                typed_args(call, ev[ARGS], ev[CAP], ev),
+                dict(zip(call.outs, ev[OUTS])) if ev[OUTS] else {},
+                (ev[MARK] or "") if err is not None else "",
+            )
+        )
     cols = list(zip(*recs)) if recs else [()] * len(CALL_COLUMNS)
-    dtypes = {"seq": "int64", "t_ns": "int64", "dur_ns": "int64", "pid": "int64", "tid": "int64",
-              "syscall": "category", "fd": "Int64", "errno": "Int64", "errno_name": "category",
-              "state": "category"}
+    dtypes = {
+        "seq": "int64",
+        "t_ns": "int64",
+        "dur_ns": "int64",
+        "pid": "int64",
+        "tid": "int64",
+        "syscall": "category",
+        "fd": "Int64",
+        "errno": "Int64",
+        "errno_name": "category",
+        "state": "category",
+    }
     data = {c: pd.array(list(v), dtype=dtypes.get(c, object)) for c, v in zip(CALL_COLUMNS, cols)}
     return pd.DataFrame(data, columns=CALL_COLUMNS, copy=False)
 
@@ -116,8 +168,15 @@ def io_frame(trace) -> pd.DataFrame:
     `stdout`, a pipe...)."""
     rows = trace.io_rows()
     cols = list(zip(*rows)) if rows else [()] * len(IO_COLUMNS)
-    dtypes = {"seq": "int64", "t_ns": "int64", "pid": "int64", "tid": "int64", "fd": "int64",
-              "direction": "category", "nbytes": "int64"}
+    dtypes = {
+        "seq": "int64",
+        "t_ns": "int64",
+        "pid": "int64",
+        "tid": "int64",
+        "fd": "int64",
+        "direction": "category",
+        "nbytes": "int64",
+    }
     data = {c: pd.array(list(v), dtype=dtypes.get(c, object)) for c, v in zip(IO_COLUMNS, cols)}
     return pd.DataFrame(data, columns=IO_COLUMNS, copy=False)
 
@@ -138,7 +197,7 @@ def event_log(p):
 
 def open_rows(p):
     """The descriptor table as the program left it (or as it is now, while it runs)."""
-    if hasattr(p, "fd_rows"):                       # a Result
+    if hasattr(p, "fd_rows"):  # a Result
         return p.fd_rows
     return p.final_rows if p.final_rows is not None else p.host.fds.rows()
 

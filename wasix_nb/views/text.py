@@ -1,4 +1,5 @@
 """Saved traces back to text: what `python -m wasix_nb trace FILE` prints."""
+
 import sys
 
 from ..trace import load_jsonl
@@ -7,6 +8,7 @@ from ..trace import load_jsonl
 def save_trace(p, path) -> str:
     """Write the trace of a Process or Result as JSON lines (`Trace.to_jsonl`); returns the path."""
     from .tables import event_log
+
     trace = event_log(p)
     with open(path, "w", encoding="utf-8") as fp:
         trace.to_jsonl(fp)

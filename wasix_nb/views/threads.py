@@ -5,6 +5,7 @@ state ("running wasm", "blocked in futex_wait on 0x…", "blocked in sock_accept
 code 0"…), calls made, which call started it.  What every thread is blocked on right now is the
 question a deadlock asks.
 """
+
 import html
 
 THREAD_COLUMNS = ["tid", "state", "calls", "started_by", "entry", "started", "ended"]
@@ -18,6 +19,7 @@ def rows_of(p):
 
 def frame(rows):
     import pandas as pd
+
     rows = list(rows)
     cols = {c: [r.get(c) for r in rows] for c in THREAD_COLUMNS}
     df = pd.DataFrame(cols, columns=THREAD_COLUMNS)
@@ -38,12 +40,15 @@ def section_html(p) -> str:
     if len(rows) < 2:
         return ""
     esc = html.escape
-    out = ['<h4>threads</h4><table class="wx-threads"><tr><th>tid</th><th>state</th><th>calls</th>'
-           '<th>started by</th></tr>']
+    out = [
+        '<h4>threads</h4><table class="wx-threads"><tr><th>tid</th><th>state</th><th>calls</th><th>started by</th></tr>'
+    ]
     for r in rows[:MAX_SHOWN]:
         cls = ' class="wx-closed"' if r["state"].startswith(("exited", "stopped", "trapped", "called")) else ""
-        out.append(f'<tr{cls}><td>{r["tid"]}</td><td>{esc(r["state"])}</td><td>{r["calls"]}</td>'
-                   f'<td>{esc(r["started_by"])}</td></tr>')
+        out.append(
+            f"<tr{cls}><td>{r['tid']}</td><td>{esc(r['state'])}</td><td>{r['calls']}</td>"
+            f"<td>{esc(r['started_by'])}</td></tr>"
+        )
     if len(rows) > MAX_SHOWN:
         out.append(f'<tr><td colspan="4" class="wx-note">… {len(rows) - MAX_SHOWN} more threads</td></tr>')
     out.append("</table>")

@@ -9,6 +9,7 @@ notebooks, GitHub and nbviewer all display (an inline `<svg>` is stripped there,
 run-on garbage).  Inside an `<img>` CSS variables do not apply, so every colour has a fallback that reads
 on the SVG's own light backdrop, in light and dark themes alike.
 """
+
 import base64
 import html
 
@@ -16,13 +17,22 @@ from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, START
 from .tables import closed_rows, event_log, fd_arg, open_rows
 
-COLOURS = {"stdio": "#9e9e9e", "INET": "#1f77b4", "INET6": "#9467bd", "LOCAL": "#2ca02c", "file": "#8c564b",
-           "dir": "#bcbd22", "other": "#ff7f0e"}
+COLOURS = {
+    "stdio": "#9e9e9e",
+    "INET": "#1f77b4",
+    "INET6": "#9467bd",
+    "LOCAL": "#2ca02c",
+    "file": "#8c564b",
+    "dir": "#bcbd22",
+    "other": "#ff7f0e",
+}
 # theme variables with fallbacks for a light backdrop (what an <img> shows in every theme)
-STYLE = ("<style>.wx-tl-bg{fill:var(--jp-layout-color0,#fff)}"
-         ".wx-tl-fg{fill:var(--jp-ui-font-color1,#1a1a1a)}"
-         ".wx-tl-dim{fill:var(--jp-ui-font-color2,#555)}"
-         ".wx-tl-grid{stroke:var(--jp-border-color2,#ddd)}</style>")
+STYLE = (
+    "<style>.wx-tl-bg{fill:var(--jp-layout-color0,#fff)}"
+    ".wx-tl-fg{fill:var(--jp-ui-font-color1,#1a1a1a)}"
+    ".wx-tl-dim{fill:var(--jp-ui-font-color2,#555)}"
+    ".wx-tl-grid{stroke:var(--jp-border-color2,#ddd)}</style>"
+)
 WIDTH, LEFT, RIGHT, LANE, TOP = 720, 64, 12, 16, 32
 MAX_BARS, MAX_MARKS, MAX_LANES = 400, 500, 48
 
@@ -56,8 +66,35 @@ def _seq_time(events, t0, seq, end_ns):
 
 
 def _nice_step(span_ns):
-    for step in (1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 2e8, 5e8,
-                 1e9, 2e9, 5e9, 1e10, 3e10, 6e10, 3e11, 6e11, 3.6e12):
+    for step in (
+        1e3,
+        2e3,
+        5e3,
+        1e4,
+        2e4,
+        5e4,
+        1e5,
+        2e5,
+        5e5,
+        1e6,
+        2e6,
+        5e6,
+        1e7,
+        2e7,
+        5e7,
+        1e8,
+        2e8,
+        5e8,
+        1e9,
+        2e9,
+        5e9,
+        1e10,
+        3e10,
+        6e10,
+        3e11,
+        6e11,
+        3.6e12,
+    ):
         if span_ns / step <= 8:
             return step
     return span_ns / 8
@@ -88,7 +125,7 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
     hidden = max(0, len(closed) - MAX_BARS)
     lanes = sorted({r["fd"] for r, _ in bars})
     more_lanes = set(lanes[MAX_LANES:])
-    if more_lanes:          # the lowest numbers are the interesting ones (reuse happens there)
+    if more_lanes:  # the lowest numbers are the interesting ones (reuse happens there)
         lanes = lanes[:MAX_LANES]
         keep = set(lanes)
         hidden += sum(1 for r, _ in bars if r["fd"] not in keep)
@@ -106,16 +143,21 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
     plot_w = WIDTH - LEFT - RIGHT
     x = lambda t: LEFT + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
     height = TOP + len(order) * LANE + 24
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
-           f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">', STYLE,
-           f'<rect class="wx-tl-bg" width="{WIDTH}" height="{height}" rx="4"/>',
-           f'<text class="wx-tl-fg" x="4" y="12" font-weight="bold">{html.escape(title)}</text>']
-    k = -(-lo // step)      # ticks at multiples of step from the first call on
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
+        STYLE,
+        f'<rect class="wx-tl-bg" width="{WIDTH}" height="{height}" rx="4"/>',
+        f'<text class="wx-tl-fg" x="4" y="12" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    k = -(-lo // step)  # ticks at multiples of step from the first call on
     while k * step <= end_ns:
         t = k * step
         xx = x(t)
-        out.append(f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" class="wx-tl-grid"/>'
-                   f'<text class="wx-tl-dim" x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle">{_label(t)}</text>')
+        out.append(
+            f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" class="wx-tl-grid"/>'
+            f'<text class="wx-tl-dim" x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle">{_label(t)}</text>'
+        )
         k += 1
     for fd in order:
         y = y_of[fd]
@@ -130,30 +172,40 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         what = " ".join(v for v in (row["kind"], row["family"], row["type"]) if v)
         until = "still open" if is_open else f"closed by call #{row['closed_seq']} ({row['state']})"
         tip = f"fd {row['fd']}: {what}, opened by call #{row['opened_seq']}, {until}"
-        out.append(f'<rect class="wx-bar" x="{x1:.1f}" y="{y_of[row["fd"]] + 2}" width="{max(x2 - x1, 2):.1f}" '
-                   f'height="{LANE - 4}" rx="2" fill="{colour}" fill-opacity="{0.9 if is_open else 0.5}">'
-                   f'<title>{html.escape(tip)}</title></rect>')
+        out.append(
+            f'<rect class="wx-bar" x="{x1:.1f}" y="{y_of[row["fd"]] + 2}" width="{max(x2 - x1, 2):.1f}" '
+            f'height="{LANE - 4}" rx="2" fill="{colour}" fill-opacity="{0.9 if is_open else 0.5}">'
+            f"<title>{html.escape(tip)}</title></rect>"
+        )
     for t in threads:
         x1, x2 = x(t["start_ns"]), x(end_ns if t["end_ns"] is None else t["end_ns"])
         tip = f"thread {t['tid']}: started by {t['started_by']}; {t['state']}"
-        out.append(f'<rect class="wx-thread" x="{x1:.1f}" y="{y_of[("tid", t["tid"])] + 4}" '
-                   f'width="{max(x2 - x1, 2):.1f}" height="{LANE - 8}" rx="2" fill="#555" fill-opacity="0.7">'
-                   f'<title>{html.escape(tip)}</title></rect>')
+        out.append(
+            f'<rect class="wx-thread" x="{x1:.1f}" y="{y_of[("tid", t["tid"])] + 4}" '
+            f'width="{max(x2 - x1, 2):.1f}" height="{LANE - 8}" rx="2" fill="#555" fill-opacity="0.7">'
+            f"<title>{html.escape(tip)}</title></rect>"
+        )
     for t, fd, text in marks:
         y = y_of.get(fd, y_of.get("—", TOP)) + LANE // 2
         xx = x(t)
-        out.append(f'<path class="wx-err" d="M{xx:.1f} {y - 5}l4 5l-4 5l-4 -5z" fill="#d62728">'
-                   f'<title>{html.escape(text)}</title></path>')
+        out.append(
+            f'<path class="wx-err" d="M{xx:.1f} {y - 5}l4 5l-4 5l-4 -5z" fill="#d62728">'
+            f"<title>{html.escape(text)}</title></path>"
+        )
     keys = sorted({colour_key(r) for r, _ in bars}, key=list(COLOURS).index)
     lx = LEFT
     ly = height - 8
     for k in keys:
-        out.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
-                   f'<text class="wx-tl-fg" x="{lx + 13}" y="{ly + 1}">{k}</text>')
+        out.append(
+            f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
+            f'<text class="wx-tl-fg" x="{lx + 13}" y="{ly + 1}">{k}</text>'
+        )
         lx += 60
     if marks:
-        out.append(f'<path d="M{lx + 4} {ly - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
-                   f'<text class="wx-tl-fg" x="{lx + 11}" y="{ly + 1}">error</text>')
+        out.append(
+            f'<path d="M{lx + 4} {ly - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
+            f'<text class="wx-tl-fg" x="{lx + 11}" y="{ly + 1}">error</text>'
+        )
         lx += 50
     if hidden:
         out.append(f'<text class="wx-tl-dim" x="{lx + 10}" y="{ly + 1}">({hidden} bars not shown)</text>')
@@ -164,8 +216,10 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
 def img_html(svg: str, alt="descriptor timeline") -> str:
     """The SVG as an `<img>` with a data URI: shown by untrusted notebooks, GitHub, nbviewer, nbconvert."""
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return (f'<img class="wx-timeline-img" alt="{html.escape(alt)}" style="max-width:100%" '
-            f'src="data:image/svg+xml;base64,{data}"/>')
+    return (
+        f'<img class="wx-timeline-img" alt="{html.escape(alt)}" style="max-width:100%" '
+        f'src="data:image/svg+xml;base64,{data}"/>'
+    )
 
 
 class Timeline:
@@ -194,5 +248,12 @@ def timeline(p) -> Timeline:
     trace = event_log(p)
     rows = getattr(p, "thread_rows", None)
     threads = (rows() if callable(rows) else rows) or []
-    return Timeline(render(trace, open_rows(p), closed_rows(p, at_exit=False), marks=error_marks(trace),
-                           threads=threads if len(threads) > 1 else ()))
+    return Timeline(
+        render(
+            trace,
+            open_rows(p),
+            closed_rows(p, at_exit=False),
+            marks=error_marks(trace),
+            threads=threads if len(threads) > 1 else (),
+        )
+    )

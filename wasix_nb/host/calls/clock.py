@@ -1,4 +1,5 @@
 """Clocks, randomness and yielding."""
+
 import os
 import time
 
@@ -33,8 +34,8 @@ def random_get(h, buf, n):
     n &= 0xFFFFFFFF
     pos = h.mem.check(buf, n)
     end = pos + n
-    while pos < end:                        # in slices: a huge request must not double the memory,
-        h.check_cancelled()                 # and a kill need not wait for a whole GiB of randomness
+    while pos < end:  # in slices: a huge request must not double the memory,
+        h.check_cancelled()  # and a kill need not wait for a whole GiB of randomness
         k = min(end - pos, 1 << 20)
         h.mem.write(pos, os.urandom(k))
         pos += k

@@ -1,4 +1,5 @@
 """Arguments and environment: the usual two-call protocol (sizes, then the strings)."""
+
 from ..registry import syscall
 
 

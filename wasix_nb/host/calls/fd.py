@@ -1,11 +1,12 @@
 """Descriptor calls: read/write/close/stat/flags/dup/renumber (seek, sync and prestat: fs.py)."""
+
 import struct
 
 from ...abi.errno import Errno, WasiError
 from ...abi.types import FdFlags, FdFlagsExt, ALL_RIGHTS
 from ..registry import WASIX, syscall
 
-_FDSTAT = struct.Struct("<BxHxxxxQQ")   # filetype u8 @0, fdflags u16 @2, rights_base @8, inheriting @16
+_FDSTAT = struct.Struct("<BxHxxxxQQ")  # filetype u8 @0, fdflags u16 @2, rights_base @8, inheriting @16
 _FDFLAGS_KNOWN = 0x1F
 _BADF = int(Errno.BADF)
 
@@ -35,7 +36,7 @@ def fd_read(h, fd, iovs, iovs_len, nread):
 
 @syscall("fd_close", "fd:fd")
 def fd_close(h, fd):
-    if fd not in h.fds.entries:     # answered without raising: Rust's std on WASIX closes sockets twice
+    if fd not in h.fds.entries:  # answered without raising: Rust's std on WASIX closes sockets twice
         return _BADF
     h.fds.close(fd)
     return 0
@@ -45,7 +46,7 @@ def fd_close(h, fd):
 def fd_fdstat_get(h, fd, buf):
     f = h.fds.file(fd)
     flags = (FdFlags.NONBLOCK if f.nonblock else 0) | (FdFlags.APPEND if getattr(f, "append", False) else 0)
-    rights = getattr(f, "rights", ALL_RIGHTS), getattr(f, "inheriting", ALL_RIGHTS)    # files: their own
+    rights = getattr(f, "rights", ALL_RIGHTS), getattr(f, "inheriting", ALL_RIGHTS)  # files: their own
     h.mem.pack(_FDSTAT, buf, f.filetype, flags, *rights)
     return 0, (f.filetype, int(flags))
 
@@ -56,7 +57,7 @@ def fd_fdstat_set_flags(h, fd, flags):
     if flags & ~_FDFLAGS_KNOWN & 0xFFFF:
         raise WasiError(Errno.INVAL)
     f.set_nonblock(bool(flags & FdFlags.NONBLOCK))
-    if hasattr(f, "set_append"):            # files (host/fs): O_APPEND on the OS descriptor
+    if hasattr(f, "set_append"):  # files (host/fs): O_APPEND on the OS descriptor
         f.set_append(bool(flags & FdFlags.APPEND))
     return 0
 

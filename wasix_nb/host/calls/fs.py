@@ -7,6 +7,7 @@ a regular file as the directory answers NOTDIR.  Writes through a read-only preo
 read-only mount does on Linux.  Stdio, sockets and pipes keep their answers (SPIPE for seeking...).
 The path appears in the trace as `path=...`.
 """
+
 import errno as E
 import os
 import posixpath
@@ -29,9 +30,15 @@ _CREAT, _DIRECTORY, _EXCL, _TRUNC = 1, 2, 4, 8
 _APPEND, _DSYNC, _NONBLOCK, _RSYNC, _SYNC = 1, 2, 4, 8, 16
 _FOLLOW = 1
 _ATIM, _ATIM_NOW, _MTIM, _MTIM_NOW = 1, 2, 4, 8
-_WRITE_CAP = 1 << 22            # bytes one fd_pwrite takes at most (a short write, as POSIX allows)
-_ADVICE = {0: "POSIX_FADV_NORMAL", 1: "POSIX_FADV_SEQUENTIAL", 2: "POSIX_FADV_RANDOM",
-           3: "POSIX_FADV_WILLNEED", 4: "POSIX_FADV_DONTNEED", 5: "POSIX_FADV_NOREUSE"}
+_WRITE_CAP = 1 << 22  # bytes one fd_pwrite takes at most (a short write, as POSIX allows)
+_ADVICE = {
+    0: "POSIX_FADV_NORMAL",
+    1: "POSIX_FADV_SEQUENTIAL",
+    2: "POSIX_FADV_RANDOM",
+    3: "POSIX_FADV_WILLNEED",
+    4: "POSIX_FADV_DONTNEED",
+    5: "POSIX_FADV_NOREUSE",
+}
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -46,9 +53,8 @@ def _show(p: bytes) -> str:
     return p.decode("utf-8", "replace")
 
 
-
 def _dir(h, fd) -> Dir:
-    f = h.fds.file(fd)                      # BADF unless open
+    f = h.fds.file(fd)  # BADF unless open
     if f.__class__ is Dir:
         return f
     raise WasiError(Errno.NOTDIR if isinstance(f, (File, Device)) else Errno.NOTCAPABLE)
@@ -93,6 +99,7 @@ def _lstat_follow(follow):
         if follow and stat.S_ISLNK(st.st_mode):
             raise FollowLink
         return st
+
     return op
 
 
@@ -149,7 +156,7 @@ def chdir(h, path, path_len):
     if not target:
         return int(Errno.NOENT)
     best = None
-    for e in list(h.fds.entries.values()):      # the preopen whose guest path holds the target
+    for e in list(h.fds.entries.values()):  # the preopen whose guest path holds the target
         d = e.file
         if d.__class__ is Dir and d.preopen and d.root.gparts is not None:
             g = d.root.guest
@@ -165,6 +172,7 @@ def chdir(h, path, path_len):
             raise FollowLink
         if not stat.S_ISDIR(st.st_mode):
             raise WasiError(Errno.NOTDIR)
+
     _at(best, target.encode("utf-8", "surrogateescape"), is_dir)
     h.cwd = target
     return 0
@@ -194,8 +202,12 @@ def fd_prestat_dir_name(h, fd, path, path_len):
 
 
 # -- opening -----------------------------------------------------------------------------------------
-@syscall("path_open", "dirfd:fd dirflags:lookupflags path:ptr path_len:len oflags:oflags rights_base:rights "
-         "rights_inheriting:rights fdflags:fdflags ret_fd:ptr", outs="fd")
+@syscall(
+    "path_open",
+    "dirfd:fd dirflags:lookupflags path:ptr path_len:len oflags:oflags rights_base:rights "
+    "rights_inheriting:rights fdflags:fdflags ret_fd:ptr",
+    outs="fd",
+)
 def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags, ret_fd):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -211,7 +223,7 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
     h.fds.check_room()
     read, write = bool(base & READ_RIGHTS), bool(base & WRITE_RIGHTS)
     if oflags & _DIRECTORY:
-        write = False                       # a directory is opened for reading; write rights mean nothing
+        write = False  # a directory is opened for reading; write rights mean nothing
     creat, excl, trunc = oflags & _CREAT, oflags & _EXCL, oflags & _TRUNC
     ro = d.root.ro
     if ro and (write or trunc):
@@ -302,8 +314,9 @@ def fd_filestat_get0(h, fd, buf):
     return 0, (vals[2],)
 
 
-@syscall("path_filestat_set_times", "dirfd:fd flags:lookupflags path:ptr path_len:len atim:ns mtim:ns "
-         "fst_flags:fstflags")
+@syscall(
+    "path_filestat_set_times", "dirfd:fd flags:lookupflags path:ptr path_len:len atim:ns mtim:ns fst_flags:fstflags"
+)
 def path_filestat_set_times(h, fd, flags, path, path_len, atim, mtim, fst_flags):
     d = _dir(h, fd)
     p = _path(h, path, path_len)
@@ -317,6 +330,7 @@ def path_filestat_set_times(h, fd, flags, path, path_len, atim, mtim, fst_flags)
         if follow and stat.S_ISLNK(st.st_mode):
             raise FollowLink
         _os(os.utime, nm, ns=_times(st, atim, mtim, fst_flags), dir_fd=dfd, follow_symlinks=False)
+
     _at(d, p, op, device=refuse)
     return 0
 
@@ -338,7 +352,7 @@ def fd_filestat_set_size(h, fd, size):
     if f.__class__ is Dir:
         return int(Errno.ISDIR)
     if f.__class__ is not File:
-        return int(Errno.INVAL)             # stdio, sockets, pipes, devices: no size to change
+        return int(Errno.INVAL)  # stdio, sockets, pipes, devices: no size to change
     size &= _MASK64
     if size > _I64_MAX:
         return int(Errno.INVAL)
@@ -354,7 +368,7 @@ def fd_fdstat_set_rights(h, fd, base, inheriting):
     base &= (1 << 30) - 1
     inheriting &= (1 << 30) - 1
     if base & ~f.rights or inheriting & ~f.inheriting:
-        return int(Errno.NOTCAPABLE)        # rights can only be dropped
+        return int(Errno.NOTCAPABLE)  # rights can only be dropped
     f.rights, f.inheriting = base, inheriting
     return 0
 
@@ -370,7 +384,7 @@ def fd_pread(h, fd, iovs, iovs_len, offset, nread):
     if cls is Dir:
         return int(Errno.ISDIR)
     if cls is not File and cls is not Device:
-        return int(Errno.SPIPE)             # positioned I/O needs a seekable file
+        return int(Errno.SPIPE)  # positioned I/O needs a seekable file
     offset &= _MASK64
     if offset > _I64_MAX:
         return int(Errno.INVAL)
@@ -413,7 +427,7 @@ def _seek(h, fd, offset, whence, newoffset):
         return 0, (pos,)
     if cls is Dir:
         return int(Errno.BADF)
-    return int(Errno.SPIPE)                 # stdio, sockets and pipes cannot seek
+    return int(Errno.SPIPE)  # stdio, sockets and pipes cannot seek
 
 
 @syscall("fd_seek", "fd:fd offset:i64 whence:whence newoffset:ptr", outs="offset")
@@ -434,7 +448,7 @@ def fd_tell(h, fd, offset):
 def _sync(h, fd, fn):
     f = h.fds.file(fd)
     if not isinstance(f, OsFile):
-        return int(Errno.INVAL)             # Linux: fsync on a socket, pipe or terminal is EINVAL
+        return int(Errno.INVAL)  # Linux: fsync on a socket, pipe or terminal is EINVAL
     f.call(fn)
     return 0
 
@@ -495,7 +509,7 @@ def _readdir(h, fd, buf, buf_len, cookie, bufused):
         if len(out) >= buf_len:
             break
         out += DIRENT.pack(cookie + i + 1, ino, len(nm), dtype) + nm
-    out = out[:buf_len]                     # the last entry may be cut: the caller grows its buffer
+    out = out[:buf_len]  # the last entry may be cut: the caller grows its buffer
     h.mem.write(buf, out)
     h.mem.set_u32(bufused, len(out))
     return 0, (len(out),)
@@ -523,8 +537,9 @@ def path_remove_directory(h, fd, path, path_len):
 
     def op(dfd, nm, parts):
         if nm == b".":
-            raise WasiError(Errno.INVAL)    # rmdir(".") as on Linux (also keeps a preopen in place)
+            raise WasiError(Errno.INVAL)  # rmdir(".") as on Linux (also keeps a preopen in place)
         _os(os.rmdir, nm, dir_fd=dfd)
+
     _at(d, _bare(p), op, device=refuse)
     return 0
 
@@ -537,10 +552,11 @@ def path_unlink_file(h, fd, path, path_len):
     slash = p.endswith(b"/")
 
     def op(dfd, nm, parts):
-        if slash:                            # "name/" names a directory: never a file to unlink
+        if slash:  # "name/" names a directory: never a file to unlink
             st = _os(os.stat, nm, dir_fd=dfd, follow_symlinks=False)
             raise WasiError(Errno.ISDIR if stat.S_ISDIR(st.st_mode) else Errno.NOTDIR)
         _os(os.unlink, nm, dir_fd=dfd)
+
     _at(d, _bare(p), op, device=refuse)
     return 0
 
@@ -557,7 +573,9 @@ def path_rename(h, old_fd, old_path, old_len, new_fd, new_path, new_len):
             if nm1 == b"." or nm2 == b".":
                 raise WasiError(Errno.BUSY if nm1 == b"." else Errno.INVAL)
             _os(os.rename, nm1, nm2, src_dir_fd=dfd1, dst_dir_fd=dfd2)
+
         _at(d2, _bare(p2), inner, device=refuse)
+
     _at(d1, _bare(p1), op, device=refuse)
     return 0
 
@@ -587,15 +605,15 @@ def path_readlink(h, fd, path, path_len, buf, buf_len, bufused):
 
     def not_a_link(nm):
         raise WasiError(Errno.INVAL)
+
     target = _at(d, p, lambda dfd, nm, parts: _os(os.readlink, nm, dir_fd=dfd), device=not_a_link)
-    out = target[:buf_len]                  # truncated to the buffer, as readlink(2)
+    out = target[:buf_len]  # truncated to the buffer, as readlink(2)
     h.mem.write(buf, out)
     h.mem.set_u32(bufused, len(out))
     return 0, (_show(out), len(out))
 
 
-@syscall("path_link", "old_fd:fd old_flags:lookupflags old_path:ptr old_len:len new_fd:fd new_path:ptr "
-         "new_len:len")
+@syscall("path_link", "old_fd:fd old_flags:lookupflags old_path:ptr old_len:len new_fd:fd new_path:ptr new_len:len")
 def path_link(h, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len):
     d1, d2 = _dir(h, old_fd), _dir(h, new_fd)
     p1, p2 = _path(h, old_path, old_len), _path(h, new_path, new_len)
@@ -605,7 +623,12 @@ def path_link(h, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len
     def op(dfd1, nm1, parts1):
         if follow and _islink(nm1, dfd1):
             raise FollowLink
-        _at(d2, _bare(p2), lambda dfd2, nm2, parts2: _os(os.link, nm1, nm2, src_dir_fd=dfd1, dst_dir_fd=dfd2,
-                                                         follow_symlinks=False), device=refuse)
+        _at(
+            d2,
+            _bare(p2),
+            lambda dfd2, nm2, parts2: _os(os.link, nm1, nm2, src_dir_fd=dfd1, dst_dir_fd=dfd2, follow_symlinks=False),
+            device=refuse,
+        )
+
     _at(d1, _bare(p1), op, device=refuse)
     return 0

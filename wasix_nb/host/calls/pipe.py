@@ -1,7 +1,8 @@
 """`fd_pipe` (wasix): a pipe as two descriptors, read end first."""
+
 import os
 
-from ...abi.errno import Errno, WasiError, from_os
+from ...abi.errno import WasiError, from_os
 from ..pipes import PipeEnd
 from ..registry import WASIX, syscall
 

@@ -4,6 +4,7 @@ Stdio is always ready.  Sockets and pipes are polled for real; the host's wake p
 so a stop or kill ends the wait at once.  A socket whose non-blocking connect ends here gets its
 state (connected or error) recorded.
 """
+
 import fcntl
 import select
 import struct
@@ -16,9 +17,9 @@ from ..host import Cancelled
 from ..registry import UNSTABLE, syscall, variant
 from ..sockets import Socket
 
-_SUB = struct.Struct("<QB7xI4xQQH6x")     # userdata, tag, clock id | fd, timeout, precision, flags
-_SUB0 = struct.Struct("<QB7xQI4xQQH6x")   # snapshot 0: userdata, tag, identifier | fd, clock id, ... (56 B)
-_EVENT = struct.Struct("<QHB5xQH6x")      # userdata, error, type, nbytes, flags
+_SUB = struct.Struct("<QB7xI4xQQH6x")  # userdata, tag, clock id | fd, timeout, precision, flags
+_SUB0 = struct.Struct("<QB7xQI4xQQH6x")  # snapshot 0: userdata, tag, identifier | fd, clock id, ... (56 B)
+_EVENT = struct.Struct("<QHB5xQH6x")  # userdata, error, type, nbytes, flags
 _CLOCK, _READ, _WRITE = 0, 1, 2
 _ABSTIME, _HANGUP = 1, 1
 _BADF, _INVAL = int(Errno.BADF), int(Errno.INVAL)
@@ -28,24 +29,24 @@ _HUP = select.POLLHUP | _POLLRDHUP
 _BAD = select.POLLERR | select.POLLNVAL
 _FIONREAD = termios.FIONREAD
 _ZERO4 = bytes(4)
-_POLL_MAX_MS = 2**31 - 1                  # poll()'s longest wait (~24.8 days)
+_POLL_MAX_MS = 2**31 - 1  # poll()'s longest wait (~24.8 days)
 
 
 def _deadline(clock_id, timeout, flags, now):
     """Monotonic deadline (seconds) of a clock subscription."""
     if not flags & _ABSTIME:
         return now + timeout / 1e9
-    if clock_id == 0:                      # REALTIME: convert wall-clock to monotonic
+    if clock_id == 0:  # REALTIME: convert wall-clock to monotonic
         return now + (timeout - time.time_ns()) / 1e9
     if clock_id == 1:
-        return timeout / 1e9               # clock_time_get(MONOTONIC) is time.monotonic_ns
-    return now                             # cpu-time clocks: treat as due
+        return timeout / 1e9  # clock_time_get(MONOTONIC) is time.monotonic_ns
+    return now  # cpu-time clocks: treat as due
 
 
 def _available(fileno):
     try:
         return struct.unpack("i", fcntl.ioctl(fileno, _FIONREAD, _ZERO4))[0]
-    except OSError:                        # listening sockets have no byte count
+    except OSError:  # listening sockets have no byte count
         return 0
 
 
@@ -67,7 +68,7 @@ def poll_oneoff0(h, in_, out, nsubs, ro_nevents):
 def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
     nsubs &= MASK32
     if nsubs > h.fds.limit:
-        return _INVAL                      # Linux poll(): nfds past RLIMIT_NOFILE; checked before reading
+        return _INVAL  # Linux poll(): nfds past RLIMIT_NOFILE; checked before reading
     mem = h.mem
     raw = mem.read(in_, size * nsubs)
     mem.check(out, _EVENT.size * nsubs)
@@ -89,7 +90,7 @@ def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
                 events.append((ud, _BADF, tag, 0, 0))
                 continue
             fno = e.file.fileno()
-            if fno is None:                # stdio: always ready
+            if fno is None:  # stdio: always ready
                 events.append((ud, 0, tag, 0, 0))
                 continue
             waits.append((ud, tag, e.file, fno))
@@ -107,7 +108,7 @@ def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
             ms = 0
         elif clocks:
             ms = max(0, int((min(d for d, _ in clocks) - time.monotonic()) * 1000 + 0.999))
-            if ms > _POLL_MAX_MS:          # poll() takes an int: wait in slices (the loop re-checks)
+            if ms > _POLL_MAX_MS:  # poll() takes an int: wait in slices (the loop re-checks)
                 ms = _POLL_MAX_MS
         else:
             ms = None
@@ -119,8 +120,7 @@ def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
             if not rev:
                 continue
             if tag == _READ and rev & (_POLLIN | _HUP | _BAD):
-                events.append((ud, 0, _READ, _available(fno) if rev & _POLLIN else 0,
-                               _HANGUP if rev & _HUP else 0))
+                events.append((ud, 0, _READ, _available(fno) if rev & _POLLIN else 0, _HANGUP if rev & _HUP else 0))
             elif tag == _WRITE and rev & (_POLLOUT | _HUP | _BAD):
                 events.append((ud, 0, _WRITE, 0, _HANGUP if rev & select.POLLHUP else 0))
             else:

@@ -4,6 +4,7 @@ fork and vfork unwind the caller's stack with asyncify (runtime/asyncify.py) and
 (runtime/procs.py); exec ends the program with `Exec`, which the runtime catches to start the new one in
 the same process; join waits on the run's process table.
 """
+
 import struct
 
 from ...abi.errno import Errno, WasiError
@@ -13,12 +14,12 @@ from ..host import ProcExit
 from ..registry import WASIX, syscall
 from .stack import stack_of
 
-PID = 1                                     # the first process (a run that never forks has only it)
-_OPTION_PID = struct.Struct("<B3xI")        # tag u8 (1 = some), pid u32 @4
-_JOIN_STATUS = struct.Struct("<BxHBx")      # tag u8 (0 nothing, 1 exit, 2 signal), u16 code @2, u8 sig @4
+PID = 1  # the first process (a run that never forks has only it)
+_OPTION_PID = struct.Struct("<B3xI")  # tag u8 (1 = some), pid u32 @4
+_JOIN_STATUS = struct.Struct("<BxHBx")  # tag u8 (0 nothing, 1 exit, 2 signal), u16 code @2, u8 sig @4
 JOIN_NON_BLOCKING = 1
-_TTY = struct.Struct("<IIIIBBBBBB")         # cols, rows, width, height, stdin/stdout/stderr tty, echo,
-                                            # line_buffered, line_feeds (22 bytes)
+_TTY = struct.Struct("<IIIIBBBBBB")  # cols, rows, width, height, stdin/stdout/stderr tty, echo,
+# line_buffered, line_feeds (22 bytes)
 
 
 @syscall("proc_exit", "code:u32", result=None)
@@ -53,7 +54,7 @@ def proc_parent(h, pid, ret_parent):
     if target is None:
         return int(Errno.SRCH)
     parent = target.parent.pid if getattr(target, "parent", None) is not None else 0
-    h.mem.set_u32(ret_parent, parent)       # 0: started by the host, not by another program
+    h.mem.set_u32(ret_parent, parent)  # 0: started by the host, not by another program
     return 0, (parent,)
 
 
@@ -71,7 +72,7 @@ def tty_get(h, state):
 @syscall("tty_set", "state:ptr", modules=(WASIX,))
 def tty_set(h, state):
     values = h.mem.unpack(_TTY, state)
-    h.tty = values[:4] + (0, 0, 0) + values[7:]     # the stdio tty flags are not the program's to set
+    h.tty = values[:4] + (0, 0, 0) + values[7:]  # the stdio tty flags are not the program's to set
     return 0
 
 
@@ -79,16 +80,16 @@ def tty_set(h, state):
 def proc_fork(h, copy_memory, ret_pid):
     st = stack_of(h)
     mem = h.mem
-    if st.state() == asyncify.REWINDING:    # back in the parent (child's pid) or in the child (0)
+    if st.state() == asyncify.REWINDING:  # back in the parent (child's pid) or in the child (0)
         pid = st.resumed()
-        if isinstance(pid, WasiError):      # the child could not be made
+        if isinstance(pid, WasiError):  # the child could not be made
             raise pid
         mem.set_u32(ret_pid, pid)
         return 0, (pid,), ("child" if pid == 0 else None)
     mem.check(ret_pid, 4)
     proc = h.process
     table = _procs.table_of(proc)
-    if table.live() >= table.limit:         # checked before unwinding: EAGAIN as fork(2)
+    if table.live() >= table.limit:  # checked before unwinding: EAGAIN as fork(2)
         raise WasiError(Errno.AGAIN, f"process limit ({table.limit}) reached")
     thread = proc.current_thread() or proc.wasm_threads[1]
     vfork = not copy_memory
@@ -105,6 +106,7 @@ def proc_fork(h, copy_memory, ret_pid):
         if vfork:
             table.wait_vfork(h, child)
         st.rewind(frozen, child.pid)
+
     st.unwind(make_child)
     return 0, (), "unwinding"
 
@@ -138,9 +140,9 @@ def proc_join(h, pid_ptr, flags, ret_status):
     proc = getattr(h, "process", None)
     table = getattr(proc, "procs", None)
     if table is None:
-        return int(Errno.CHILD)             # never forked: no children
+        return int(Errno.CHILD)  # never forked: no children
     got, status = table.join(h, proc, pid if tag == 1 else None, bool(flags & JOIN_NON_BLOCKING))
-    if status is None:                      # non-blocking, nothing ended yet
+    if status is None:  # non-blocking, nothing ended yet
         mem.pack(_OPTION_PID, pid_ptr, 1, 0)
         return 0, (0,), "no child has ended"
     kind, code, sig = status
@@ -151,4 +153,4 @@ def proc_join(h, pid_ptr, flags, ret_status):
 
 @syscall("clock_time_set", "id:clockid time:ns", modules=(WASIX,))
 def clock_time_set(h, clock_id, t):
-    return int(Errno.PERM)                  # the host's clock is not the program's to set
+    return int(Errno.PERM)  # the host's clock is not the program's to set

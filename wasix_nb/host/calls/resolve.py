@@ -9,6 +9,7 @@ cancellably (kill, timeout and SIGINT end the wait at once) for at most RESOLVE_
 AGAIN, as getaddrinfo's EAI_AGAIN).  At most RESOLVERS_MAX lookups run at a time in one kernel: a
 lookup stuck in the OS keeps its thread until the OS gives up, and more than that answer AGAIN.
 """
+
 import ipaddress
 import socket
 import threading
@@ -17,8 +18,8 @@ from ...abi.errno import Errno, WasiError
 from ..policy import Denied
 from ..registry import syscall
 
-RESOLVE_TIMEOUT = 10.0      # seconds the program waits for the system resolver
-RESOLVERS_MAX = 8           # lookups in flight per kernel (threads a stuck resolver can hold)
+RESOLVE_TIMEOUT = 10.0  # seconds the program waits for the system resolver
+RESOLVERS_MAX = 8  # lookups in flight per kernel (threads a stuck resolver can hold)
 _LOCALHOST = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 _slots = threading.BoundedSemaphore(RESOLVERS_MAX)
 
@@ -56,6 +57,7 @@ def _system(h, name):
         finally:
             _slots.release()
             done.set()
+
     threading.Thread(target=work, name="wasix-resolve", daemon=True).start()
     if not h.wait_event(done, RESOLVE_TIMEOUT):
         raise WasiError(Errno.AGAIN, f"no answer from the resolver within {RESOLVE_TIMEOUT:g} s")
@@ -84,7 +86,7 @@ def resolve(h, host, host_len, port, addrs, naddrs, ro_count):
     out = bytearray(18 * len(found))
     for i, ip in enumerate(found):
         out[18 * i] = 1 if ip.version == 4 else 2
-        out[18 * i + 2:18 * i + 2 + len(ip.packed)] = ip.packed
+        out[18 * i + 2 : 18 * i + 2 + len(ip.packed)] = ip.packed
     mem.write(addrs, out)
     mem.set_u32(ro_count, len(found))
     return 0, (len(found), ",".join(map(str, found)))

@@ -2,6 +2,7 @@
 `proc_signal` and `proc_raise_interval` deliver signals to it for real (runtime/signals.py has the rules:
 the handler runs on the target thread at its next safe point; without a handler, POSIX defaults).
 """
+
 import threading
 
 from ...abi.errno import Errno, WasiError
@@ -22,7 +23,7 @@ def proc_raise(h, sig):
     return 0, (), _process(h).signal(sig & 0xFF, THREAD.tid, "proc_raise")
 
 
-LIBC_MAIN_TID = 0x3FFFFFFF                  # what wasix-libc's raise() passes before it knows its tid
+LIBC_MAIN_TID = 0x3FFFFFFF  # what wasix-libc's raise() passes before it knows its tid
 
 
 @syscall("thread_signal", "tid:u32 sig:u32", modules=(WASIX,))
@@ -34,8 +35,9 @@ def thread_signal(h, tid, sig):
 @syscall("proc_signal", "pid:u32 sig:u32", modules=(WASIX,))
 def proc_signal(h, pid, sig):
     proc = _process(h)
-    if pid & 0xFFFFFFFF != proc.pid:        # another process of the run: runtime/procs.py
+    if pid & 0xFFFFFFFF != proc.pid:  # another process of the run: runtime/procs.py
         from .proc import signal_other
+
         return signal_other(h, pid & 0xFFFFFFFF, sig)
     return 0, (), proc.signal(sig & 0xFF, None, "proc_signal")
 
@@ -75,6 +77,7 @@ def proc_raise_interval(h, sig, interval, repeat):
         t.daemon = True
         timers[sig] = t
         t.start()
+
     t = None
     arm()
     return 0, (), f"every {secs:g} s" if repeat else f"once after {secs:g} s"
@@ -102,5 +105,5 @@ def proc_signals_sizes_get(h, ret_count):
 
 @syscall("proc_signals_get", "buf:ptr", modules=(WASIX,))
 def proc_signals_get(h, buf):
-    h.mem.check(buf, 0)                     # nothing to write, but a pointer past the end is FAULT
+    h.mem.check(buf, 0)  # nothing to write, but a pointer past the end is FAULT
     return 0

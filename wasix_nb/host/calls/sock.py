@@ -1,5 +1,6 @@
 """Socket calls: open, pair, bind, listen, accept, connect, shutdown, status, addresses.
 `sock_open` follows shared/wasix-abi.md section 5 check by check; data calls are in sockio.py."""
+
 import errno
 import os
 import socket
@@ -11,16 +12,16 @@ from ..registry import P1, WASIX, syscall
 from ..sockets import OS_FAMILY, OS_TYPE, Socket, addr_text
 
 _TCP, _UDP = 6, 17
-_BACKLOG = max(socket.SOMAXCONN, 4096)      # the kernel caps it at net.core.somaxconn
+_BACKLOG = max(socket.SOMAXCONN, 4096)  # the kernel caps it at net.core.somaxconn
 _WILDCARDS = ("0.0.0.0:", "[::]:", "[::ffff:0.0.0.0]:")
 _DEFAULT_PROTO = {SockType.STREAM: _TCP, SockType.DGRAM: _UDP}
 
 
 @syscall("sock_open", "af:af type:socktype proto:proto ro_fd:ptr", outs="fd")
 def sock_open(h, af, socktype, proto, ro_fd):
-    base, proto, socktype = check_type(af, socktype, proto)       # checks 1-3
-    h.mem.check(ro_fd, 4)                                          # 4
-    h.fds.check_room()                                             # 5 (then the OS may refuse)
+    base, proto, socktype = check_type(af, socktype, proto)  # checks 1-3
+    h.mem.check(ro_fd, 4)  # 4
+    h.fds.check_room()  # 5 (then the OS may refuse)
     try:
         sock = Socket(af, base, proto, nonblock=bool(socktype & SOCK_NONBLOCK))
     except OSError as e:
@@ -57,13 +58,21 @@ def check_type(af, socktype, proto):
 
 # -- helpers -------------------------------------------------------------------------------------------
 _BADF, _NOTSOCK, _INVAL = int(Errno.BADF), int(Errno.NOTSOCK), int(Errno.INVAL)
-_NONBLOCK = 4                     # fdflags NONBLOCK
+_NONBLOCK = 4  # fdflags NONBLOCK
 _LOCAL = int(AddressFamily.LOCAL)
 _ADDR_SIZE = 28
 _LOCAL_ADDR_SIZE = 110
 # connect failures that leave the socket in state `error` (others, like EALREADY, change nothing)
-_CONNECT_FAILED = {int(Errno.CONNREFUSED), int(Errno.TIMEDOUT), int(Errno.NETUNREACH), int(Errno.HOSTUNREACH),
-                   int(Errno.CONNRESET), int(Errno.CONNABORTED), int(Errno.NOENT), int(Errno.ACCES)}
+_CONNECT_FAILED = {
+    int(Errno.CONNREFUSED),
+    int(Errno.TIMEDOUT),
+    int(Errno.NETUNREACH),
+    int(Errno.HOSTUNREACH),
+    int(Errno.CONNRESET),
+    int(Errno.CONNABORTED),
+    int(Errno.NOENT),
+    int(Errno.ACCES),
+}
 
 
 def get_socket(h, fd) -> Socket:
@@ -87,7 +96,7 @@ def addr_size(s: Socket) -> int:
 def sock_pair(h, af, socktype, proto, ro_fd1, ro_fd2):
     base, proto, socktype = check_type(af, socktype, proto)
     if af != _LOCAL:
-        return int(Errno.NOTSUP)          # Linux: socketpair works only for AF_UNIX
+        return int(Errno.NOTSUP)  # Linux: socketpair works only for AF_UNIX
     h.mem.check(ro_fd1, 4)
     h.mem.check(ro_fd2, 4)
     h.fds.check_room(2)
@@ -111,14 +120,14 @@ def sock_bind(h, fd, addr):
     s = get_socket(h, fd)
     af, host, port = h.mem.read_addr(addr)
     if host is None or af != s.af or s.state != "opened":
-        return _INVAL                      # wrong family, or already bound (Linux: EINVAL)
+        return _INVAL  # wrong family, or already bound (Linux: EINVAL)
     os_addr = s.os_addr(af, host, port)
     try:
         made = h.make_parents(os_addr) if af == _LOCAL else ()
         try:
             s.os.bind(os_addr)
         except OSError:
-            h.remove_dirs(made)            # a failed bind leaves nothing behind
+            h.remove_dirs(made)  # a failed bind leaves nothing behind
             raise
     except OSError as e:
         raise WasiError(from_os(e)) from None
@@ -134,13 +143,13 @@ def sock_bind(h, fd, addr):
 def sock_listen(h, fd, backlog):
     s = get_socket(h, fd)
     if s.stype != SockType.STREAM:
-        return int(Errno.NOTSUP)           # Linux: EOPNOTSUPP for datagram sockets
+        return int(Errno.NOTSUP)  # Linux: EOPNOTSUPP for datagram sockets
     if s.state not in ("opened", "bound", "listening"):
         return _INVAL
     try:
         # the guest's backlog is a hint: the queue is the system's largest (as Wasmer: SOMAXCONN), or a
         # burst of connects beyond a small backlog loses SYNs and waits a 1 s retransmit each (issue 14)
-        s.os.listen(_BACKLOG)              # an unbound socket gets an ephemeral port (POSIX)
+        s.os.listen(_BACKLOG)  # an unbound socket gets an ephemeral port (POSIX)
     except OSError as e:
         raise WasiError(from_os(e)) from None
     s.note_local()
@@ -156,7 +165,7 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
         mem.check(ro_addr, addr_size(s))
     if s.state != "listening":
         return _INVAL
-    h.fds.check_room()                     # before accepting, so no connection is taken and dropped
+    h.fds.check_room()  # before accepting, so no connection is taken and dropped
     os_sock = s.os
     while True:
         try:
@@ -200,8 +209,13 @@ def sock_accept(h, fd, fdflags, ro_fd):
 
 # wasix_32v1 has it under both names: `sock_accept_v2`, and `sock_accept` (which there means v2)
 @syscall("sock_accept_v2", "fd:fd flags:fdflags ro_fd:ptr ro_addr:addr", outs="fd peer", modules=(WASIX,))
-@syscall("sock_accept_v2", "fd:fd flags:fdflags ro_fd:ptr ro_addr:addr", outs="fd peer",
-         modules=(WASIX,), names={WASIX: "sock_accept"})
+@syscall(
+    "sock_accept_v2",
+    "fd:fd flags:fdflags ro_fd:ptr ro_addr:addr",
+    outs="fd peer",
+    modules=(WASIX,),
+    names={WASIX: "sock_accept"},
+)
 def sock_accept_v2(h, fd, fdflags, ro_fd, ro_addr):
     return _accept(h, fd, fdflags, ro_fd, ro_addr)
 
@@ -213,12 +227,12 @@ def sock_connect(h, fd, addr):
     if host is None or af != s.af:
         return int(Errno.AFNOSUPPORT)
     text = addr_text(af, host, port)
-    h.policy.check(af, host, port, "connect " + text)   # before any OS call
+    h.policy.check(af, host, port, "connect " + text)  # before any OS call
     os_addr = s.os_addr(af, host, port)
     while True:
         err = s.os.connect_ex(os_addr)
         if err == errno.EAGAIN and af == _LOCAL and not s.nonblock:
-            h.sleep(0.001)                 # a full LOCAL backlog: Linux would block; retry
+            h.sleep(0.001)  # a full LOCAL backlog: Linux would block; retry
             continue
         break
     if err in (errno.EINPROGRESS, errno.EAGAIN):
@@ -248,8 +262,7 @@ def sock_connect(h, fd, addr):
 
 
 # -- state and addresses ---------------------------------------------------------------------------------
-_STATUS = {"connecting": int(SockStatus.OPENING), "closed": int(SockStatus.CLOSED),
-           "error": int(SockStatus.FAILED)}
+_STATUS = {"connecting": int(SockStatus.OPENING), "closed": int(SockStatus.CLOSED), "error": int(SockStatus.FAILED)}
 
 
 @syscall("sock_status", "fd:fd ro_status:ptr", outs="status")
@@ -283,7 +296,7 @@ def sock_addr_peer(h, fd, ro_addr):
     except OSError as e:
         raise WasiError(from_os(e)) from None
     if s.af == _LOCAL and s.peer_addr is not None:
-        peer = s.peer_addr                  # the path the program connected to, as it named it
+        peer = s.peer_addr  # the path the program connected to, as it named it
     h.mem.write_addr(ro_addr, *peer)
     return 0, (addr_text(*peer),)
 

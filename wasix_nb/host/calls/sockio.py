@@ -3,6 +3,7 @@
 Data goes straight between the OS socket and guest memory (memoryviews of the iovec buffers), and a
 call that can be answered at once costs one OS call; see sockets.Socket for the blocking rules.
 """
+
 import socket
 import struct
 
@@ -27,8 +28,7 @@ def _recv(h, s, iovs, iovs_len, riflags, want_addr):
         raise WasiError(_INVAL)
     bufs = h.mem.views(iovs, iovs_len)
     dont_wait = riflags & _RI_DONT_WAIT
-    n, trunc, addr = s.recv_into(bufs, _MSG_PEEK if riflags & _PEEK else 0, dont_wait,
-                                 want_addr or s.stype == _DGRAM)
+    n, trunc, addr = s.recv_into(bufs, _MSG_PEEK if riflags & _PEEK else 0, dont_wait, want_addr or s.stype == _DGRAM)
     if riflags & _WAITALL and not riflags & _PEEK and s.stype != _DGRAM and n:
         # MSG_WAITALL: keep receiving until the buffers are full, EOF, or (non-blocking) no more data
         want = sum(len(b) for b in bufs)
@@ -70,7 +70,7 @@ def sock_send(h, fd, iovs, iovs_len, siflags, ro_datalen):
     mem.check(ro_datalen, 4)
     if iovs_len == 1 and not siflags and s.stream:
         buf, ln = mem.unpack(_IOVEC, iovs)
-        n = s.send1(mem.view(buf, ln)[:RW_MAX])   # a short count past RW_MAX, as Linux
+        n = s.send1(mem.view(buf, ln)[:RW_MAX])  # a short count past RW_MAX, as Linux
         mem.set_u32(ro_datalen, n)
         return 0, (n,)
     if siflags & ~_SI_DONT_WAIT:
@@ -80,9 +80,11 @@ def sock_send(h, fd, iovs, iovs_len, siflags, ro_datalen):
     return 0, (n,)
 
 
-@syscall("sock_recv_from",
-         "fd:fd iovs:ptr iovs_len:len flags:riflags ro_datalen:ptr ro_flags:ptr ro_addr:addr",
-         outs="n flags addr")
+@syscall(
+    "sock_recv_from",
+    "fd:fd iovs:ptr iovs_len:len flags:riflags ro_datalen:ptr ro_flags:ptr ro_addr:addr",
+    outs="n flags addr",
+)
 def sock_recv_from(h, fd, iovs, iovs_len, riflags, ro_datalen, ro_flags, ro_addr):
     s = get_socket(h, fd)
     mem = h.mem
@@ -97,8 +99,7 @@ def sock_recv_from(h, fd, iovs, iovs_len, riflags, ro_datalen, ro_flags, ro_addr
     return 0, (n, 1 if trunc else 0, addr_text(*peer) if peer[1] is not None else "")
 
 
-@syscall("sock_send_to", "fd:fd iovs:ptr iovs_len:len flags:siflags addr:addr ro_datalen:ptr",
-         outs="n addr")
+@syscall("sock_send_to", "fd:fd iovs:ptr iovs_len:len flags:siflags addr:addr ro_datalen:ptr", outs="n addr")
 def sock_send_to(h, fd, iovs, iovs_len, siflags, addr, ro_datalen):
     s = get_socket(h, fd)
     mem = h.mem
@@ -109,13 +110,13 @@ def sock_send_to(h, fd, iovs, iovs_len, siflags, addr, ro_datalen):
     bufs = mem.views(iovs, iovs_len)
     text = addr_text(af, host, port) if host is not None else ""
     if s.stype == SockType.STREAM:
-        n = s.send_from(bufs, siflags & _SI_DONT_WAIT)   # a stream ignores the address (Linux)
+        n = s.send_from(bufs, siflags & _SI_DONT_WAIT)  # a stream ignores the address (Linux)
     else:
         if host is None or af != s.af:
             return int(Errno.AFNOSUPPORT)
         h.policy.check(af, host, port, "send_to " + text)  # before any OS call
         n = s.send_from(bufs, siflags & _SI_DONT_WAIT, s.os_addr(af, host, port))
-        if s.state == "opened":            # the first datagram binds an ephemeral port
+        if s.state == "opened":  # the first datagram binds an ephemeral port
             s.note_local()
             s.set_state("bound")
     mem.set_u32(ro_datalen, n)

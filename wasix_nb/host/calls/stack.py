@@ -6,6 +6,7 @@ the stack it is on and rewinds the kept one with its value, so the program conti
 `stack_checkpoint` call that made it.  The C stack in memory is not restored (longjmp does not do that
 either); `__stack_pointer` is.
 """
+
 import hashlib
 import os
 import struct
@@ -16,9 +17,9 @@ from ...runtime import asyncify
 from ..host import ProcExit
 from ..registry import WASIX, syscall
 
-_SNAPSHOT = struct.Struct("<Q16s")     # u64 user value, 16-byte key
-_SECRET = os.urandom(16)               # keys cannot be forged by a program that guesses stack bytes
-MAX_CHECKPOINTS = 4096                 # per thread; a shell sets one per command: keep the newest
+_SNAPSHOT = struct.Struct("<Q16s")  # u64 user value, 16-byte key
+_SECRET = os.urandom(16)  # keys cannot be forged by a program that guesses stack bytes
+MAX_CHECKPOINTS = 4096  # per thread; a shell sets one per command: keep the newest
 MASK64 = (1 << 64) - 1
 
 
@@ -60,6 +61,7 @@ def stack_checkpoint(h, snapshot, ret_val):
         key = remember(st, frozen)
         mem.pack(_SNAPSHOT, snapshot, ret_val, key)
         st.rewind(frozen, 0)
+
     st.unwind(keep)
     return 0, (), "unwinding"
 
@@ -69,7 +71,7 @@ def stack_restore(h, snapshot, val):
     st = stack_of(h)
     _, key = h.mem.unpack(_SNAPSHOT, snapshot)
     frozen = st.checkpoints.get(key)
-    if frozen is None:     # as the reference: a jmp_buf that no setjmp filled ends the process
+    if frozen is None:  # as the reference: a jmp_buf that no setjmp filled ends the process
         h.killed_by = "longjmp to an unknown jmp_buf"
         raise ProcExit(int(Errno.UNKNOWN))
     st.unwind(lambda _dropped: st.rewind(frozen, val & MASK64))

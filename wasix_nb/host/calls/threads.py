@@ -5,6 +5,7 @@ The process (`h.process`, wasix_nb.runtime.process) owns the thread table and th
 only decode arguments and ask it.  Futex queues (host/futex.py) are shared by all threads of the process.
 Every blocking call here is cancellable (the process ending, a signal for the thread).
 """
+
 import os
 import struct
 import threading
@@ -14,7 +15,7 @@ from ..host import Cancelled
 from ..registry import THREAD, WASIX, Control, syscall
 
 MAIN_TID = 1
-_OPTION_TS = struct.Struct("<B7xQ")     # option_timestamp: u8 tag @0 (0 none, 1 some), u64 ns @8
+_OPTION_TS = struct.Struct("<B7xQ")  # option_timestamp: u8 tag @0 (0 none, 1 some), u64 ns @8
 MASK64 = (1 << 64) - 1
 
 
@@ -136,8 +137,8 @@ wasi_thread_spawn.wasm_result = lambda err: _SPAWNED.tid if err == 0 else -err
 def thread_join(h, tid):
     tid &= 0xFFFFFFFF
     if tid == THREAD.tid:
-        return int(Errno.DEADLK)            # joining yourself
-    _process(h).join_thread(tid)            # an unknown or ended thread: at once (as Wasmer)
+        return int(Errno.DEADLK)  # joining yourself
+    _process(h).join_thread(tid)  # an unknown or ended thread: at once (as Wasmer)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Files for programs: preopened host directories, confined path resolution, files and directories as
 descriptors, /dev.  See docs/files.md."""
+
 from .files import Dir, File, OsFile  # noqa: F401
 from .preopen import DirSpec, parse  # noqa: F401
 from .resolve import Root

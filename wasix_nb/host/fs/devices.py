@@ -1,13 +1,14 @@
 """`/dev/null`, `/dev/zero`, `/dev/urandom`, and `/dev/stdin|stdout|stderr` (new descriptors on the
 process's own standard streams), answered in any program that has a `/` preopen, whatever the host
 directory holds, as the reference runtime does."""
+
 import os
 
 from ...abi.errno import Errno, WasiError
 from ...abi.types import FileType
 from ..fdtable import OpenFile
 
-CAP = 1 << 20               # bytes one read of /dev/zero or /dev/urandom returns at most
+CAP = 1 << 20  # bytes one read of /dev/zero or /dev/urandom returns at most
 
 
 class Device(OpenFile):
@@ -28,11 +29,11 @@ class Device(OpenFile):
         return data
 
     def write(self, data) -> int:
-        self.bytes_out += len(data)     # all three swallow writes, as on Linux
+        self.bytes_out += len(data)  # all three swallow writes, as on Linux
         return len(data)
 
     def seek(self, offset: int, whence: int) -> int:
-        return 0                        # Linux: lseek on these always succeeds at 0
+        return 0  # Linux: lseek on these always succeeds at 0
 
 
 def open_device(host, name: bytes, write: bool = False):
@@ -40,6 +41,7 @@ def open_device(host, name: bytes, write: bool = False):
     name = name.decode()
     if name in ("stdin", "stdout", "stderr"):
         from ..host import Stdio
+
         return Stdio(name, host)
     return Device(name)
 

@@ -4,6 +4,7 @@ Each holds one OS descriptor.  A call in progress borrows it (`use`/`done`), and
 descriptor only closes the OS descriptor once no call is using it: a number closed under a running
 read can never be reused by the host for something else and read from by mistake.
 """
+
 import fcntl
 import os
 import stat
@@ -14,11 +15,16 @@ from ...abi.types import FdFlags, FileType
 from ..fdtable import OpenFile
 from .rights import ALL, READ_RIGHTS, WRITE_RIGHTS
 
-READ_CAP = 1 << 22          # bytes read per call at most (a short read, as POSIX allows)
+READ_CAP = 1 << 22  # bytes read per call at most (a short read, as POSIX allows)
 
-_TYPES = ((stat.S_ISREG, FileType.REGULAR_FILE), (stat.S_ISDIR, FileType.DIRECTORY),
-          (stat.S_ISLNK, FileType.SYMBOLIC_LINK), (stat.S_ISCHR, FileType.CHARACTER_DEVICE),
-          (stat.S_ISBLK, FileType.BLOCK_DEVICE), (stat.S_ISSOCK, FileType.SOCKET_STREAM))
+_TYPES = (
+    (stat.S_ISREG, FileType.REGULAR_FILE),
+    (stat.S_ISDIR, FileType.DIRECTORY),
+    (stat.S_ISLNK, FileType.SYMBOLIC_LINK),
+    (stat.S_ISCHR, FileType.CHARACTER_DEVICE),
+    (stat.S_ISBLK, FileType.BLOCK_DEVICE),
+    (stat.S_ISSOCK, FileType.SOCKET_STREAM),
+)
 
 
 def filetype(mode: int) -> int:
@@ -33,7 +39,7 @@ class OsFile(OpenFile):
 
     rights = ALL
     inheriting = ALL
-    os_fds = 1                  # counted in the kernel's descriptor budget (fdtable.KernelBudget)
+    os_fds = 1  # counted in the kernel's descriptor budget (fdtable.KernelBudget)
 
     def __init__(self, fd: int, root, parts):
         super().__init__()
@@ -41,9 +47,9 @@ class OsFile(OpenFile):
         self._users = 0
         self._closing = False
         self._lock = threading.Lock()
-        self.root = root            # the preopen (fs.resolve.Root) this was reached through
+        self.root = root  # the preopen (fs.resolve.Root) this was reached through
         root.hold()
-        self.parts = tuple(parts)   # guest components below the root
+        self.parts = tuple(parts)  # guest components below the root
         self.local = root.guest_path(parts)
         self.peer = root.host_of(parts)
 
@@ -119,7 +125,7 @@ class File(OsFile):
 
     @state.setter
     def state(self, value):
-        pass                        # the offset is the state; "closed" comes from _closing
+        pass  # the offset is the state; "closed" comes from _closing
 
     def fdflags(self) -> int:
         return int(FdFlags.APPEND) if self.append else 0
@@ -222,10 +228,10 @@ class Dir(OsFile):
         self.preopen = preopen
         self.type = "preopen" if preopen else "directory"
         self.state = "open"
-        self._listing = None        # (name, inode, filetype) snapshot taken at cookie 0 (fd_readdir)
+        self._listing = None  # (name, inode, filetype) snapshot taken at cookie 0 (fd_readdir)
 
     def _close_os(self, fd):
-        super()._close_os(fd if not self.preopen else -1)   # a preopen's descriptor is its Root's
+        super()._close_os(fd if not self.preopen else -1)  # a preopen's descriptor is its Root's
 
     def read(self, n: int) -> bytes:
         raise WasiError(Errno.ISDIR)
@@ -250,8 +256,7 @@ class Dir(OsFile):
             try:
                 here = os.fstat(fd)
                 up = here if not self.parts else self._parent_stat(fd, here)
-                rows = [(b".", here.st_ino, int(FileType.DIRECTORY)),
-                        (b"..", up.st_ino, int(FileType.DIRECTORY))]
+                rows = [(b".", here.st_ino, int(FileType.DIRECTORY)), (b"..", up.st_ino, int(FileType.DIRECTORY))]
                 with os.scandir(fd) as it:
                     ents = sorted(((os.fsencode(e.name), e.inode(), _dtype(e)) for e in it))
                 rows.extend(ents)

@@ -1,5 +1,6 @@
 """Preopened directories as the user gives them: `HOST[::GUEST][:ro]` (wasmtime's `--dir` syntax, plus a
 `:ro` suffix for read-only), `(host, guest)` or `(host, guest, "ro")`, or a list of these."""
+
 import os
 import posixpath
 

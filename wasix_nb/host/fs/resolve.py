@@ -12,6 +12,7 @@ AT_SYMLINK_FOLLOW...); when the call asked to follow it, the operation raises `F
 goes on through the link.  A check and its use are the same system call, so swapping a directory for a
 symlink between them cannot lead outside.
 """
+
 import errno as E
 import os
 import threading
@@ -20,7 +21,7 @@ from ...abi.errno import Errno, WasiError, from_os
 
 O_PATH = getattr(os, "O_PATH", 0)
 STEP = O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-MAX_LINKS = 40          # symlinks followed in one lookup (Linux's MAXSYMLINKS)
+MAX_LINKS = 40  # symlinks followed in one lookup (Linux's MAXSYMLINKS)
 PATH_MAX = 4096
 DEVICES = (b"stdin", b"stdout", b"stderr", b"null", b"zero", b"urandom")
 
@@ -73,9 +74,9 @@ class Root:
             return path.lstrip(b"/") or b"."
         comps = [c for c in path.split(b"/") if c and c != b"."]
         g = self.gparts
-        if g is None or comps[:len(g)] != g:
+        if g is None or comps[: len(g)] != g:
             raise WasiError(Errno.NOTCAPABLE, "outside the preopened directory")
-        rest = b"/".join(comps[len(g):])
+        rest = b"/".join(comps[len(g) :])
         return rest + (b"/" if path.endswith(b"/") and rest else b"") or b"."
 
     def guest_path(self, parts) -> str:
@@ -115,7 +116,7 @@ def walk(root: Root, start_fd: int, start_parts, path: bytes, op, device=None):
         raise WasiError(Errno.NAMETOOLONG)
     if b"\0" in path:
         raise WasiError(Errno.INVAL)
-    levels = [(start_fd, False)]    # (descriptor, owned) from where `parts` last re-based to here
+    levels = [(start_fd, False)]  # (descriptor, owned) from where `parts` last re-based to here
     parts = list(start_parts)
     links = 0
 
@@ -146,7 +147,7 @@ def walk(root: Root, start_fd: int, start_parts, path: bytes, op, device=None):
                         fd, owned = levels.pop()
                         if owned:
                             os.close(fd)
-                    else:           # above where the walk started: open the parent again from the root
+                    else:  # above where the walk started: open the parent again from the root
                         drop_all()
                         fd = rewalk(root, parts[:-1])
                         levels.append((fd, fd != root.fd))
@@ -156,8 +157,14 @@ def walk(root: Root, start_fd: int, start_parts, path: bytes, op, device=None):
                 if last:
                     todo.append(b".")
                 continue
-            if (device is not None and root.slash and comp == b"dev" and not parts
-                    and len(todo) == 1 and todo[0] in DEVICES):
+            if (
+                device is not None
+                and root.slash
+                and comp == b"dev"
+                and not parts
+                and len(todo) == 1
+                and todo[0] in DEVICES
+            ):
                 return device(todo[0])
             if last:
                 try:
@@ -168,7 +175,7 @@ def walk(root: Root, start_fd: int, start_parts, path: bytes, op, device=None):
                     except OSError as e:
                         if e.errno != E.EINVAL:
                             raise WasiError(from_os(e)) from None
-                        target = comp           # no longer a link (a race): try it again
+                        target = comp  # no longer a link (a race): try it again
             else:
                 try:
                     fd = os.open(comp, STEP, dir_fd=top)
@@ -192,6 +199,6 @@ def walk(root: Root, start_fd: int, start_parts, path: bytes, op, device=None):
                 levels.append((root.fd, False))
                 parts = []
             todo.extend(split(target)[::-1])
-        raise WasiError(Errno.NOENT)    # not reached: split() always leaves a final component
+        raise WasiError(Errno.NOENT)  # not reached: split() always leaves a final component
     finally:
         drop_all()

@@ -4,6 +4,7 @@ wasix_nb derives the OS open mode from them, as Wasmer and wasmtime do: a file i
 when the base rights hold FD_READ (or FD_READDIR), for writing when they hold any of the four rights
 wasi-libc drops for O_RDONLY.  Calls the mode forbids answer BADF, as POSIX does for the OS descriptor.
 """
+
 from ...abi.types import Rights
 
 ALL = (1 << 30) - 1
