@@ -15,17 +15,14 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import nbformat
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
+from labserver import CHROMIUM, ROOT, require_browser, serve, write_notebook  # noqa: E402
+
 ARTIFACTS = os.path.join(ROOT, "artifacts")
 
 pytestmark = pytest.mark.browser
@@ -52,12 +49,6 @@ LONG = "%%wasix --bg -n long\n" + sockets(count=300, wait_ms=200)
 WIDGET_ERROR = "Error displaying widget"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Lab:
     def __init__(self, url, root):
         self.url, self.root = url, root
@@ -72,10 +63,7 @@ class Lab:
         if source is not None:
             shutil.copy(source, self.root / name)
             return
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-        nbformat.write(nb, self.root / name)
+        write_notebook(self.root / name, cells)
 
     def kernel_of(self, path):
         """The id of the kernel of the notebook at `path`."""
@@ -84,73 +72,14 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed")
+    require_browser()
     tmp = tmp_path_factory.mktemp("lab")
-    root, cfg = tmp / "root", tmp / "config"
-    (cfg / "labconfig").mkdir(parents=True)
-    root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    # every cell in the DOM (no windowed rendering), so a check sees the whole notebook
-    tracker = cfg / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
-    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    (tmp / "root").mkdir()
     shutil.copytree(
-        os.path.join(ROOT, "notebooks"), root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+        os.path.join(ROOT, "notebooks"), tmp / "root" / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
     )
-    port = _free_port()
-    # a data dir of its own: no notebook is trusted by an earlier signature
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(cfg),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        JUPYTER_DATA_DIR=str(tmp / "data"),
-        PYTHONPATH=ROOT,
-    )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={tmp / 'ws'}",
-            "--LabApp.news_url=None",
-            "--LabApp.expose_app_in_browser=True",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=open(tmp / "server.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if urllib.request.urlopen(url + "/api/status", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("jupyterlab did not start: " + (tmp / "server.log").read_text()[-2000:])
-        yield Lab(url, root)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with serve(tmp) as url:
+        yield Lab(url, tmp / "root")
 
 
 @pytest.fixture

@@ -1,17 +1,13 @@
 """JupyterLab in Debian chromium: a forking program's live panel shows its process tree and the pipe both
 processes hold; `proc.processes` and `proc.lsof()` render as tables; `%wasix kill` ends the tree."""
 
-import json
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 
-import nbformat
 import pytest
 
-from test_browser import ARTIFACTS, CHROMIUM, IDLE_JS, ROOT, _free_port, sync_playwright
+from labserver import CHROMIUM, require_browser, serve, write_notebook
+from test_browser import ARTIFACTS, IDLE_JS, sync_playwright
 from test_fork import HANG
 from wasix_nb import wasmopt
 
@@ -35,63 +31,13 @@ CELLS = [
 
 @pytest.fixture
 def lab(tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed")
+    require_browser()
     if wasmopt.wasm_opt() is None:
         pytest.skip("wasm-opt not found (apt-get install binaryen)")
-    root, cfg = tmp_path / "root", tmp_path / "config"
-    (cfg / "labconfig").mkdir(parents=True)
-    root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nbformat.write(nb, root / "procs.ipynb")
-    port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), PYTHONPATH=ROOT)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=open(tmp_path / "server.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if urllib.request.urlopen(url + "/api/status", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("jupyterlab did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+    (tmp_path / "root").mkdir()
+    write_notebook(tmp_path / "root" / "procs.ipynb", CELLS)
+    with serve(tmp_path) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 OUT_JS = """(i) => { const c = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];

@@ -1,21 +1,16 @@
 """JupyterLab in Debian chromium: a background multi-threaded program's live panel shows its threads
 section, each thread with what it is blocked on, while it runs; a kill ends them all."""
 
-import json
 import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
-import nbformat
 import pytest
 
 from threadprogs import program, spawn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
+from labserver import CHROMIUM, ROOT, require_browser, serve, write_notebook  # noqa: E402
+
 ARTIFACTS = os.path.join(ROOT, "artifacts")
 
 pytestmark = pytest.mark.browser
@@ -52,61 +47,11 @@ def _free_port():
 
 @pytest.fixture
 def lab(tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed")
-    root, cfg = tmp_path / "root", tmp_path / "config"
-    (cfg / "labconfig").mkdir(parents=True)
-    root.mkdir()
-    (cfg / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nbformat.write(nb, root / "threads.ipynb")
-    port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), PYTHONPATH=ROOT)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--IdentityProvider.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={root}",
-            f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        env=env,
-        stdout=open(tmp_path / "server.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if urllib.request.urlopen(url + "/api/status", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("jupyterlab did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+    require_browser()
+    (tmp_path / "root").mkdir()
+    write_notebook(tmp_path / "root" / "threads.ipynb", CELLS)
+    with serve(tmp_path) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_panel_shows_every_thread_and_what_it_waits_on(lab):
