@@ -11,6 +11,12 @@ short) is kept as its tuple in `side`.  Reading (`log[i]`, slices, iteration) bu
 
 so views see a list of events.  Writers from several threads each claim a slot with one atomic
 `next()`; a reader that meets a slot claimed but not yet written (a few bytecodes later) waits for it.
+
+Chunk 0 starts small (FIRST records) and doubles in place as the run makes calls: a run of five calls
+must not zero megabytes (a full chunk is 2 MB: most of a short run's fixed cost).  A writer packing past
+a chunk's end fails (struct.error) and keeps that event whole via `put`, which grows the chunk.  Growth is
+in place (the same bytearray object), so a writer holding the chunk loses nothing; readers never hold
+an export of a chunk across Python code (that would make the resize fail), they copy what they scan.
 """
 
 import collections
@@ -32,6 +38,7 @@ _FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(
 _CID = struct.Struct("<i")
 _SIDE = -1  # declaration id of a record kept whole in `side`
 _MASK = (1 << 14) - 1
+FIRST = 64  # records chunk 0 starts with (8 KB); later chunks are made full size
 _SIDE_RECORD = _FULL[0].pack(0, 0, _SIDE, 0, 0, 0, 0, 0, 0, 0, 0, _SIDE)
 
 
@@ -67,12 +74,15 @@ class EventLog:
                     i = self._ids[key] = len(self.decls) - 1
         return i
 
-    def chunk(self, c):
-        """Chunk `c`, made on first use."""
+    def chunk(self, c, need=0):
+        """Chunk `c`, made on first use (chunk 0 small), grown in place to hold at least `need` bytes."""
         with self._grow:
             while len(self.chunks) <= c:
-                self.chunks.append(bytearray(CHUNK * SIZE))
-            return self.chunks[c]
+                self.chunks.append(bytearray((FIRST if not self.chunks else CHUNK) * SIZE))
+            buf = self.chunks[c]
+            if len(buf) < need:
+                buf.extend(bytes(min(max(need, 2 * len(buf)), CHUNK * SIZE) - len(buf)))
+            return buf
 
     def put(self, i, ev, cid=None):
         """Keep event tuple `ev` whole as slot `i` (claimed by the caller, below the limit).  Its
@@ -81,8 +91,10 @@ class EventLog:
         nothing either."""
         self.side[i] = (ev[0], ev[1], self.decl_id(ev[2]) if cid is None else cid) + ev[3:]
         c = i >> SHIFT
-        buf = self.chunks[c] if c < len(self.chunks) else self.chunk(c)
         off = (i & _MASK) * SIZE
+        buf = self.chunks[c] if c < len(self.chunks) else None
+        if buf is None or len(buf) < off + SIZE:
+            buf = self.chunk(c, off + SIZE)
         buf[off : off + len(_SIDE_RECORD)] = _SIDE_RECORD
 
     def append(self, ev) -> bool:
@@ -113,7 +125,7 @@ class EventLog:
         c, off = divmod(i, CHUNK)
         off *= SIZE
         for _ in range(2000):
-            if c < len(self.chunks):
+            if c < len(self.chunks) and len(self.chunks[c]) >= off + SIZE:
                 buf = self.chunks[c]
                 na = buf[off + HEAD.size - 1]
                 if na <= MAX_ARGS:
@@ -151,16 +163,18 @@ class EventLog:
         while i < stop:
             c, k = divmod(i, CHUNK)
             m = min(CHUNK - k, stop - i)
-            if c >= len(self.chunks):
+            if c < len(self.chunks):
+                view = self._records(c, k, m)
+                m = len(view) // SIZE  # records past a chunk's current end: claimed, being written
+            if c >= len(self.chunks) or not m:
+                m = min(CHUNK - k, stop - i)
                 out.extend(self._brief1(j) for j in range(i, i + m))
             else:
-                view = memoryview(self.chunks[c])[k * SIZE : (k + m) * SIZE]
                 for j, (_t, d, cid, err, pid, tid, _no, _na) in enumerate(_SCAN.iter_unpack(view), i):
                     if cid > 0:
                         out.append((decls[cid], err, None, d, pid, tid))
                     else:
                         out.append(self._brief1(j))
-                view.release()
             i += m
         return out
 
@@ -175,10 +189,9 @@ class EventLog:
         while i < stop:
             c, k = divmod(i, CHUNK)
             m = min(CHUNK - k, stop - i)
-            if c < len(self.chunks):
-                view = memoryview(self.chunks[c])[k * SIZE : (k + m) * SIZE]
+            view = self._records(c, k, m) if c < len(self.chunks) else b""
+            if len(view) == m * SIZE:
                 counted = collections.Counter(map(get, _SCAN.iter_unpack(view)))
-                view.release()
                 for v, cnt in counted.items():
                     out[v] = out.get(v, 0) + cnt
                 for j in range(i, i + m):  # events kept whole: their own pid/tid
@@ -194,6 +207,14 @@ class EventLog:
                     out[v] = out.get(v, 0) + 1
             i += m
         return out
+
+    def _records(self, c, k, m):
+        """Records k..k+m of chunk `c` as far as the chunk reaches: a view of a full chunk, a copy of
+        one that may still grow (an export held while it grows would make the writer's resize fail)."""
+        buf = self.chunks[c]
+        if len(buf) == CHUNK * SIZE:
+            return memoryview(buf)[k * SIZE : (k + m) * SIZE]
+        return buf[k * SIZE : (k + m) * SIZE]
 
     def _brief1(self, i):
         ev = self._get(i)

@@ -1,10 +1,11 @@
-"""The final tables as static HTML (pandas, stable ids) and text: what renders without widget state."""
+"""The final tables as static HTML (stable ids) and text: what renders without widget state.  Built from
+plain rows (views/plain.py), not DataFrames: pandas is not even imported for a cell's final tables."""
 
 import html
 import itertools
 import re
 
-from . import procs, stream, tables
+from . import plain, procs, stream
 from . import threads as threads_view
 from .sections import status_text
 from .timeline import img_html, timeline
@@ -38,20 +39,20 @@ class Static:
 
     def html(self, fds=None) -> str:
         p, uid = self.proc, self.uid
-        fds = tables.fds(p) if fds is None else fds
+        fds = plain.open_rows(p) if fds is None else fds
         parts = [
             f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
             _section(threads_view, p),  # the threads, when it had more than one
             "<h4>descriptors</h4>",
-            tables.styled(fds, uid + "-fds"),
+            plain.html_table(fds, plain.FD_COLUMNS, uid + "-fds"),
         ]
         parts.append(procs.section_html(p))  # the process tree, once the run forked ("" otherwise)
-        closed = tables.closed_rows(p, at_exit=False)
+        closed = plain.closed_rows(p, at_exit=False)
         if closed:
-            parts += ["<h4>closed</h4>", tables.styled(tables.history_frame(closed), uid + "-closed")]
-        summ = tables.summary(p) if self.summary else ()
-        if len(summ):
-            parts += ["<h4>per function</h4>", tables.styled(summ, uid + "-summary")]
+            parts += ["<h4>closed</h4>", plain.html_table(closed, plain.FD_COLUMNS, uid + "-closed")]
+        summ = plain.event_log(p).summary_rows() if self.summary else ()
+        if summ:
+            parts += ["<h4>per function</h4>", plain.html_table(summ, plain.SUMMARY_COLUMNS, uid + "-summary")]
         tr = p.host.trace
         n = len(tr)
         if n:
@@ -65,8 +66,8 @@ class Static:
 
     def text(self, fds=None) -> str:
         p = self.proc
-        fds = tables.fds(p) if fds is None else fds
-        out = [status_line(p), fds.to_string(index=False)]
+        fds = plain.open_rows(p) if fds is None else fds
+        out = [status_line(p), plain.text_table(fds, plain.FD_COLUMNS)]
         if getattr(procs._root(p), "procs", None) is not None:
             out.append(procs.processes_frame(p).to_string(index=False))
         if len(p.host.trace) and self.summary:
@@ -74,5 +75,5 @@ class Static:
         return "\n".join(out)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        fds = tables.fds(self.proc)  # one frame for both forms
+        fds = plain.open_rows(self.proc)  # one table for both forms
         return {"text/plain": self.text(fds), "text/html": self.html(fds)}

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import capture as _cap
 from ..abi import errno as _errno
+from .plain import closed_rows, event_log, open_rows  # noqa: F401  (rows of a Process or Result)
 from ..trace import (
     _UNSIGNED,
     ARGS,
@@ -189,27 +190,7 @@ def summary_frame(trace) -> pd.DataFrame:
     return pd.DataFrame(cols, columns=SUMMARY_COLUMNS, copy=False)
 
 
-# -- on a Process or a Result -------------------------------------------------------------------
-def event_log(p):
-    """The Trace (event log) of a Process or a Result."""
-    return p.log if hasattr(p, "fd_rows") else p.host.trace
-
-
-def open_rows(p):
-    """The descriptor table as the program left it (or as it is now, while it runs)."""
-    if hasattr(p, "fd_rows"):  # a Result
-        return p.fd_rows
-    return p.final_rows if p.final_rows is not None else p.host.fds.rows()
-
-
-def closed_rows(p, at_exit=True):
-    """Closed descriptors; `at_exit=False` leaves out those the host closed when the program ended."""
-    rows = p.history_rows if hasattr(p, "fd_rows") else p.host.fds.history_rows()
-    if not at_exit:
-        rows = [r for r in rows if r["state"] != "closed at exit"]
-    return rows
-
-
+# -- on a Process or a Result (their rows: event_log, open_rows, closed_rows, from plain.py) ------
 def fds(p) -> pd.DataFrame:
     return fds_frame(open_rows(p))
 

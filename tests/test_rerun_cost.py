@@ -1,0 +1,124 @@
+"""The fixed cost of a run (issue 14, benchmarks/hostcalls.py item 4): what was made cheaper must stay
+as complete as before.  The trace's first chunk starts small and grows in place without losing a record
+(even with writers and readers in several threads); the final tables, built without pandas, show the
+same cells as the DataFrames."""
+
+import re
+import struct
+import threading
+
+from programs import sockets
+from wasix_nb import eventlog
+from wasix_nb.process import Process
+from wasix_nb.views import plain, tables
+from wasix_nb.views.display import StaticResult
+
+FEW = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1) (data (i32.const 16) "hi\\n")
+  (func (export "_start") (local $i i32)
+    (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 3))
+    (loop $l
+      (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))"""
+
+
+CLOCK = """(module
+  (import "wasix_32v1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32)
+    (loop $l
+      (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 64)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const N))))))"""
+
+
+def run_writes(n, wat=FEW):
+    p = Process(wat.replace("(i32.const N)", f"(i32.const {n})"), stdout=lambda b: None)
+    r = p.run()
+    assert r.outcome == "returned", r.message
+    return p, r
+
+
+def test_a_short_run_allocates_a_small_trace():
+    p, r = run_writes(5)
+    chunks = p.host.trace.events.chunks
+    assert len(chunks) == 1 and len(chunks[0]) <= eventlog.FIRST * eventlog.SIZE  # not 2 MB
+    assert [ev[2].name for ev in r.log.events] == ["fd_write"] * 5 and r.stdout == b"hi\n" * 5
+
+
+def test_the_first_chunk_grows_in_place_and_keeps_every_record():
+    n = eventlog.CHUNK + 500  # through every doubling of chunk 0 and into chunk 1
+    p, r = run_writes(n, CLOCK)  # clock_time_get: packed records (fd_write's captures are kept whole)
+    log = p.host.trace.events
+    assert len(log) == n and len(log.chunks) == 2
+    assert len(log.chunks[0]) == eventlog.CHUNK * eventlog.SIZE
+    assert len(log.side) <= 16  # only the records that met a chunk's end are kept whole
+    assert all(ev[2].name == "clock_time_get" and ev[4] == 0 and ev[3][:2] == (1, 0) for ev in log)
+    assert [b[0].name for b in log.brief()] == ["clock_time_get"] * n
+    assert log.counts("tid") == {1: n} and p.host.trace.calls == n
+
+
+def test_writers_and_readers_in_threads_while_the_chunk_grows():
+    """The fused writer's protocol (pack into chunks[i >> SHIFT], else `put`) from four threads while
+    another thread scans with brief()/counts(): nothing lost, no BufferError from a held export."""
+    log = eventlog.EventLog()
+    log.cap = 1 << 20
+
+    class Call:
+        name = "x"
+
+    cid = log.decl_id(Call)
+    pk = eventlog.packer(1)
+    per, errors, stop = 6000, [], threading.Event()
+
+    def writer(tid):
+        try:
+            for k in range(per):
+                i = log.claim()
+                try:
+                    pk(log.chunks[i >> eventlog.SHIFT], (i & eventlog._MASK) * eventlog.SIZE, i, 1, cid, 0, 1, tid)
+                except (IndexError, struct.error):
+                    log.put(i, (i, 1, Call, (k,), 0, None, None, 1, tid, None))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    def reader():
+        try:
+            while not stop.is_set():
+                log.brief()
+                log.counts("tid")
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    rd = threading.Thread(target=reader)
+    rd.start()
+    ws = [threading.Thread(target=writer, args=(t,)) for t in range(1, 5)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join()
+    stop.set()
+    rd.join()
+    assert not errors, errors
+    assert len(log) == 4 * per and log.counts("tid") == {t: per for t in range(1, 5)}
+    assert all(ev[0] == i for i, ev in enumerate(log) if i not in log.side)
+
+
+def _cells(html, table_id):
+    body = html.split(f'id="T_{table_id}"', 1)[1].split("</table>", 1)[0]
+    return [c.replace("&lt;NA&gt;", "") for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", body)]
+
+
+def test_final_tables_show_what_the_dataframes_hold():
+    p = Process(sockets(count=3, wait_ms=1))
+    p.run()
+    st = StaticResult(p)
+    html = st._repr_mimebundle_()["text/html"]
+    closed = tables.history_frame(plain.closed_rows(p, at_exit=False))
+    for suffix, df in (("-fds", p.fds), ("-closed", closed), ("-summary", p.summary)):
+        assert _cells(html, st.uid + suffix) == _cells(tables.styled(df, "x"), "x"), suffix
+    text = st.text()
+    assert text.splitlines()[1].split() == list(plain.FD_COLUMNS)
+    assert len(text.splitlines()) >= 2 + len(p.fds)
