@@ -14,10 +14,11 @@ import uuid
 from collections import deque
 
 from ..abi import errno as _errno
-from ..trace import ARGS, CALL, DUR, ERRNO, MARK, START, UNFINISHED
+from ..trace import ARGS, CALL, DUR, ERRNO, MARK, PID, START, UNFINISHED
 from . import sections, stream
 from . import procs as procs_view
 from . import threads as threads_view
+from .bands import BandScan, bands
 from .tables import fd_arg
 from .timeline import MAX_MARKS, render
 
@@ -41,6 +42,7 @@ class LivePanel:
         self._errors = 0
         self._unfinished = 0
         self._marks = deque(maxlen=MAX_MARKS)
+        self._scan = BandScan()  # the processes on the timeline, folded as events come
         self._seen, self._flash, self._state, self._gone = {}, {}, {}, {}
         self._first = True
         self._version = None
@@ -136,7 +138,8 @@ class LivePanel:
             elif ev[ERRNO]:
                 row[1] += 1
                 self._errors += 1
-                marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]), f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
+                text = f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"
+                marks.append((ev[START] - t0, fd_arg(call, ev[ARGS]), text, ev[PID]))
         self._cursor = n
 
     def _summary(self, trace):
@@ -223,7 +226,11 @@ class LivePanel:
         )
         if final or n != self._bottom_n or version != self._bottom_v:
             first = max(0, n - sections.RECENT)
-            svg = render(trace, rows, closed, marks=list(self._marks)) if (n or closed) else ""
+            svg = (
+                render(trace, rows, closed, marks=list(self._marks), bands=self._bands(trace, n))
+                if (n or closed)
+                else ""
+            )
             self._bottom = "".join(
                 [
                     sections.CSS,
@@ -238,6 +245,15 @@ class LivePanel:
             )
             self._bottom_n, self._bottom_v = n, version
         return top, self._bottom
+
+    def _bands(self, trace, n):
+        """One band per process once the run has forked (else none: the single-process timeline)."""
+        if getattr(self.proc, "procs", None) is None or not n:
+            return ()
+        events = trace.events
+        self._scan.feed(events, trace.t0, n)
+        last = events[n - 1]
+        return bands(self.proc, trace, last[START] - trace.t0 + last[DUR], self._scan)
 
     # -- display --------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include=None, exclude=None):

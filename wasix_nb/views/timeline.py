@@ -14,7 +14,7 @@ import base64
 import html
 
 from ..abi import errno as _errno
-from ..trace import ARGS, CALL, DUR, ERRNO, START
+from ..trace import ARGS, CALL, DUR, ERRNO, PID, START
 from .tables import closed_rows, event_log, fd_arg, open_rows
 
 COLOURS = {
@@ -46,13 +46,14 @@ def colour_key(row) -> str:
 
 
 def error_marks(trace, start=0, limit=MAX_MARKS):
-    """[(t_ns, fd or None, text)] for the failed calls from `start` on (the last `limit`)."""
+    """[(t_ns, fd or None, text, pid)] for the failed calls from `start` on (the last `limit`)."""
     out = []
     t0 = trace.t0
     for seq, ev in enumerate(trace.events[start:], start):
         if ev[ERRNO]:
             call = ev[CALL]
-            out.append((ev[START] - t0, fd_arg(call, ev[ARGS]), f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"))
+            text = f"#{seq} {call.name} = {_errno.name(ev[ERRNO])}"
+            out.append((ev[START] - t0, fd_arg(call, ev[ARGS]), text, ev[PID]))
     return out[-limit:]
 
 
@@ -108,61 +109,38 @@ def _label(ns):
     return f"{ns / 1e3:g} µs"
 
 
-def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeline", threads=()) -> str:
-    """SVG text. `open_`/`closed` are fd-table rows; `end_ns` is where open bars stop (default: the end
-    of the last call); `marks` are from `error_marks`; `threads` (Process.thread_rows()) add one lane per
-    thread, spawn to end, above the descriptors."""
-    events = trace.events
-    t0 = trace.t0
-    n = len(events)
-    if end_ns is None:
-        end_ns = (events[n - 1][START] - t0 + events[n - 1][DUR]) if n else 0
-    bars = []
-    for row in list(closed)[-MAX_BARS:]:
-        bars.append((row, False))
-    for row in open_:
-        bars.append((row, True))
-    hidden = max(0, len(closed) - MAX_BARS)
+def plan_lanes(open_, closed, marks, threads=(), max_lanes=MAX_LANES, max_bars=MAX_BARS):
+    """Which bars and lanes to draw: (bars [(row, is_open)], lane order, marks kept, thread rows, bars
+    hidden).  Lanes: one per thread (when given), "no fd" for marks without a lane, one per fd number."""
+    bars = [(row, False) for row in list(closed)[-max_bars:]] + [(row, True) for row in open_]
+    hidden = max(0, len(closed) - max_bars)
     lanes = sorted({r["fd"] for r, _ in bars})
-    more_lanes = set(lanes[MAX_LANES:])
+    more_lanes = set(lanes[max_lanes:])
     if more_lanes:  # the lowest numbers are the interesting ones (reuse happens there)
-        lanes = lanes[:MAX_LANES]
+        lanes = lanes[:max_lanes]
         keep = set(lanes)
         hidden += sum(1 for r, _ in bars if r["fd"] not in keep)
         bars = [(r, o) for r, o in bars if r["fd"] in keep]
     marks = [m for m in marks if m[1] not in more_lanes]
-    no_fd = any(fd is None or fd not in lanes for _, fd, _ in marks)
-    threads = [t for t in threads if t.get("start_ns") is not None][:MAX_LANES]
+    no_fd = any(m[1] is None or m[1] not in lanes for m in marks)
+    threads = [t for t in threads if t.get("start_ns") is not None][:max_lanes]
     order = [("tid", t["tid"]) for t in threads] + (["—"] if no_fd else []) + lanes
-    y_of = {fd: TOP + i * LANE for i, fd in enumerate(order)}
-    # the axis starts at the first call (not at host creation, which precedes compiling); times stay
-    # relative to the trace start, as in the strace lines
-    lo = events[0][START] - t0 if n else 0
-    step = _nice_step(max(end_ns - lo, 1))
-    span = max(end_ns - lo, 1)
-    plot_w = WIDTH - LEFT - RIGHT
-    x = lambda t: LEFT + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
-    height = TOP + len(order) * LANE + 24
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
-        STYLE,
-        f'<rect class="wx-tl-bg" width="{WIDTH}" height="{height}" rx="4"/>',
-        f'<text class="wx-tl-fg" x="4" y="12" font-weight="bold">{html.escape(title)}</text>',
-    ]
-    k = -(-lo // step)  # ticks at multiples of step from the first call on
-    while k * step <= end_ns:
-        t = k * step
-        xx = x(t)
+    return bars, order, marks, threads, hidden
+
+
+def lane_label(lane) -> str:
+    return "no fd" if lane == "—" else f"tid {lane[1]}" if isinstance(lane, tuple) else f"fd {lane}"
+
+
+def draw_labels(out, order, y_of, left=LEFT):
+    for lane in order:
         out.append(
-            f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{height - 24}" class="wx-tl-grid"/>'
-            f'<text class="wx-tl-dim" x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle">{_label(t)}</text>'
+            f'<text class="wx-tl-fg" x="{left - 6}" y="{y_of[lane] + 11}" text-anchor="end">{lane_label(lane)}</text>'
         )
-        k += 1
-    for fd in order:
-        y = y_of[fd]
-        label = "no fd" if fd == "—" else f"tid {fd[1]}" if isinstance(fd, tuple) else f"fd {fd}"
-        out.append(f'<text class="wx-tl-fg" x="{LEFT - 6}" y="{y + 11}" text-anchor="end">{label}</text>')
+
+
+def draw_bars(out, events, t0, lo, end_ns, x, y_of, bars, tip_prefix=""):
+    """One bar per descriptor row: from the return of its opening call to its close (or `end_ns`)."""
     for row, is_open in bars:
         stdio = row["kind"] in ("stdin", "stdout", "stderr")
         t_open = lo if stdio else _seq_time(events, t0, row["opened_seq"], end_ns)
@@ -171,42 +149,115 @@ def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeli
         colour = COLOURS[colour_key(row)]
         what = " ".join(v for v in (row["kind"], row["family"], row["type"]) if v)
         until = "still open" if is_open else f"closed by call #{row['closed_seq']} ({row['state']})"
-        tip = f"fd {row['fd']}: {what}, opened by call #{row['opened_seq']}, {until}"
+        tip = f"{tip_prefix}fd {row['fd']}: {what}, opened by call #{row['opened_seq']}, {until}"
         out.append(
             f'<rect class="wx-bar" x="{x1:.1f}" y="{y_of[row["fd"]] + 2}" width="{max(x2 - x1, 2):.1f}" '
             f'height="{LANE - 4}" rx="2" fill="{colour}" fill-opacity="{0.9 if is_open else 0.5}">'
             f"<title>{html.escape(tip)}</title></rect>"
         )
+
+
+def draw_threads(out, x, y_of, threads, end_ns, tip_prefix=""):
     for t in threads:
         x1, x2 = x(t["start_ns"]), x(end_ns if t["end_ns"] is None else t["end_ns"])
-        tip = f"thread {t['tid']}: started by {t['started_by']}; {t['state']}"
+        tip = f"{tip_prefix}thread {t['tid']}: started by {t['started_by']}; {t['state']}"
         out.append(
             f'<rect class="wx-thread" x="{x1:.1f}" y="{y_of[("tid", t["tid"])] + 4}" '
             f'width="{max(x2 - x1, 2):.1f}" height="{LANE - 8}" rx="2" fill="#555" fill-opacity="0.7">'
             f"<title>{html.escape(tip)}</title></rect>"
         )
-    for t, fd, text in marks:
-        y = y_of.get(fd, y_of.get("—", TOP)) + LANE // 2
+
+
+def draw_marks(out, x, y_of, marks, top=TOP):
+    for m in marks:
+        t, fd, text = m[0], m[1], m[2]
+        y = y_of.get(fd, y_of.get("—", top)) + LANE // 2
         xx = x(t)
         out.append(
             f'<path class="wx-err" d="M{xx:.1f} {y - 5}l4 5l-4 5l-4 -5z" fill="#d62728">'
             f"<title>{html.escape(text)}</title></path>"
         )
-    keys = sorted({colour_key(r) for r, _ in bars}, key=list(COLOURS).index)
-    lx = LEFT
-    ly = height - 8
+
+
+def axis(events, t0, end_ns, left=LEFT):
+    """(lo, end_ns, x): the axis starts at the first call (not at host creation, which precedes
+    compiling); times stay relative to the trace start, as in the strace lines."""
+    n = len(events)
+    if end_ns is None:
+        end_ns = (events[n - 1][START] - t0 + events[n - 1][DUR]) if n else 0
+    lo = events[0][START] - t0 if n else 0
+    span = max(end_ns - lo, 1)
+    plot_w = WIDTH - left - RIGHT
+    x = lambda t: left + plot_w * (min(max(t, lo), end_ns) - lo) / span  # noqa: E731
+    return lo, end_ns, x
+
+
+def head(out, height, title, lo, end_ns, x, style="", bottom=None):
+    out += [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="wx-timeline" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="10">',
+        STYLE + style,
+        f'<rect class="wx-tl-bg" width="{WIDTH}" height="{height}" rx="4"/>',
+        f'<text class="wx-tl-fg" x="4" y="12" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    bottom = height - 24 if bottom is None else bottom
+    step = _nice_step(max(end_ns - lo, 1))
+    k = -(-lo // step)  # ticks at multiples of step from the first call on
+    while k * step <= end_ns:
+        t = k * step
+        xx = x(t)
+        out.append(
+            f'<line x1="{xx:.1f}" y1="{TOP - 4}" x2="{xx:.1f}" y2="{bottom}" class="wx-tl-grid"/>'
+            f'<text class="wx-tl-dim" x="{xx:.1f}" y="{TOP - 6}" text-anchor="middle">{_label(t)}</text>'
+        )
+        k += 1
+
+
+def legend(out, keys, marks, x0, y):
+    """Colour keys (and the error mark) from x0 on; returns where the next item goes."""
+    lx = x0
     for k in keys:
         out.append(
-            f'<rect x="{lx}" y="{ly - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
-            f'<text class="wx-tl-fg" x="{lx + 13}" y="{ly + 1}">{k}</text>'
+            f'<rect x="{lx}" y="{y - 8}" width="10" height="10" fill="{COLOURS[k]}"/>'
+            f'<text class="wx-tl-fg" x="{lx + 13}" y="{y + 1}">{k}</text>'
         )
         lx += 60
     if marks:
         out.append(
-            f'<path d="M{lx + 4} {ly - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
-            f'<text class="wx-tl-fg" x="{lx + 11}" y="{ly + 1}">error</text>'
+            f'<path d="M{lx + 4} {y - 8}l4 5l-4 5l-4 -5z" fill="#d62728"/>'
+            f'<text class="wx-tl-fg" x="{lx + 11}" y="{y + 1}">error</text>'
         )
         lx += 50
+    return lx
+
+
+def colour_keys(bars):
+    return sorted({colour_key(r) for r, _ in bars}, key=list(COLOURS).index)
+
+
+def render(trace, open_, closed, end_ns=None, marks=(), title="descriptor timeline", threads=(), bands=()) -> str:
+    """SVG text. `open_`/`closed` are fd-table rows; `end_ns` is where open bars stop (default: the end
+    of the last call); `marks` are from `error_marks`; `threads` (Process.thread_rows()) add one lane per
+    thread, spawn to end, above the descriptors.  `bands` (views.bands, two or more processes): one band
+    per process instead, each with its own lanes (views/bandsvg.py)."""
+    events = trace.events
+    t0 = trace.t0
+    if len(bands) > 1:
+        from .bandsvg import render_bands
+
+        return render_bands(trace, bands, end_ns, marks, title)
+    lo, end_ns, x = axis(events, t0, end_ns)
+    bars, order, marks, threads, hidden = plan_lanes(open_, closed, marks, threads)
+    y_of = {lane: TOP + i * LANE for i, lane in enumerate(order)}
+    height = TOP + len(order) * LANE + 24
+    out = []
+    head(out, height, title, lo, end_ns, x)
+    draw_labels(out, order, y_of)
+    draw_bars(out, events, t0, lo, end_ns, x, y_of, bars)
+    draw_threads(out, x, y_of, threads, end_ns)
+    draw_marks(out, x, y_of, marks)
+    ly = height - 8
+    lx = legend(out, colour_keys(bars), marks, LEFT, ly)
     if hidden:
         out.append(f'<text class="wx-tl-dim" x="{lx + 10}" y="{ly + 1}">({hidden} bars not shown)</text>')
     out.append("</svg>")
@@ -244,10 +295,16 @@ class Timeline:
 
 
 def timeline(p) -> Timeline:
-    """The timeline of a Process (running or ended) or a Result."""
+    """The timeline of a Process (running or ended) or a Result: one band per process once it forked."""
+    from .bands import bands
+
     trace = event_log(p)
     rows = getattr(p, "thread_rows", None)
     threads = (rows() if callable(rows) else rows) or []
+    events = trace.events
+    n = len(events)
+    end_ns = (events[n - 1][START] - trace.t0 + events[n - 1][DUR]) if n else 0
+    procs = bands(p, trace, end_ns)
     return Timeline(
         render(
             trace,
@@ -255,5 +312,6 @@ def timeline(p) -> Timeline:
             closed_rows(p, at_exit=False),
             marks=error_marks(trace),
             threads=threads if len(threads) > 1 else (),
+            bands=procs,
         )
     )
