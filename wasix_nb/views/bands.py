@@ -100,6 +100,10 @@ class BandScan:
         self.cursor = stop
         return self
 
+    def forking(self, pid):
+        """When `pid` began a fork that has not returned yet (None: it is not forking)."""
+        return min((t for (p, _), t in self._unwinding.items() if p == pid), default=None)
+
 
 def _wall_ns(trace, wall):
     """A time.time() of the processes table on the trace's clock."""
@@ -132,6 +136,9 @@ def bands(p, trace, end_ns, scan=None) -> list:
     out = []
     for q in members:
         how, _, born = scan.made.get(q.pid, ("", 0, None))
+        if born is None and q.parent is not None:  # the parent's fork has not returned yet (or never will)
+            born = scan.forking(q.parent.pid)
+            how = "fork" if born is not None else ""
         start = scan.first.get(q.pid)  # a fork child's first call is its proc_fork returning 0
         if start is None:  # made, no call yet
             start = born if born is not None else _wall_ns(trace, q.started) if q.started else end_ns
