@@ -89,6 +89,8 @@ class Process(Views):
         self.children = []  # pids of children not yet joined
         self.retired = []  # linked images replaced by exec (their callbacks live on)
         self.execs = 0
+        self.execing = False  # exec is stopping the other threads: their ends do not end the process
+        self.exec_pending = None  # a worker thread's exec, for run() to carry out
         if parent is not None:
             self.timeout = None  # the run's timeout is pid 1's: it ends the whole tree
         self.out = Capture(opts.capture_limit, opts.stdout)
@@ -229,9 +231,9 @@ class Process(Views):
         main = self.wasm_threads[MAIN_TID]
         try:
             with SigintToEpoch(self):
-                end = main.run()
-                while end.kind == "exec":  # proc_exec: same process, another program
-                    end = _procs.exec_image(self, end.error)
+                end = _procs.pending_exec(self, main.run())
+                while end.kind == "exec":  # proc_exec (from any thread): same process, another program
+                    end = _procs.pending_exec(self, _procs.exec_image(self, end.error))
                     main = self.wasm_threads[MAIN_TID]
                 self._thread_ended(main, end)
                 while not self._decided.wait(0.25):  # other threads may still run (thread_exit)
@@ -295,9 +297,14 @@ class Process(Views):
     def _thread_ended(self, t, end):
         """Decide whether `t` ending ends the process: proc_exit, a trap or a stop from any thread, the
         main thread returning, or the last thread leaving with thread_exit."""
+        if end.kind == "exec" and t.tid != MAIN_TID:  # exec from a worker: run() goes on with the new image
+            _procs.exec_from_thread(self, t, end)
+            return
         with self._lock:
-            if self._end is not None:
-                return
+            if self._end is not None or self.wasm_threads.get(t.tid) is not t:
+                return  # decided already, or a thread of an image exec replaced
+            if self.execing and t.tid != MAIN_TID:
+                return  # stopped by exec (procs.stop_other_threads)
             decide = None
             if end.kind in ("exited", "stopped"):
                 decide = end

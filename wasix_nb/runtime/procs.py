@@ -29,7 +29,7 @@ KEEP_ENDED = 1000  # reaped processes the views still list (a forking server mak
 SIGKILL, SIGABRT, SIGTERM, SIGCHLD = 9, 6, 15, 17
 ENOENT_EXIT, ENOEXEC_EXIT = int(Errno.NOENT), int(Errno.NOEXEC)
 # what a fork child takes over from its parent's Host besides the descriptor table
-INHERITED = ("signal_callback", "tty", "cwd", "scratch_dir", "umask", "stdin_fd")
+INHERITED = ("signal_callback", "tty", "cwd", "scratch_dir", "umask", "stdin_fd", "signal_dispositions")
 
 
 class Exec(Control):
@@ -219,6 +219,8 @@ def signal_process(target, sig, sender=None, tick=False):
     if sig == 0 or target.done.is_set():
         return "the target exists"
     nm = _signals.name(sig)
+    if sig != _signals.KILL and target.signal_handler is None and _ignores(target, sig):
+        return f"{nm} ignored by pid {target.pid} (SIG_IGN inherited through spawn)"
     if sig == _signals.KILL or (target.signal_handler is None and sig not in _signals.IGNORED | _signals.STOPS):
         target.term_signal = sig
         target.host.killed_by = nm
@@ -240,6 +242,10 @@ def signal_process(target, sig, sender=None, tick=False):
         if eng is not None:
             eng.increment_epoch()
     return f"{nm} queued for pid {target.pid}"
+
+
+def _ignores(target, sig) -> bool:
+    return any(s == sig for s, _ in getattr(target.host, "signal_dispositions", ()))
 
 
 _memcmp = ctypes.CDLL(None).memcmp
@@ -295,6 +301,11 @@ def exec_image(proc, exc: Exec):
     try:
         source = _compile.Source.load(target)
         module = _compile.POOL.module(proc._engine, source)
+    except Exception as e:  # noqa: BLE001 - a failed exec ends the process, never the host
+        return End("exited", ENOEXEC_EXIT, f"exec {exc.name}: {str(e).splitlines()[0] if str(e) else e}")
+    if not stop_other_threads(proc):  # POSIX: execve ends every other thread first
+        return End("stopped", reason=proc.host.cancel_reason or "killed")
+    try:
         argv = exc.argv or [exc.name]
         proc.host.fds.close_on_exec()
         proc.host.args = [a.encode() for a in argv]
@@ -313,6 +324,68 @@ def exec_image(proc, exc: Exec):
     proc.wasm_threads = {1: main}
     proc.execs += 1
     return main.run()
+
+
+EXEC_GRACE = 1.0  # seconds the other threads get to end before exec goes on without them
+
+
+def stop_other_threads(proc, grace=EXEC_GRACE) -> bool:
+    """exec: end every thread of `proc` but the caller's (POSIX execve), as the end of a process does
+    (wake blocking calls and futex waits, trap running wasm) but without ending the process: the wake
+    is a cancel with no reason, cleared once they are gone.  Threads that outlast `grace` are left
+    behind (counted as stragglers).  False when the process was stopped meanwhile (kill, timeout):
+    then exec does not go on."""
+    from ..host.futex import Futexes
+
+    me = proc.current_thread()
+    others = [t for t in list(proc.wasm_threads.values()) if t is not me and t.py_thread is not None]
+    if not any(t.py_thread.is_alive() for t in others) and not proc.host.cancelled.is_set():
+        return True
+    proc.execing = True
+    proc._halt(None)  # noqa: SLF001 - a cancel without a reason: not the end of the process
+    deadline = time.monotonic() + grace
+    for t in others:
+        th = t.py_thread
+        while th.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                proc._stragglers += 1  # noqa: SLF001 - its engine is not reused
+                break
+            proc._halt(None)  # noqa: SLF001 - again: a thread may have made its store after the first tick
+            th.join(min(left, 0.05))
+    h = proc.host
+    with proc._stop_lock, proc._lock:  # noqa: SLF001 - no kill may slip between the check and the clear
+        if h.cancel_reason is not None or proc._end is not None:  # noqa: SLF001
+            return False
+        h.cancelled.clear()
+        try:
+            while os.read(h.wake_fd, 4096):
+                pass
+        except OSError:  # BlockingIOError: drained
+            pass
+        proc.futexes = h.futexes = Futexes()  # the new image's wait queues
+        proc.execing = False
+    return True
+
+
+def pending_exec(proc, end):
+    """The End the main thread goes on with: a worker thread's exec when one stopped it, else `end`."""
+    p, proc.exec_pending = getattr(proc, "exec_pending", None), None
+    if p is not None and end.kind in ("stopped", "trapped") and proc.host.cancel_reason is None:
+        return p
+    return end
+
+
+def exec_from_thread(proc, t, end) -> bool:
+    """A worker thread called proc_exec: the main thread is stopped and `run()` execs in its place.
+    False if the process is already ending (or another exec won)."""
+    with proc._lock:  # noqa: SLF001
+        if proc._end is not None or getattr(proc, "exec_pending", None) is not None:  # noqa: SLF001
+            return False
+        proc.exec_pending = end
+        proc.execing = True
+    proc._halt(None)  # noqa: SLF001
+    return True
 
 
 def command_root(commands):

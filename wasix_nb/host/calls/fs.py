@@ -22,6 +22,7 @@ from ..fs.files import filetype
 from ..fs.layout import DIRENT, FILESTAT, FILESTAT0, PRESTAT, WHENCE0, stat_tuple
 from ..fs.resolve import PATH_MAX, FollowLink, walk
 from ..fs.rights import READ_RIGHTS, WRITE_RIGHTS
+from ..fdtable import OpenFile
 from ..registry import UNSTABLE, WASIX, syscall, variant
 
 _MASK64 = (1 << 64) - 1
@@ -148,23 +149,36 @@ def getcwd(h, buf, len_ptr):
 
 @syscall("chdir", "path:ptr path_len:len", modules=(WASIX,))
 def chdir(h, path, path_len):
-    raw = _path(h, path, path_len).split(b"\0", 1)[0]
-    name = _show(raw)
-    target = posixpath.normpath(posixpath.join(h.cwd, name)) if name else ""
-    if target.startswith("//"):
-        target = "/" + target.lstrip("/")
-    if not target:
-        return int(Errno.NOENT)
+    return change_dir(h, _show(_path(h, path, path_len).split(b"\0", 1)[0]))
+
+
+def preopen_for(h, target: str):
+    """The open preopen whose guest path holds the absolute guest path `target` (the longest), or None."""
     best = None
-    for e in list(h.fds.entries.values()):  # the preopen whose guest path holds the target
+    for e in list(h.fds.entries.values()):
         d = e.file
         if d.__class__ is Dir and d.preopen and d.root.gparts is not None:
             g = d.root.guest
             if target == g or target.startswith(g.rstrip("/") + "/"):
                 if best is None or len(g) > len(best.root.guest):
                     best = d
+    return best
+
+
+def change_dir(h, name: str) -> int:
+    """Make `name` (relative to the current directory) `h`'s working directory: 0 or an errno (also
+    posix_spawn's chdir file action, on the child's host)."""
+    target = posixpath.normpath(posixpath.join(h.cwd, name)) if name else ""
+    if target.startswith("//"):
+        target = "/" + target.lstrip("/")
+    if not target:
+        return int(Errno.NOENT)
+    best = preopen_for(h, target)
     if best is None:
-        return 0 if target == "/" else int(Errno.NOENT)
+        if target != "/":
+            return int(Errno.NOENT)
+        h.cwd = target
+        return 0
 
     def is_dir(dfd, nm, parts):
         st = _os(os.stat, nm, dir_fd=dfd, follow_symlinks=False)
@@ -212,6 +226,21 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
     d = _dir(h, fd)
     p = _path(h, path, path_len)
     h.mem.check(ret_fd, 4)
+    f = open_path(h, d, p, dirflags, oflags, base, inheriting, fdflags)
+    if not isinstance(f, OpenFile):
+        return f  # an errno (with its note)
+    try:
+        new = h.fds.add(f)
+    except BaseException:
+        f.release()
+        raise
+    h.mem.set_u32(ret_fd, new)
+    return 0, (new,)
+
+
+def open_path(h, d, p: bytes, dirflags, oflags, base, inheriting, fdflags):
+    """The open file for path `p` below directory `d` (not yet in a table), or an errno (int, or
+    (errno, None, note)); also posix_spawn's open file action, on the child's host."""
     oflags &= 0xFFFF
     fdflags &= 0xFFFF
     if oflags & ~0xF or fdflags & ~0x1F:
@@ -270,13 +299,7 @@ def path_open(h, fd, dirflags, path, path_len, oflags, base, inheriting, fdflags
     f = _at(d, p, op, device=lambda nm: open_device(h, nm))
     if fdflags & _NONBLOCK:
         f.nonblock = True
-    try:
-        new = h.fds.add(f)
-    except BaseException:
-        f.release()
-        raise
-    h.mem.set_u32(ret_fd, new)
-    return 0, (new,)
+    return f
 
 
 # -- attributes --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import struct
 from ...abi.errno import Errno, WasiError
 from ...runtime import asyncify
 from ...runtime import procs as _procs
+from ...runtime import spawn as _spawn
 from ..host import ProcExit
 from ..registry import WASIX, syscall
 from .stack import stack_of
@@ -18,6 +19,11 @@ PID = 1  # the first process (a run that never forks has only it)
 _OPTION_PID = struct.Struct("<B3xI")  # tag u8 (1 = some), pid u32 @4
 _JOIN_STATUS = struct.Struct("<BxHBx")  # tag u8 (0 nothing, 1 exit, 2 signal), u16 code @2, u8 sig @4
 JOIN_NON_BLOCKING = 1
+_HANDLES = struct.Struct("<IB3xIB3xIB3xI")  # pid, then OptionFd (tag u8, fd u32 @4) for stdin/out/err: 28
+_FD_OP = struct.Struct("<B3xIIIIIH6xQQHB5x")  # __wasi_proc_spawn_fd_op_t: 56 bytes
+_NONE_FD = 0xFFFFFFFF
+MAX_FILE_ACTIONS = 4096  # a bound on the work one call may ask for (POSIX sets none)
+PATH_MAX = 4096
 _TTY = struct.Struct("<IIIIBBBBBB")  # cols, rows, width, height, stdin/stdout/stderr tty, echo,
 # line_buffered, line_feeds (22 bytes)
 
@@ -149,6 +155,131 @@ def proc_join(h, pid_ptr, flags, ret_status):
     mem.pack(_OPTION_PID, pid_ptr, 1, got)
     mem.pack(_JOIN_STATUS, ret_status, kind, code, sig)
     return 0, (got,), (f"exited {code}" if kind == 1 else f"killed by signal {sig}")
+
+
+def _text(h, ptr, n) -> str:
+    return h.mem.read(ptr, n & 0xFFFFFFFF).decode("utf-8", "replace")
+
+
+def _lines(text):
+    """WASIX string lists: entries separated by line feeds (or CRs), empty ones dropped."""
+    return [a for a in text.replace("\r", "\n").split("\n") if a]
+
+
+def _caller(h):
+    proc = getattr(h, "process", None)
+    if proc is None:
+        raise WasiError(Errno.NOTSUP, "spawn needs a process (this host runs none)")
+    return proc
+
+
+@syscall(
+    "proc_spawn",
+    "name:ptr name_len:len chroot:bool args:ptr args_len:len preopen:ptr preopen_len:len stdin:u32 "
+    "stdout:u32 stderr:u32 working_dir:ptr working_dir_len:len ret_handles:ptr",
+    outs="pid",
+    modules=(WASIX,),
+)
+def proc_spawn(h, name, name_len, chroot, args, args_len, preopen, preopen_len, sin, sout, serr, wd, wd_len, ret):
+    """A child running `name` with stdin/stdout/stderr each inherited, piped (the other end becomes a
+    descriptor of the caller, returned in ProcessHandles), or /dev/null; in `working_dir`."""
+    prog, argv = _text(h, name, name_len), _lines(_text(h, args, args_len))
+    pre, cwd = _lines(_text(h, preopen, preopen_len)), _text(h, wd, wd_len)
+    h.mem.check(ret, _HANDLES.size)
+    modes = (sin & 0xFF, sout & 0xFF, serr & 0xFF)
+    if any(m > _spawn.LOG for m in modes) or (sin | sout | serr) & ~0xFF:
+        return int(Errno.INVAL)
+    if chroot:
+        return int(Errno.NOTSUP), None, "chroot is not supported (as Wasmer)"
+    if pre:
+        return int(Errno.NOTSUP), None, "preopens for a spawned process are not supported (as Wasmer)"
+    proc = _caller(h)
+    made = []
+
+    def setup(ch):
+        if cwd and cwd != ".":
+            err = _fs_change_dir(ch, cwd)
+            if err:
+                raise WasiError(err, f"working directory {cwd!r}")
+        _spawn.wire_stdio(h, ch, modes, made)
+
+    try:
+        child = _spawn.spawn(proc, prog, argv, setup=setup)
+    except BaseException:
+        for _, pfd in made:  # the caller's ends of pipes to a child that never ran
+            if pfd in h.fds.entries:
+                h.fds.close(pfd, "spawn failed")
+        raise
+    fds = dict(made)
+    opt = [(1, fds[i]) if i in fds else (0, _NONE_FD) for i in range(3)]
+    h.mem.pack(_HANDLES, ret, child.pid, *opt[0], *opt[1], *opt[2])
+    pipes = ", ".join(f"{('stdin', 'stdout', 'stderr')[i]} fd {fd}" for i, fd in made)
+    return 0, (child.pid,), f"pid {child.pid}: {' '.join(argv) or prog}" + (f"; {pipes}" if pipes else "")
+
+
+def _fs_change_dir(host, path):
+    from . import fs
+
+    return fs.change_dir(host, path)
+
+
+@syscall(
+    "proc_spawn2",
+    "name:ptr name_len:len args:ptr args_len:len envs:ptr envs_len:len fd_ops:ptr fd_ops_len:len "
+    "signals:ptr signals_len:len search_path:bool path:ptr path_len:len ret_pid:ptr",
+    outs="pid",
+    modules=(WASIX,),
+)
+def proc_spawn2(h, name, name_len, args, args_len, envs, envs_len, ops, ops_len, sigs, sigs_len, search, path, path_len, ret):
+    """posix_spawn: a child running `name` (the command map; `search_path` looks the bare name up the
+    same way) with `args` and `envs` (line-separated; a null `envs` keeps the caller's environment),
+    the signal dispositions [(sig u8, 0 default | 1 ignore)] and the file actions (close, dup2, open,
+    chdir, fchdir) applied in order, then the CLOEXEC descriptors closed."""
+    mem = h.mem
+    prog, argv = _text(h, name, name_len), _lines(_text(h, args, args_len))
+    env = None
+    if envs & 0xFFFFFFFF:
+        env = []
+        for e in _lines(_text(h, envs, envs_len)):
+            if "=" not in e:
+                return int(Errno.INVAL), None, f"environment entry without '=': {e!r}"
+            env.append(e.encode())
+    pairs = []
+    if sigs & 0xFFFFFFFF:
+        raw = mem.read(sigs, 2 * (sigs_len & 0xFFFFFFFF))
+        for i in range(0, len(raw), 2):
+            sig, disp = raw[i], raw[i + 1]
+            if sig >= 32 or disp > _spawn.DISP_IGNORE:
+                return int(Errno.INVAL), None, f"signal disposition ({sig}, {disp})"
+            pairs.append((sig, disp))
+    actions = []
+    if ops & 0xFFFFFFFF:
+        n = ops_len & 0xFFFFFFFF
+        mem.check(ops, _FD_OP.size * n)
+        if n > MAX_FILE_ACTIONS:
+            return int(Errno.INVAL), None, f"{n} file actions (at most {MAX_FILE_ACTIONS})"
+        for i in range(n):
+            cmd, fd, src, p, plen, dirflags, oflags, base, inh, fdflags, ext = mem.unpack(_FD_OP, ops + _FD_OP.size * i)
+            if cmd > _spawn.FCHDIR:
+                return int(Errno.INVAL), None, f"unknown file action {cmd}"
+            if cmd in (_spawn.OPEN, _spawn.CHDIR) and plen > PATH_MAX:
+                return int(Errno.NAMETOOLONG)
+            text = mem.read(p, plen) if cmd in (_spawn.OPEN, _spawn.CHDIR) else b""
+            actions.append(_spawn.FileAction(cmd, fd, src, text, dirflags, oflags, base, inh, fdflags, ext))
+    if search and path & 0xFFFFFFFF:
+        _text(h, path, path_len)  # read (FAULT when bad); the command map answers every PATH entry
+    mem.check(ret, 4)
+    proc = _caller(h)
+
+    def setup(ch):
+        _spawn.set_dispositions(ch, pairs)
+        _spawn.apply_actions(ch, actions)
+
+    child = _spawn.spawn(proc, prog, argv, env, setup)
+    mem.set_u32(ret, child.pid)
+    note = f"pid {child.pid}: {' '.join(argv) or prog}"
+    shown = ", ".join(map(repr, actions[:8])) + (f", ... ({len(actions)} actions)" if len(actions) > 8 else "")
+    return 0, (child.pid,), note + (f"; {shown}" if actions else "")
 
 
 @syscall("clock_time_set", "id:clockid time:ns", modules=(WASIX,))

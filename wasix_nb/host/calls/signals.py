@@ -98,12 +98,15 @@ def callback_signal(h, name, name_len):
 
 @syscall("proc_signals_sizes_get", "ret_count:ptr", outs="count", modules=(WASIX,))
 def proc_signals_sizes_get(h, ret_count):
-    # wasix-libc asks at start-up which signal dispositions were inherited: none
-    h.mem.set_u32(ret_count, 0)
-    return 0, (0,)
+    # wasix-libc asks at start-up which signal dispositions were inherited: the ignored signals a
+    # spawn (proc_spawn2) handed over, none otherwise
+    n = len(getattr(h, "signal_dispositions", ()))
+    h.mem.set_u32(ret_count, n)
+    return 0, (n,)
 
 
 @syscall("proc_signals_get", "buf:ptr", modules=(WASIX,))
 def proc_signals_get(h, buf):
-    h.mem.check(buf, 0)  # nothing to write, but a pointer past the end is FAULT
+    pairs = getattr(h, "signal_dispositions", ())  # [(sig u8, disposition u8)]: 2 bytes each
+    h.mem.write(buf, bytes(b for pair in pairs for b in pair)) if pairs else h.mem.check(buf, 0)
     return 0
