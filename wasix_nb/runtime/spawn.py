@@ -201,8 +201,9 @@ def _open(host, a, _fs):
     d = _fs.preopen_for(host, target)
     if d is None:
         raise WasiError(Errno.NOENT, f"{target}: not below a preopened directory")
-    got = _fs.open_path(host, d, target.encode("utf-8", "surrogateescape"), a.dirflags, a.oflags, a.base,
-                        a.inheriting, a.fdflags)
+    got = _fs.open_path(
+        host, d, target.encode("utf-8", "surrogateescape"), a.dirflags, a.oflags, a.base, a.inheriting, a.fdflags
+    )
     if isinstance(got, tuple):
         raise WasiError(got[0], got[2] if len(got) > 2 else None)
     if isinstance(got, int):

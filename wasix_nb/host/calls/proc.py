@@ -230,7 +230,9 @@ def _fs_change_dir(host, path):
     outs="pid",
     modules=(WASIX,),
 )
-def proc_spawn2(h, name, name_len, args, args_len, envs, envs_len, ops, ops_len, sigs, sigs_len, search, path, path_len, ret):
+def proc_spawn2(
+    h, name, name_len, args, args_len, envs, envs_len, ops, ops_len, sigs, sigs_len, search, path, path_len, ret
+):
     """posix_spawn: a child running `name` (the command map; `search_path` looks the bare name up the
     same way) with `args` and `envs` (line-separated; a null `envs` keeps the caller's environment),
     the signal dispositions [(sig u8, 0 default | 1 ignore)] and the file actions (close, dup2, open,
