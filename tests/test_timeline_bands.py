@@ -95,6 +95,14 @@ def test_an_inherited_descriptor_shows_in_both_bands(served):
     assert re.search(r"<title>pid 2 fd 4: socket INET STREAM", svg)
     listener = {b.pid: [c for c in b.closed if c["fd"] == 3 and c["kind"] == "socket"] for b in bands}
     assert all(len(listener[pid]) == 1 for pid in (2, 3, 4))
+    # a child's copies are drawn from its fork, where its band begins (not from the copy's first use)
+    life = {
+        int(m.group(2)): float(m.group(1))
+        for m in re.finditer(r'<rect class="wx-tl-life wx-life" x="([\d.]+)"[^>]*><title>pid (\d+)', svg)
+    }
+    for pid in (2, 3, 4):
+        bar = re.search(rf'<rect class="wx-bar" x="([\d.]+)"[^>]*><title>pid {pid} fd 3: socket', svg)
+        assert abs(float(bar.group(1)) - life[pid]) < 0.2, (pid, bar.group(1), life)
     # children leave out the stdio they inherited untouched (the parent's band has it)
     assert "pid 1 fd 0: stdin" in svg and "pid 2 fd 0:" not in svg
 

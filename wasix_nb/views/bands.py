@@ -31,12 +31,14 @@ class Band:
     parent: int  # 0: the run's first process
     program: str  # its program now (after any exec)
     state: str  # as proc.processes says it (running, blocked in X, zombie (exited 0), exited 0, killed...)
-    start_ns: int  # fork (or spawn) -> ...
+    start_ns: int  # fork (the parent's call) or spawn -> ...
     end_ns: int = None  # ... -> exit; None while it runs
     reaped_ns: int = None  # when its parent joined it (a zombie from end_ns until then)
     exit_text: str = ""  # "exited 0", "killed by signal 15", "killed"...
     how: str = ""  # "fork" / "spawn" / "" (the first process)
-    born_ns: int = None  # when the parent called fork/spawn (the mark's start, on the parent's band)
+    born_ns: int = None  # when the parent called fork/spawn (the fork mark; the band starts there)
+    first_ns: int = None  # its first call (a fork child: proc_fork returning 0 in the child)
+    inherited_seq: int = None  # descriptors opened at or before this seq came with the fork (drawn from it)
     execs: list = field(default_factory=list)  # [(t_ns, program)]
     open_: list = field(default_factory=list)
     closed: list = field(default_factory=list)
@@ -53,6 +55,7 @@ class BandScan:
     def __init__(self):
         self.cursor = 0
         self.first = {}  # pid -> START of its first call
+        self.first_seq = {}  # pid -> seq of its first call (a fork child's table was copied before it)
         self.last = {}  # pid -> end of its last call
         self.made = {}  # child pid -> (how, parent pid, t_ns of the parent's call)
         self.execs = {}  # pid -> [(t_ns, program)]
@@ -65,12 +68,14 @@ class BandScan:
         stop = len(events) if stop is None else stop
         if stop <= self.cursor:
             return self
-        first, last = self.first, self.last
-        for ev in events[self.cursor : stop]:
+        first, last, first_seq = self.first, self.last, self.first_seq
+        for seq, ev in enumerate(events[self.cursor : stop], self.cursor):
             pid, t = ev[PID], ev[START] - t0
             end = t + ev[DUR]
             if pid not in first or t < first[pid]:
                 first[pid] = t
+            if pid not in first_seq:
+                first_seq[pid] = seq
             if end > last.get(pid, -1):
                 last[pid] = end
             name = ev[CALL].name
@@ -139,9 +144,10 @@ def bands(p, trace, end_ns, scan=None) -> list:
         if born is None and q.parent is not None:  # the parent's fork has not returned yet (or never will)
             born = scan.forking(q.parent.pid)
             how = "fork" if born is not None else ""
-        start = scan.first.get(q.pid)  # a fork child's first call is its proc_fork returning 0
+        first = scan.first.get(q.pid)  # a fork child's first call is its proc_fork returning 0
+        start = born if born is not None else first  # a child exists from its parent's fork call on
         if start is None:  # made, no call yet
-            start = born if born is not None else _wall_ns(trace, q.started) if q.started else end_ns
+            start = _wall_ns(trace, q.started) if q.started else end_ns
         b = Band(
             pid=q.pid,
             parent=q.parent.pid if q.parent is not None else 0,
@@ -150,6 +156,8 @@ def bands(p, trace, end_ns, scan=None) -> list:
             start_ns=start,
             how=how,
             born_ns=born,
+            first_ns=first,
+            inherited_seq=scan.first_seq.get(q.pid) if born is not None else None,
             execs=list(scan.execs.get(q.pid, ())),
         )
         if q.pid in detailed:

@@ -4,8 +4,8 @@ Each band has a header row (`pid N program · ppid P`, a bar for the process's l
 the program changes, the exit status where it ended, a dashed zombie tail until its parent joined it)
 and under it the process's own lanes: its threads (when it has several) and its descriptors.  A
 descriptor inherited through fork is in the child's table too, so it shows in both bands, each closed
-where that process closed it.  A teal line goes from where the parent called fork (or spawn) to where
-the child began.
+where that process closed it.  A teal line goes down from where the parent called fork (or spawn) to the
+child's band, which starts there.
 
 Kept readable for a forking server that has made many children: the first process and the newest
 MAX_BANDS - 1 get a band, the others share one row of thin bars; a child band has at most CHILD_LANES
@@ -87,28 +87,28 @@ def render_bands(trace, bands, end_ns=None, marks=(), title="descriptor timeline
         life_y[b.pid] = by + 12
         y_of = {lane: by + LANE * (i + 1) for i, lane in enumerate(order)}
         draw_labels(out, order, y_of, LEFT_B)
-        draw_bars(out, events, t0, lo, end, x, y_of, bars, f"pid {b.pid} ")
+        since = lo if b.pid == shown[0].pid else max(lo, b.start_ns)  # where its stdio bars begin
+        draw_bars(out, events, t0, since, end, x, y_of, bars, f"pid {b.pid} ", b.inherited_seq)
         draw_threads(out, x, y_of, threads, end, f"pid {b.pid} ")
         draw_marks(out, x, y_of, bmarks, by)
     for b, by, _ in plans:  # fork marks over the bands they cross
         if b.born_ns is None:
             continue
-        x2, y2 = x(b.start_ns), life_y[b.pid]
-        tip = html.escape(
-            f"pid {b.parent} called {b.how or 'fork'} at {_ms(b.born_ns)}; pid {b.pid} began at {_ms(b.start_ns)}"
+        xx, y2 = x(b.born_ns), life_y[b.pid]
+        tip = f"pid {b.parent} called {b.how or 'fork'} at {_ms(b.born_ns)}, which made pid {b.pid}"
+        if b.first_ns is not None:
+            tip += f" (its first call at {_ms(b.first_ns)})"
+        y1 = life_y.get(b.parent)
+        line = (
+            f'<path d="M{xx:.1f} {y1}V{y2 - 5}" stroke="{FORK}" stroke-width="1.5" fill="none"/>'
+            f'<circle cx="{xx:.1f}" cy="{y1}" r="2.5" fill="{FORK}"/>'
+            if y1 is not None
+            else ""
         )
-        if b.parent in life_y:
-            x1, y1 = x(b.born_ns), life_y[b.parent]
-            out.append(
-                f'<g class="wx-fork"><title>{tip}</title>'
-                f'<path d="M{x1:.1f} {y1}L{x2:.1f} {y2 - 5}" stroke="{FORK}" stroke-width="1.5" fill="none"/>'
-                f'<circle cx="{x1:.1f}" cy="{y1}" r="2.5" fill="{FORK}"/>'
-                f'<path d="M{x2 - 3:.1f} {y2 - 6}l6 0l-3 5z" fill="{FORK}"/></g>'
-            )
-        else:
-            out.append(
-                f'<path class="wx-fork" d="M{x2 - 3:.1f} {y2 - 6}l6 0l-3 5z" fill="{FORK}"><title>{tip}</title></path>'
-            )
+        out.append(
+            f'<g class="wx-fork"><title>{html.escape(tip)}</title>{line}'
+            f'<path d="M{xx - 3:.1f} {y2 - 6}l6 0l-3 5z" fill="{FORK}"/></g>'
+        )
     if collapsed:
         _collapsed(out, collapsed, collapsed_y, x, end_ns)
     _legend(out, plans, marks, height, collapsed)
@@ -128,35 +128,47 @@ def _header(out, b, by, x, end, end_ns, bands):
         f'<rect class="wx-tl-life wx-life" x="{x1:.1f}" y="{by + 10}" width="{max(x2 - x1, 2):.1f}" height="4" rx="1">'
         f"<title>{esc(tip)}</title></rect>"
     )
-    for t, prog in b.execs:
+    # the exit status right of its mark (left of it at the right edge), exec names right of theirs,
+    # or left when the next label is too close: placed right to left, none over another
+    limit = WIDTH - RIGHT
+    if b.end_ns is not None:
+        text = b.exit_text or "ended"
+        w = _width(text)
+        tx, anchor = (x2 + 4, "start") if x2 + 4 + w <= limit else (x2 - 4, "end")
+        limit = tx if anchor == "start" else tx - w
+        out.append(
+            f'<g class="wx-exit"><title>{esc(f"pid {b.pid} {text} at {_ms(b.end_ns)}")}</title>'
+            f'<path class="wx-tl-line" d="M{x2:.1f} {by + 6}v10" stroke-width="2"/>'
+            f'<text class="wx-tl-dim" x="{tx:.1f}" y="{by + 8}" font-size="9" text-anchor="{anchor}">{esc(text)}</text></g>'
+        )
+    for t, prog in reversed(b.execs):
         xx = x(t)
+        text = f"exec {_short(prog, 16)}"
+        w = _width(text)
+        tx, anchor = (xx + 7, "start") if xx + 7 + w <= limit - 3 else (min(xx - 2, limit - 3), "end")
+        limit = tx if anchor == "start" else tx - w
         out.append(
             f'<g class="wx-exec"><title>{esc(f"pid {b.pid} exec {prog} at {_ms(t)}")}</title>'
             f'<path d="M{xx:.1f} {by + 7}l6 5l-6 5z" fill="{EXEC}"/>'
-            f'<text class="wx-tl-fg" x="{xx + 7:.1f}" y="{by + 8}" font-size="9">exec {esc(_short(prog, 16))}</text></g>'
+            f'<text class="wx-tl-fg" x="{tx:.1f}" y="{by + 8}" font-size="9" text-anchor="{anchor}">{esc(text)}</text></g>'
         )
-    if b.end_ns is None:
-        return
-    text = b.exit_text or "ended"
-    room = WIDTH - RIGHT - x2 > 5.5 * len(text) + 6
-    tx, anchor = (x2 + 4, "start") if room else (x2 - 4, "end")
-    out.append(
-        f'<g class="wx-exit"><title>{esc(f"pid {b.pid} {text} at {_ms(b.end_ns)}")}</title>'
-        f'<path class="wx-tl-line" d="M{x2:.1f} {by + 6}v10" stroke-width="2"/>'
-        f'<text class="wx-tl-dim" x="{tx:.1f}" y="{by + 8}" font-size="9" text-anchor="{anchor}">{esc(text)}</text></g>'
-    )
-    if not b.parent:
+    if b.end_ns is None or not b.parent:
         return
     parent = next((p for p in bands if p.pid == b.parent), None)
     until = b.reaped_ns
     if until is None:
         until = parent.end_ns if parent is not None and parent.end_ns is not None else end_ns
     if until > b.end_ns:
+        text = b.exit_text or "ended"
         joined = f"joined by pid {b.parent} at {_ms(b.reaped_ns)}" if b.reaped_ns is not None else "not joined"
         out.append(
             f'<line class="wx-tl-line wx-zombie" x1="{x2:.1f}" y1="{by + 12}" x2="{x(until):.1f}" y2="{by + 12}" '
             f'stroke-dasharray="3 2"><title>{esc(f"pid {b.pid}: a zombie ({text}), {joined}")}</title></line>'
         )
+
+
+def _width(text):
+    return 5 * len(text)  # at font-size 9
 
 
 def _collapsed(out, collapsed, y, x, end_ns):

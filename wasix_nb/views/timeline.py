@@ -139,11 +139,13 @@ def draw_labels(out, order, y_of, left=LEFT):
         )
 
 
-def draw_bars(out, events, t0, lo, end_ns, x, y_of, bars, tip_prefix=""):
-    """One bar per descriptor row: from the return of its opening call to its close (or `end_ns`)."""
+def draw_bars(out, events, t0, lo, end_ns, x, y_of, bars, tip_prefix="", inherited=None):
+    """One bar per descriptor row: from the return of its opening call to its close (or `end_ns`);
+    stdio, and rows opened at or before seq `inherited` (a fork child's copies), from `lo`."""
     for row, is_open in bars:
         stdio = row["kind"] in ("stdin", "stdout", "stderr")
-        t_open = lo if stdio else _seq_time(events, t0, row["opened_seq"], end_ns)
+        came = inherited is not None and row["opened_seq"] is not None and row["opened_seq"] <= inherited
+        t_open = lo if stdio or came else _seq_time(events, t0, row["opened_seq"], end_ns)
         t_close = end_ns if is_open else _seq_time(events, t0, row["closed_seq"], end_ns)
         x1, x2 = x(t_open), x(t_close)
         colour = COLOURS[colour_key(row)]
