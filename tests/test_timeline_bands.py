@@ -201,3 +201,20 @@ def test_live_panel_draws_bands_once_the_run_forked():
         panel.close()
         if held is not None:
             held.close()
+
+
+def test_a_spawned_child_gets_a_band_and_a_spawn_mark():
+    from test_spawn import RUN, spawn1
+
+    r = wasix_nb.run(spawn1(b"echo", b"echo\na\nb"), timeout=30, **RUN)
+    assert r.outcome == "exited", r.message
+    bands = bands_view.bands(r, r.log, _end(r.log))
+    assert [(b.pid, b.parent, b.how, b.program) for b in bands] == [
+        (1, 0, "", bands[0].program),
+        (2, 1, "spawn", "echo"),
+    ]
+    spawn = [e for e in r.trace.itertuples() if e.syscall == "proc_spawn"][0]
+    assert bands[1].born_ns == bands[1].start_ns == spawn.t_ns < bands[1].end_ns
+    svg = r.timeline().svg
+    assert band_labels(svg)[1] == "pid 2 echo · ppid 1" and "called proc_spawn" not in svg
+    assert re.search(r'<g class="wx-fork"><title>pid 1 called spawn at', svg)
