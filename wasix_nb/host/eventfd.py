@@ -91,9 +91,15 @@ class EventFd(OpenFile):
         p = select.poll()
         p.register(self.fd_no, mask)
         p.register(h.wake_fd, select.POLLIN)
-        p.poll()
+        proc = h.process
+        sfd = -1 if proc is None else proc.signal_fd()
+        if sfd != -1:
+            p.register(sfd, select.POLLIN)
+        ready = p.poll()
         if h.cancelled.is_set():
             raise Cancelled(h.cancel_reason)
+        if sfd != -1 and any(fd == sfd for fd, _ in ready):
+            h.signalled(proc)  # INTR once the handler ran (a stale wake: the caller waits again)
 
     def release(self):
         try:

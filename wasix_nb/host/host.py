@@ -106,6 +106,7 @@ class Host:
         self.host_errors = []  # (syscall name, args, traceback) of host bugs seen
         self.cancelled = threading.Event()
         self.cancel_reason = None
+        self.process = None  # the runtime's Process (signals: its threads' wake pipes)
         self._wake_r, self._wake_w = os.pipe()
         BUDGET.charge(2)  # counted in the kernel's descriptor budget, never refused
         self._pollers = {}
@@ -172,24 +173,42 @@ class Host:
         poll, not select: OS descriptor numbers may exceed FD_SETSIZE when many processes run."""
         if self.cancelled.is_set():
             raise Cancelled(self.cancel_reason)
-        p = self._pollers.get((fileno, write))
+        proc = self.process
+        sfd = -1 if proc is None else proc.signal_fd()  # -1 unless the program has a signal handler
+        key = (fileno, write, sfd)
+        p = self._pollers.get(key)
         if p is None:  # one poll object per (descriptor number, direction), reused: hot path
-            p = self._pollers[(fileno, write)] = select.poll()
-            p.register(self._wake_r, _POLLIN)
-            p.register(fileno, _POLLOUT if write else _POLLIN)
+            p = self._pollers[key] = self._poller(fileno, write, sfd)
         ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         if ms is not None and ms > _POLL_MAX_MS:
             return self._wait_long(fileno, write, timeout)
-        try:
-            ready = p.poll(ms)
-        except RuntimeError:  # another thread of the program waits on this descriptor: a poll of our own
-            p = select.poll()
-            p.register(self._wake_r, _POLLIN)
-            p.register(fileno, _POLLOUT if write else _POLLIN)
-            ready = p.poll(ms)
-        if self.cancelled.is_set():
-            raise Cancelled(self.cancel_reason)
-        return bool(ready)
+        while True:
+            try:
+                ready = p.poll(ms)
+            except RuntimeError:  # another thread of the program waits on this descriptor: a poll of our own
+                p = self._poller(fileno, write, sfd)
+                ready = p.poll(ms)
+            if self.cancelled.is_set():
+                raise Cancelled(self.cancel_reason)
+            if sfd != -1 and any(fd == sfd for fd, _ in ready):
+                self.signalled(proc)  # INTR once the handler ran; a stale wake waits on
+                continue
+            return bool(ready)
+
+    def _poller(self, fileno, write, sfd):
+        p = select.poll()
+        p.register(self._wake_r, _POLLIN)
+        p.register(fileno, _POLLOUT if write else _POLLIN)
+        if sfd != -1:
+            p.register(sfd, _POLLIN)
+        return p
+
+    @staticmethod
+    def signalled(proc):
+        """A blocking wait woke on the calling thread's signal wake pipe (runtime/signals.py): run its
+        handlers, then fail the call with INTR as POSIX does; nothing pending (stale): return."""
+        if proc.take_signals():
+            raise WasiError(Errno.INTR, "interrupted by a signal (its handler ran)")
 
     def wait_event(self, ev: threading.Event, timeout=None) -> bool:
         """Wait until another thread sets `ev` (True) or `timeout` seconds pass (False); cancellable,

@@ -44,6 +44,11 @@ def current():
     return getattr(_local, "stack", None)
 
 
+class HandlerUnwound(Exception):
+    """A signal handler run at an epoch tick (runtime/epoch.py) longjmp'd: the frames it interrupted
+    are dropped and the entry loop goes on with the longjmp."""
+
+
 class AsyncifyError(Exception):
     """The stack cannot be unwound here (no asyncify exports, no room for the saved frames)."""
 
@@ -87,27 +92,45 @@ class Stack:
         self.value = None  # what the re-entered import returns after a rewind
         self._lent = None  # (ptr, original bytes) while a stack-less module lends memory
         self.checkpoints = {}  # setjmp key -> Frozen (copied to a fork child)
+        self.moving = False  # from unwind() to resumed(): no handler may run on this stack meanwhile
+        self.drops = False  # the pending unwind drops the frames it saves (longjmp)
 
     @classmethod
     def of(cls, store, instance, module, mem):
         """The Stack of an instance, or None when the module has no asyncify exports."""
         return cls(store, instance, module, mem) if has_asyncify(module) else None
 
+    def _call(self, export, *args):
+        """Call one of the asyncify exports from the host.  Its entry is an epoch check: no signal
+        handler may run there (`moving`), and the only error it can meet is the process stopping."""
+        was, self.moving = self.moving, True
+        try:
+            return export(self.store, *args)
+        except (wasmtime.Trap, wasmtime.WasmtimeError):
+            from ..host.host import Cancelled  # the host imports this module
+
+            raise Cancelled() from None
+        finally:
+            self.moving = was
+
     # -- inside an import ------------------------------------------------------------------------
     def state(self) -> int:
-        return self._get_state(self.store)
+        return self._call(self._get_state)
 
-    def unwind(self, then):
+    def unwind(self, then, drops=False):
         """Start unwinding from inside an import (which then returns any value): `then(frozen)` runs
-        in the entry loop when the stack is off."""
+        in the entry loop when the stack is off (`drops`: it ignores `frozen`, as longjmp does)."""
         ptr, start, end = self._area()
         self.mem.pack(_DATA, ptr, start, end)
         self.pending = then
-        self._start_unwind(self.store, ptr)
+        self.drops = drops
+        self._call(self._start_unwind, ptr)
+        self.moving = True
 
     def resumed(self):
         """In an import re-entered by a rewind: finish it and return the value it hands back."""
-        self._stop_rewind(self.store)
+        self._call(self._stop_rewind)
+        self.moving = False
         if self._lent is not None:
             ptr, saved = self._lent
             self.mem.write(ptr, saved)
@@ -117,7 +140,7 @@ class Stack:
 
     # -- in the entry loop ---------------------------------------------------------------------
     def finish_unwind(self) -> Frozen:
-        self._stop_unwind(self.store)
+        self._call(self._stop_unwind)
         ptr, start, _ = self._area(lent=True)
         top = self.mem.unpack(_DATA, ptr)[0]
         if top < start:
@@ -142,7 +165,8 @@ class Stack:
         self.mem.write(start, frozen.data)
         self.mem.pack(_DATA, ptr, start + len(frozen.data), end)  # rewinding pops from the top down
         self.value = value
-        self._start_rewind(self.store, ptr)
+        self._call(self._start_rewind, ptr)
+        self.moving = True
 
     def _area(self, lent=False, need=0):
         """(struct pointer, buffer start, buffer end) for the next unwind or rewind."""
@@ -169,7 +193,10 @@ def call(func, store, args=(), stack=None):
     _local.stack = stack
     try:
         while True:
-            result = func(store, *args)
+            try:
+                result = func(store, *args)
+            except HandlerUnwound:  # a handler's longjmp out of the frames it interrupted: drop them
+                result = None
             if stack is None or stack.pending is None:
                 return result
             then, stack.pending = stack.pending, None
@@ -178,6 +205,7 @@ def call(func, store, args=(), stack=None):
             frozen = stack.finish_unwind()
             then(frozen)
             if stack.state() != REWINDING:
+                stack.moving = False
                 return None
     finally:
         _local.stack = prev

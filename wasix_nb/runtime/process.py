@@ -30,6 +30,7 @@ from . import procs as _procs
 from . import signals as _signals
 from .capture import Capture
 from .run import Result, Views
+from . import sigint as _sigint
 from .sigint import SigintToEpoch
 from .thread import End, WasmThread
 
@@ -71,7 +72,13 @@ class Process(Views):
         "kill",
         "close",
         "signal",
+        "interrupt",
     )
+    # signals (runtime/signals.py, runtime/sigint.py): class-level defaults, nothing to set up per run
+    _ticks_held = 0  # handlers running inside an epoch callback
+    _tick_owed = False  # a signal tick asked for meanwhile
+    _sigint_at = None  # when the kernel's interrupt was delivered as SIGINT (None: not yet)
+    _sigint_ran = False  # its handler started
 
     def __init__(self, source, options=None, *, parent=None, pid=None, **kwargs):
         opts = self.options = Options.build(options, **kwargs)
@@ -284,6 +291,7 @@ class Process(Views):
     def _run_thread(self, t):
         self._thread_ended(t, t.run())
         t.release()  # its Store and instance: a server may spawn threads for hours
+        _signals.close_wake(t)
         self._forget_ended()
 
     def _forget_ended(self):
@@ -400,6 +408,30 @@ class Process(Views):
         if t is not None and t.signals:
             _signals.run_pending(self, t)
 
+    def run_signals_at_tick(self, t):
+        """From thread `t`'s epoch callback (runtime/epoch.py): its signals, this process's ticks held."""
+        _signals.run_at_tick(self, t)
+
+    def tick(self):
+        """Tick the engine so threads busy in pure wasm take their signals (held while a handler runs
+        inside an epoch callback)."""
+        _signals.tick(self)
+
+    def signal_fd(self) -> int:
+        """For a blocking descriptor wait of the calling thread: its signal wake pipe, or -1."""
+        return _signals.wake_fd(self) if self.signal_handler is not None else -1
+
+    def take_signals(self) -> bool:
+        """A blocking wait woke on the wake pipe: run the calling thread's signals (False: none)."""
+        return _signals.take(self)
+
+    def interrupt(self):
+        """What the kernel's interrupt button (and Ctrl-C in the CLI) does to this process: SIGINT to
+        the program's handler when it registered one (`callback_signal`); otherwise, for a second
+        interrupt, or when the handler has not started within `sigint.GRACE` s, `stop("interrupted")`.
+        See runtime/sigint.py."""
+        _sigint.interrupt(self)
+
     def _ended(self, end, thread=None):
         """The process status from the end of the thread that ended it."""
         if end.kind == "stopped":
@@ -413,6 +445,8 @@ class Process(Views):
         else:
             self.status, self.exit_code = "trapped", end.code
         self.message = end.message
+        if self._sigint_ran:
+            self.message += f" (after the kernel's interrupt, delivered as SIGINT to {self.signal_handler})"
 
     def _stopped(self, reason):
         self.status = {"timeout": "timeout", "interrupted": "interrupted"}.get(reason, "killed")
@@ -481,6 +515,8 @@ class Process(Views):
         """Close every descriptor and give the engine back. Safe to call twice."""
         try:
             self.futexes.cancel_all()
+            for t in list(self.wasm_threads.values()):
+                _signals.close_wake(t)
             self.host.close()
             _procs.drop_command_root(self)
         finally:

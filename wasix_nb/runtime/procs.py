@@ -129,7 +129,7 @@ class ProcTable:
         parent = proc.parent
         if parent is not None and not parent.done.is_set():
             try:
-                signal_process(parent, SIGCHLD)  # taken at its next host call
+                signal_process(parent, SIGCHLD)
             except Exception:  # noqa: BLE001 - a signal must not break the child's end
                 pass
 
@@ -207,12 +207,10 @@ def release(proc):
     proc.retired = []
 
 
-def signal_process(target, sig, sender=None, tick=False):
+def signal_process(target, sig, sender=None):
     """`sig` from another process (proc_signal, SIGCHLD): as runtime/signals.py does within a process,
     but queued for the target's own thread (never run on the sender's).  A handled signal runs at the
-    target's next host call or wake-up; `tick=True` would also tick its engine's epoch to reach a thread
-    busy in pure wasm, but a handler run from the epoch callback of an asyncified program trapped
-    ("interrupt") in ~40 % of example-fork runs, so it is off."""
+    target's next host call, wake-up, or epoch tick (a thread busy in pure wasm; runtime/epoch.py)."""
     from . import signals as _signals
     from .thread import End
 
@@ -235,12 +233,7 @@ def signal_process(target, sig, sender=None, tick=False):
     if t is None:
         return f"{nm}: pid {target.pid} is ending"
     t.signals.append(sig)
-    target.futexes.interrupt(t.tid)
-    t.wake.set()
-    if tick:
-        eng = target._engine  # noqa: SLF001 - a busy thread takes it at the next tick
-        if eng is not None:
-            eng.increment_epoch()
+    _signals.wake(target, t)  # its wait ends, or its next epoch tick runs the handler
     return f"{nm} queued for pid {target.pid}"
 
 

@@ -34,8 +34,16 @@ class End:
         return f"<End {self.kind} {self.code} {self.message!r}>"
 
 
+class HandlerTrapped(BaseException):
+    """A signal handler trapped inside a host call (raise(), a wait it ended): the trap ends the thread
+    as a trap, not as a host error of that call.  `args[0]` is the wasmtime Trap or error."""
+
+
 class WasmThread:
     """`proc.wasm_threads[tid]`; `proc.threads` is the DataFrame of all of them (views)."""
+
+    sig_r = sig_w = -1  # its signal wake pipe, made on its first descriptor wait (runtime/signals.py)
+    handling = frozenset()  # signals whose handler runs on it now (blocked until it returns)
 
     def __init__(self, proc, tid: int, entry: str, args=(), store=None, started_by=None):
         self.proc = proc
@@ -104,6 +112,11 @@ class WasmThread:
             return End("thread-exit", e.code, f"thread {self.tid} exited with code {e.code}")
         except Cancelled as e:
             return End("stopped", reason=str(e.args[0] if e.args else proc.host.cancel_reason))
+        except HandlerTrapped as e:
+            err = e.args[0]
+            if isinstance(err, wasmtime.Trap):
+                return End("trapped", None, describe_trap(err, proc.source), err)
+            return End("trapped", None, str(err).split("\nStack backtrace:")[0], err)
         except wasmtime.Trap as trap:
             if proc.host.cancel_reason and (
                 trap.trap_code == wasmtime.TrapCode.INTERRUPT or "process is stopping" in trap.message

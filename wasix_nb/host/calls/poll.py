@@ -103,6 +103,10 @@ def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
     p.register(wake, _POLLIN)
     for fno, mask in masks.items():
         p.register(fno, mask)
+    proc = h.process
+    sfd = -1 if proc is None else proc.signal_fd()  # a signal for this thread ends the wait (INTR)
+    if sfd != -1:
+        p.register(sfd, _POLLIN)
     while True:
         if events:
             ms = 0
@@ -115,6 +119,8 @@ def _poll(h, in_, out, nsubs, ro_nevents, size, parse):
         ready = dict(p.poll(ms))
         if h.cancelled.is_set():
             raise Cancelled(h.cancel_reason)
+        if sfd in ready:
+            h.signalled(proc)
         for ud, tag, f, fno in waits:
             rev = ready.get(fno, 0)
             if not rev:

@@ -74,5 +74,5 @@ def stack_restore(h, snapshot, val):
     if frozen is None:  # as the reference: a jmp_buf that no setjmp filled ends the process
         h.killed_by = "longjmp to an unknown jmp_buf"
         raise ProcExit(int(Errno.UNKNOWN))
-    st.unwind(lambda _dropped: st.rewind(frozen, val & MASK64))
+    st.unwind(lambda _dropped: st.rewind(frozen, val & MASK64), drops=True)
     return 0, (), "unwinding"
