@@ -232,7 +232,8 @@ def signal_process(target, sig, sender=None):
         t = next((x for x in target.wasm_threads.values() if x.state != "ended"), None)
     if t is None:
         return f"{nm}: pid {target.pid} is ending"
-    t.signals.append(sig)
+    if sig not in t.signals:  # pending once, as in runtime/signals.py
+        t.signals.append(sig)
     _signals.wake(target, t)  # its wait ends, or its next epoch tick runs the handler
     return f"{nm} queued for pid {target.pid}"
 

@@ -58,7 +58,8 @@ def deliver(proc, sig, tid=None, source="host"):
         return f"{nm}: ends the process (default action)"
     if proc.signal_handler is None:
         return f"{nm} ignored (default action)"
-    target.signals.append(sig)
+    if sig not in target.signals:  # a standard signal is pending once, not counted (as on Linux)
+        target.signals.append(sig)
     if proc.current_thread() is target:
         if sig in target.handling:
             return f"{nm} pending (its handler is running)"
@@ -202,7 +203,7 @@ def run_pending(proc, t):
     while True:
         if t.stack is not None and t.stack.pending is not None:
             return
-        sig = next((s for s in t.signals if s not in t.handling), None)
+        sig = next((s for s in list(t.signals) if s not in t.handling), None)
         if sig is None:
             return
         t.signals.remove(sig)
