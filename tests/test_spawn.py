@@ -325,3 +325,29 @@ def test_ps_and_lsof_show_a_spawned_child(no_leak):
     finally:
         r = p.kill()
     assert list(r.processes.state) == ["killed", "killed"]
+
+
+# -- proc_exec2 / proc_exec3: exec with an environment; exec3 answers an errno when it cannot run ------------
+def exec_prog(call: str, name: bytes) -> str:
+    """`call`(name, "echo\\na", "A=1\\nB=2"): exec3 exits 100 + its errno if it returns."""
+    args = "(i32.const 1000) (i32.const %d) (i32.const 1100) (i32.const 6) (i32.const 1300) (i32.const 7)" % len(name)
+    if call == "proc_exec3":
+        body = f"(call $proc_exit (i32.add (i32.const 100) (call $proc_exec3 {args} (i32.const 1) (i32.const 0) (i32.const 0))))"
+    else:
+        body = f"(call $proc_exec2 {args}) (call $proc_exit (i32.const 99))"
+    return module(
+        imports(call, "proc_exit"),
+        f'  (func (export "_start") {body})',
+        data=[(1000, name), (1100, b"echo\na"), (1300, b"A=1\nB=2")],
+    )
+
+
+@pytest.mark.parametrize("call", ["proc_exec2", "proc_exec3"])
+def test_proc_exec2_and_exec3_pass_the_environment(call, no_leak):
+    r = wasix_nb.run(exec_prog(call, b"echo"), timeout=30, **RUN, env={"X": "1"})
+    assert (r.outcome, r.stdout) == ("returned", b"22"), r.message  # argc 2, env A and B (X replaced)
+
+
+def test_proc_exec3_of_an_unknown_program_returns_noent_and_goes_on(no_leak):
+    r = wasix_nb.run(exec_prog("proc_exec3", b"nosuch"), timeout=30, **RUN)
+    assert (r.outcome, r.exit_code) == ("exited", 100 + 44), r.message

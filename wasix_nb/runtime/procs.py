@@ -35,10 +35,11 @@ INHERITED = ("signal_callback", "tty", "cwd", "scratch_dir", "umask", "stdin_fd"
 class Exec(Control):
     """`proc_exec`: the calling process goes on with another program (same pid and descriptors)."""
 
-    def __init__(self, name: str, argv: list):
+    def __init__(self, name: str, argv: list, env=None):
         super().__init__(name)
         self.name = name
         self.argv = argv
+        self.env = env  # [b"K=V", ...] for the new image (proc_exec2/3); None keeps the environment
 
 
 def table_of(proc) -> "ProcTable":
@@ -303,6 +304,8 @@ def exec_image(proc, exc: Exec):
         argv = exc.argv or [exc.name]
         proc.host.fds.close_on_exec()
         proc.host.args = [a.encode() for a in argv]
+        if exc.env is not None:
+            proc.host.env = list(exc.env)
         main = WasmThread(proc, 1, "_start", store=proc.new_store(budget=False))
         old = proc.linked
         linked = _link.link(proc._engine, module, source, proc.host, proc.options, lambda c: [], main.store)

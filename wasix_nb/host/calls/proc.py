@@ -134,6 +134,57 @@ def proc_exec(h, name, name_len, args, args_len):
     raise _procs.Exec(prog, argv)
 
 
+def _env(h, envs, envs_len):
+    """A WASIX environment list (line-separated K=V) as host.env entries; None for a null pointer
+    (keep the environment); INVAL for an entry without '=' (as Wasmer)."""
+    if not envs & 0xFFFFFFFF:
+        return None
+    env = []
+    for e in _lines(_text(h, envs, envs_len)):
+        if "=" not in e:
+            raise WasiError(Errno.INVAL, f"environment entry without '=': {e!r}")
+        env.append(e.encode())
+    return env
+
+
+@syscall(
+    "proc_exec2", "name:ptr name_len:len args:ptr args_len:len envs:ptr envs_len:len", result=None, modules=(WASIX,)
+)
+def proc_exec2(h, name, name_len, args, args_len, envs, envs_len):
+    """proc_exec with the new image's environment (a null `envs` keeps the current one)."""
+    prog, argv = _text(h, name, name_len), _lines(_text(h, args, args_len))
+    try:
+        env = _env(h, envs, envs_len)
+    except WasiError:
+        env = None  # cannot be answered (the call returns nothing): exec with the current environment
+    raise _procs.Exec(prog, argv, env)
+
+
+@syscall(
+    "proc_exec3",
+    "name:ptr name_len:len args:ptr args_len:len envs:ptr envs_len:len search_path:bool path:ptr path_len:len",
+    modules=(WASIX,),
+)
+def proc_exec3(h, name, name_len, args, args_len, envs, envs_len, search, path, path_len):
+    """execve that returns an errno when the program cannot run (NOENT: not in the command map, NOEXEC:
+    not a program wasix_nb can run) and otherwise does not return."""
+    prog, argv = _text(h, name, name_len), _lines(_text(h, args, args_len))
+    env = _env(h, envs, envs_len)
+    if search and path & 0xFFFFFFFF:
+        _text(h, path, path_len)  # read (FAULT when bad); the command map answers every PATH entry
+    proc = _caller(h)
+    target = _procs.resolve(getattr(proc.options, "commands", None), prog)
+    if target is None:
+        return int(Errno.NOENT), None, f"{prog}: no such program (map it with commands={{...}} / --map-command)"
+    try:
+        from ... import compile as _compile
+
+        _compile.POOL.module(proc._engine, _compile.Source.load(target))  # noqa: SLF001 - cached for the exec
+    except Exception as e:  # noqa: BLE001 - not a program: the caller's errno
+        return int(Errno.NOEXEC), None, f"{prog}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    raise _procs.Exec(prog, argv, env)
+
+
 @syscall("proc_join", "pid:ptr flags:u32 ret_status:ptr", outs="pid", modules=(WASIX,))
 def proc_join(h, pid_ptr, flags, ret_status):
     mem = h.mem
@@ -239,13 +290,7 @@ def proc_spawn2(
     chdir, fchdir) applied in order, then the CLOEXEC descriptors closed."""
     mem = h.mem
     prog, argv = _text(h, name, name_len), _lines(_text(h, args, args_len))
-    env = None
-    if envs & 0xFFFFFFFF:
-        env = []
-        for e in _lines(_text(h, envs, envs_len)):
-            if "=" not in e:
-                return int(Errno.INVAL), None, f"environment entry without '=': {e!r}"
-            env.append(e.encode())
+    env = _env(h, envs, envs_len)
     pairs = []
     if sigs & 0xFFFFFFFF:
         raw = mem.read(sigs, 2 * (sigs_len & 0xFFFFFFFF))
