@@ -83,9 +83,17 @@ def test_exec_of_an_unknown_program_with_threads_running_ends_the_process_with_n
     assert (r.outcome, r.exit_code) == ("exited", 44), r.message
 
 
-def test_kill_while_exec_stops_threads_still_ends_the_run(no_leak):
-    # a kill racing the exec: the run ends killed (never hangs, never runs the new image after a kill)
-    p = wasix_nb.Process(FROM_MAIN, commands={"echo": HELLO})
-    p.start()
-    r = p.kill()
-    assert r.outcome in ("killed", "returned"), r.message
+def test_a_kill_while_exec_stops_the_threads_wins(monkeypatch, no_leak):
+    # the kill lands while exec waits for the other threads: the run ends killed, the new image never runs
+    from wasix_nb.runtime import procs
+
+    real = procs.stop_other_threads
+
+    def killed_meanwhile(proc, *a, **kw):
+        proc.stop("killed")
+        return real(proc, *a, **kw)
+
+    monkeypatch.setattr(procs, "stop_other_threads", killed_meanwhile)
+    r = wasix_nb.run(FROM_MAIN, timeout=30, commands={"echo": HELLO})
+    assert (r.outcome, r.stdout) == ("killed", b""), r.message
+    assert "args_sizes_get" not in set(r.trace.syscall)
