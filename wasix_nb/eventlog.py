@@ -5,7 +5,7 @@ every recorded call again and again: about half of what tracing cost per call.  
 arguments, an errno, a few int results, no note) is instead packed with one `struct.pack_into` into
 preallocated chunks: no Python object survives the call, nothing for the collector to see, and about 100
 bytes per call instead of 300.  Anything else (a note, string results, captured inputs, a call cut
-short) is kept as its tuple in `side`.  Reading (`log[i]`, slices, iteration) builds the tuples
+short) gets the same header and the rest marshalled into one `bytes` in `side`.  Reading (`log[i]`, slices, iteration) builds the tuples
 
     (start_ns, duration_ns, syscall, args, errno, outs, mark, pid, tid, cap)
 
@@ -21,8 +21,10 @@ an export of a chunk across Python code (that would make the resize fail), they 
 
 import collections
 import itertools
+import marshal
 import operator
 import struct
+import sys
 import threading
 import time
 
@@ -36,10 +38,12 @@ SIZE = HEAD.size + 8 * (MAX_OUTS + MAX_ARGS) + 4
 _SCAN = struct.Struct(HEAD.format + f"{SIZE - HEAD.size}x")  # the header of each record, in one pass
 _FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(MAX_ARGS + 1)]
 _CID = struct.Struct("<i")
-_SIDE = -1  # declaration id of a record kept whole in `side`
+_IN_SIDE = -2  # "number of outs" of a record whose args, errno, outs, note and capture are in `side`
+CAPTURED = 16  # added to the number of outs (-1: None) of a packed record whose capture is in `side`
 _MASK = (1 << 14) - 1
 FIRST = 64  # records chunk 0 starts with (8 KB); later chunks are made full size
-_SIDE_RECORD = _FULL[0].pack(0, 0, _SIDE, 0, 0, 0, 0, 0, 0, 0, 0, _SIDE)
+_dumps, _loads = marshal.dumps, marshal.loads
+_REDUCE = sys.version_info < (3, 12)
 
 
 def packer(nargs):
@@ -85,17 +89,25 @@ class EventLog:
             return buf
 
     def put(self, i, ev, cid=None):
-        """Keep event tuple `ev` whole as slot `i` (claimed by the caller, below the limit).  Its
-        declaration is kept as its id (`cid` when the caller knows it): a tuple of numbers, strings,
-        bytes and such tuples is one the garbage collector stops tracking, so kept events cost it
-        nothing either."""
-        self.side[i] = (ev[0], ev[1], self.decl_id(ev[2]) if cid is None else cid) + ev[3:]
+        """Keep event tuple `ev` as slot `i` (claimed by the caller, below the limit): its header (times,
+        declaration id, errno, pid, tid) packed like any record, the rest (args, errno, outs, note,
+        capture) marshalled into one `bytes` in `side`.  Bytes are not containers: however many events
+        are kept, the garbage collector has nothing more to walk (kept tuples made it walk them all
+        again at every full collection: half of what a captured call cost)."""
+        if cid is None:
+            cid = self.decl_id(ev[2])
+        rest = ev[3:7] + ev[9:]
+        try:
+            self.side[i] = _dumps(rest, 2)  # version 2: no back-references, twice as fast to write
+        except ValueError:  # something marshal cannot store (an enum member as an out): kept as it is
+            self.side[i] = rest
         c = i >> SHIFT
         off = (i & _MASK) * SIZE
         buf = self.chunks[c] if c < len(self.chunks) else None
         if buf is None or len(buf) < off + SIZE:
             buf = self.chunk(c, off + SIZE)
-        buf[off : off + len(_SIDE_RECORD)] = _SIDE_RECORD
+        err = ev[4]
+        _FULL[0].pack_into(buf, off, ev[0], ev[1], cid, -1 if err is None else err, ev[7], ev[8], _IN_SIDE, 0, 0, 0, 0, cid)
 
     def append(self, ev) -> bool:
         """Record an event tuple (the general path: notes, strings, captures, calls cut short); False
@@ -112,7 +124,10 @@ class EventLog:
 
     # -- reading --------------------------------------------------------------------------------
     def claimed(self) -> int:
-        return int(repr(self._counter)[6:-1])  # "count(N)": the next slot, exactly
+        """The next slot, exactly (the descriptor table asks at every open and close)."""
+        if _REDUCE:  # 85 ns, against 575 for the repr; deprecated from 3.12 (a warning per call)
+            return self._counter.__reduce__()[1][0]
+        return int(repr(self._counter)[6:-1])  # "count(N)"
 
     def __len__(self):
         n = self.claimed()
@@ -131,24 +146,33 @@ class EventLog:
                 if na <= MAX_ARGS:
                     v = _FULL[na].unpack_from(buf, off)
                     cid = v[2]
-                    if cid == _SIDE and v[-1] == _SIDE:
-                        ev = self.side.get(i)
-                        if ev is not None:
-                            return (ev[0], ev[1], self.decls[ev[2]]) + ev[3:]
-                    elif cid > 0 and v[-1] == cid:
+                    if cid > 0 and v[-1] == cid:
                         no = v[6]
-                        return (
-                            v[0],
-                            v[1],
-                            self.decls[cid],
-                            v[11 : 11 + na],
-                            v[3],
-                            None if no < 0 else v[8 : 8 + no],
-                            None,
-                            v[4],
-                            v[5],
-                            None,
-                        )
+                        if no == _IN_SIDE:
+                            rest = self.side.get(i)
+                            if rest is not None:
+                                if rest.__class__ is bytes:
+                                    rest = _loads(rest)
+                                return (v[0], v[1], self.decls[cid]) + rest[:4] + (v[4], v[5]) + rest[4:]
+                        else:
+                            cap = None
+                            if no >= CAPTURED - 1:
+                                no -= CAPTURED
+                                cap = self.side.get(i)
+                                if cap.__class__ is bytes:
+                                    cap = _loads(cap)
+                            return (
+                                v[0],
+                                v[1],
+                                self.decls[cid],
+                                v[11 : 11 + na],
+                                v[3],
+                                None if no < 0 else v[8 : 8 + no],
+                                None,
+                                v[4],
+                                v[5],
+                                cap,
+                            )
             time.sleep(0)  # claimed, not written yet: its writer is a few bytecodes away
         raise RuntimeError(f"trace slot {i} was claimed but never written")
 
@@ -170,8 +194,8 @@ class EventLog:
                 m = min(CHUNK - k, stop - i)
                 out.extend(self._brief1(j) for j in range(i, i + m))
             else:
-                for j, (_t, d, cid, err, pid, tid, _no, _na) in enumerate(_SCAN.iter_unpack(view), i):
-                    if cid > 0:
+                for j, (_t, d, cid, err, pid, tid, no, _na) in enumerate(_SCAN.iter_unpack(view), i):
+                    if cid > 0 and no != _IN_SIDE:
                         out.append((decls[cid], err, None, d, pid, tid))
                     else:
                         out.append(self._brief1(j))
@@ -194,13 +218,6 @@ class EventLog:
                 counted = collections.Counter(map(get, _SCAN.iter_unpack(view)))
                 for v, cnt in counted.items():
                     out[v] = out.get(v, 0) + cnt
-                for j in range(i, i + m):  # events kept whole: their own pid/tid
-                    ev = self.side.get(j)
-                    if ev is not None:
-                        out[0] -= 1
-                        out[ev[k_field + 3]] = out.get(ev[k_field + 3], 0) + 1
-                if not out.get(0, 1):
-                    del out[0]
             else:
                 for j in range(i, i + m):
                     v = self._get(j)[k_field + 3]

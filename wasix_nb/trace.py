@@ -261,9 +261,10 @@ class Trace:
         """Take `n` bytes of the budget for captured data (True), or refuse when the rest of the budget
         would hold fewer than one more event; `at` is the slot of the event asking (else the count)."""
         cost = -(-n // EVENT_BYTES)
-        if self.limit - cost <= (len(self.events) if at is None else at):
+        log = self.events
+        if log.cap - cost <= (len(log) if at is None else at):
             return False
-        self.limit -= cost
+        log.cap -= cost
         self.captured_bytes += n
         return True
 

@@ -13,7 +13,8 @@ defines it under every import module that names it (`wasi_snapshot_preview1` and
 declarations, except for the few calls whose memory layouts differ there, which declare a `variant`.
 """
 
-import struct  # noqa: F401 - used by the per-call template (_FUSED)
+import marshal  # noqa: F401 - used by the per-call template (_BODY)
+import struct  # noqa: F401 - used by the per-call template (_BODY)
 import threading
 import time
 import traceback
@@ -22,6 +23,8 @@ import wasmtime
 
 from .. import capture as _cap
 from .. import eventlog as _eventlog
+from ..capture import clip_outs  # noqa: F401 - used by the per-call template
+from ..trace import EVENT_BYTES  # noqa: F401 - used by the per-call template
 from ..abi.errno import Errno, WasiError
 from ..abi.memory import Fault
 
@@ -182,44 +185,16 @@ def wrap(call: Syscall, host, rules=(), name=None):
             host.host_errors_more = getattr(host, "host_errors_more", 0) + 1
         return _cap.escape_text(f"host error: {type(e).__name__}: {e}", MARK_CAP)
 
-    if plan is None:
-        # the common case, kept to a single Python frame around fn
-        def traced(*args):
-            t0 = clock()
-            outs = mark = None
-            try:
-                r = fn(host, *args)
-                if r.__class__ is int:
-                    err = r
-                else:  # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
-                    err, outs = r[0], r[1]
-                    if len(r) > 2:
-                        mark = r[2]
-                        if mark and len(mark) > MARK_CAP:
-                            mark = mark[:MARK_CAP] + "..."
-            except WasiError as e:
-                err, mark = e.errno, e.mark
-                if mark is not None and len(mark) > MARK_CAP:
-                    mark = mark[:MARK_CAP] + "..."
-            except Fault:
-                err = FAULT
-            except Exception as e:  # noqa: BLE001 - a host bug must not reach the program as an exception
-                err, mark = IO, host_error(args, e)
-            except BaseException as e:
-                cut(t0, args, e, None)
-                raise
-            add((t0, clock() - t0, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
-            return err
-
-        if len(call.params) <= _eventlog.MAX_ARGS:
-            # the raw callback itself (_raw_calls.define uses it): one Python frame per host call around
-            # fn, arguments unpacked straight from wasmtime's array, the event packed into the log
-            log = trace.events
-            traced.raw = _fused(len(call.params), call.result is not None, len(call.outs))(
-                fn, host, call, clock, log, log.decl_id(call), overflow, cut, host_error, IO, FAULT, MARK_CAP
-            )
-    else:
-        traced = _captured(call, host, plan, record, cut, host_error, MARK_CAP)
+    log = trace.events
+    build = _template(len(call.params), call.result is not None, len(call.outs), plan)
+    capin = after = None
+    if plan is not None:
+        capin = _cap.capturer(plan)
+        after = _after(plan, host)
+    factory, traced = build(
+        fn, host, call, clock, log, log.decl_id(call), overflow, cut, host_error, IO, FAULT, MARK_CAP, capin, after
+    )
+    traced.raw = factory  # the raw wasmtime callback itself (_raw_calls.define uses it)
 
     if rules:
         bound = [(r, r.bind(call)) for r in rules]
@@ -252,123 +227,20 @@ def wrap(call: Syscall, host, rules=(), name=None):
         def noresult(*args):
             traced(*args)
 
+        noresult.raw = traced.raw
         return noresult
     return traced
 
 
-_FUSED = """
-def build(fn, host, call, clock, log, cid, overflow, cut, host_error, IO, FAULT, MARK_CAP):
-    chunks, put, claim = log.chunks, log.put, log.claim
-    SHIFT, SIZE = _eventlog.SHIFT, _eventlog.SIZE
-    MASK = (1 << SHIFT) - 1
-    pk = _eventlog.packer(NARGS)
-
-    def factory(unpack, pack, space, trap):
-        def callback(env, caller, raw, n):
-            try:
-                args = unpack(space, raw)
-                NAMESargs
-                t0 = clock()
-                outs = mark = None
-                try:
-                    r = fn(hostCALL_ARGS)
-                    if r.__class__ is int:
-                        err = r
-                    else:
-                        err, outs = r[0], r[1]
-                        if len(r) > 2:
-                            mark = r[2]
-                            if mark and len(mark) > MARK_CAP:
-                                mark = mark[:MARK_CAP] + "..."
-                except WasiError as e:
-                    err, mark = e.errno, e.mark
-                    if mark is not None and len(mark) > MARK_CAP:
-                        mark = mark[:MARK_CAP] + "..."
-                except Fault:
-                    err = FAULT
-                except Exception as e:  # noqa: BLE001
-                    err, mark = IO, host_error(args, e)
-                except BaseException as e:
-                    cut(t0, args, e, None)
-                    raise
-                d = clock() - t0
-                i = claim()
-                if i < log.cap:
-                    try:
-                        if mark is not None:
-                            raise TypeError
-                        if outs is None:
-                            pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
-                               THREAD.tid if _THREADED else 1, -1, NARGS, 0, 0, 0CALL_ARGS, cid)
-                        elif len(outs) == NOUTS:
-                            pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
-                               THREAD.tid if _THREADED else 1, NOUTS, NARGS, OUTS_FIELDSCALL_ARGS, cid)
-                        else:
-                            raise TypeError
-                    except (TypeError, IndexError, OverflowError, struct.error):
-                        # a note, string results, a new chunk: the event kept whole
-                        put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
-                else:
-                    overflow((t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
-                PACK
-                return 0
-            except BaseException as e:  # noqa: BLE001 - handed to the caller of the wasm function
-                return trap(e)
-        return callback
-    return factory
-"""
-_FUSED_CACHE = {}
-
-
-def _fused(nparams, has_result, nouts):
-    """`build(...)` -> `factory(unpack, pack, space, trap)` -> the raw wasmtime callback of a traced call
-    without captures: wrap's per-call path with the arguments as locals (no *args tuples) and the event
-    packed into the log's binary records (no objects kept: see eventlog.py).  Compiled once per
-    (arity, result, outs) under this file's name (runtime/signals.py finds the call in the frame)."""
-    key = (nparams, has_result, nouts)
-    build = _FUSED_CACHE.get(key)
-    if build is None:
-        names = ", ".join(f"a{i}" for i in range(nparams))
-        k = nouts if nouts <= _eventlog.MAX_OUTS else -99  # more outs than slots: kept whole
-        fields = [f"outs[{j}]" for j in range(max(k, 0))] + ["0"] * (_eventlog.MAX_OUTS - max(k, 0))
-        src = (
-            _FUSED.replace("NAMES", f"{names}, = " if nparams else "")
-            .replace("CALL_ARGS", "".join(f", a{i}" for i in range(nparams)))
-            .replace("OUTS_FIELDS", ", ".join(fields))
-            .replace("NOUTS", str(k))
-            .replace("NARGS", str(nparams))
-            .replace("PACK", "pack(space, raw, err)" if has_result else "")
-        )
-        ns = {}
-        exec(compile(src, __file__, "exec"), globals(), ns)  # noqa: S102 - our own template, no input
-        build = _FUSED_CACHE[key] = ns["build"]
-    return build
-
-
-def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
-    """The per-call path of a call with inputs or payloads to copy (capture.py): inputs before the
-    call (so a failed call still shows them), read payloads after it, all within the byte budget."""
-    fn = call.fn
-    trace = host.trace
-    clock = time.perf_counter_ns
-    IO, FAULT = int(Errno.IO), int(Errno.FAULT)
-    capture_inputs, iov_one, clip = _cap.capture_inputs, _cap.iov_one, _cap.clip_outs
-    items, io, iov, clip_outs = plan.items, plan.io, plan.iov, plan.clip_outs
-    iov_arg, iov_len_arg = (items[iov][1], items[iov][2]) if iov is not None else (None, None)
-    log = trace.events
-    cid = log.decl_id(call)
-    claim, put, overflow, spend = log.claim, log.put, trace.overflow, trace.spend
-    entries = host.fds.entries
-
-    def traced(*args):
+_BODY = """
         t0 = clock()
-        cap = capture_inputs(plan, host.mem, args, trace.capture) if items else None
+        CAPIN
         outs = mark = None
         try:
-            r = fn(host, *args)
+            r = fn(hostCALL_ARGS)
             if r.__class__ is int:
                 err = r
-            else:
+            else:  # (errno, outs) or (errno, outs, mark): the mark is a short note for the trace
                 err, outs = r[0], r[1]
                 if len(r) > 2:
                     mark = r[2]
@@ -380,43 +252,186 @@ def _captured(call, host, plan, record, cut, host_error, MARK_CAP):
                 mark = mark[:MARK_CAP] + "..."
         except Fault:
             err = FAULT
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a host bug must not reach the program as an exception
             err, mark = IO, host_error(args, e)
         except BaseException as e:
-            cut(t0, args, e, tuple(cap) if cap else None)
+            cut(t0, args, e, CUTCAP)
             raise
-        dur = clock() - t0
-        if outs and clip_outs:
-            outs = clip(outs)
-        size = 0
-        if cap is not None:
-            if io is not None:
-                if err == 0 and outs:
-                    if io == "in":  # what was read: only now in memory
-                        cap[iov] = v = iov_one(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
-                    e = entries.get(args[0])
-                    f = e.file if e is not None else None
-                    cap.append("" if f is None else f.peer or ("" if f.kind == "socket" else f.kind))
-                v = cap[iov]
-                if v is not None:
-                    size = len(v[2])
-            else:
-                for v in cap:
-                    if v.__class__ is bytes:
-                        size += len(v)
-                    elif v.__class__ is tuple:
-                        size += len(v[0])
-        ev = (t0, dur, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None)
+        d = clock() - t0
         i = claim()
         if i < log.cap:
-            if cap is not None:
-                ev = ev[:9] + ((tuple(cap) if not size or spend(size, i) else None),)
-            put(i, ev, cid)
+            RECORD
         else:
-            overflow(ev)
+            overflow((t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None))
+"""
+_PACKED = """KEEP
+            try:
+                if mark is not None:
+                    raise TypeError
+                SIDE
+                if outs is None:
+                    pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                       THREAD.tid if _THREADED else 1, NONE, NARGS, 0, 0, 0CALL_ARGS, cid)
+                elif len(outs) == NOUTS:
+                    pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                       THREAD.tid if _THREADED else 1, NOUTS + FLAG, NARGS, OUTS_FIELDSCALL_ARGS, cid)
+                else:
+                    raise TypeError
+            except (ValueError, TypeError, IndexError, OverflowError, struct.error):
+                # a note, string results, a new chunk: the event kept whole
+                put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, kept), cid)"""
+_WHOLE = """KEEP
+            try:  # the header packed, the rest marshalled into one bytes (eventlog.put, inlined)
+                side[i] = dumps((args, err, CLIPPED, mark, kept), 2)
+                pk0(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                    THREAD.tid if _THREADED else 1, -2, 0, 0, 0, 0, cid)
+            except (ValueError, TypeError, IndexError, OverflowError, struct.error):
+                put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, kept), cid)"""
+# what a captured call keeps (`kept`): a payload call with one iovec array and nothing else (the common
+# case: fd_write/fd_read/sock_send/sock_recv) inline, its bytes charged to the budget (Trace.spend);
+# any other plan through after()
+_KEEP_IO = """
+            if err == 0 and outs:
+                READ
+                e = entries.get(args[0])
+                f = e.file if e is not None else None
+                kept = (cap, "" if f is None else f.peer or ("" if f.kind == "socket" else f.kind))
+            else:
+                kept = (cap,)
+            if cap is not None:
+                nb = len(cap[2])
+                if nb:
+                    nb_events = -(-nb // EVENT_BYTES)
+                    if log.cap - nb_events > i:
+                        log.cap -= nb_events
+                        trace.captured_bytes += nb
+                    else:
+                        kept = None"""
+_READ = "cap = iov_one(host.mem, args[IOV], args[IOVLEN], min(outs[0], trace.capture))"
+_BUILD = """
+def build(fn, host, call, clock, log, cid, overflow, cut, host_error, IO, FAULT, MARK_CAP, capin, after):
+    chunks, put, claim = log.chunks, log.put, log.claim
+    SHIFT, SIZE = _eventlog.SHIFT, _eventlog.SIZE
+    MASK = (1 << SHIFT) - 1
+    pk = _eventlog.packer(NARGS) if NARGS <= _eventlog.MAX_ARGS else None
+    pk0, side, dumps = _eventlog.packer(0), log.side, marshal.dumps
+    trace = host.trace
+    entries, iov_one = host.fds.entries, _cap.iov_one
+
+    def factory(unpack, pack, space, trap):
+        def callback(env, caller, raw, n):
+            try:
+                args = unpack(space, raw)
+                NAMESargs
+BODY_RAW
+                PACK
+                return 0
+            except BaseException as e:  # noqa: BLE001 - handed to the caller of the wasm function
+                return trap(e)
+        return callback
+
+    def traced(PARAMS):
+        args = (PARAMS)
+BODY
         return err
 
-    return traced
+    return factory, traced
+"""
+_TEMPLATES = {}
+
+
+def _template(nparams, has_result, nouts, plan):
+    """`build(...)` -> (`factory(unpack, pack, space, trap)` -> the raw wasmtime callback, `traced(*args)`):
+    the per-call path of one kind of call, written once (_BODY) and compiled in two forms from the same
+    text: the raw callback (arguments unpacked straight from wasmtime's array into locals, one Python
+    frame around fn), and a plain function of the arguments (fault-injection rules, calls without a
+    result).  A call without captures packs its event into the log's binary records (eventlog.py); a
+    call with captures (capture.py) copies its inputs before the call, its read payload after it, and
+    keeps the event whole.  Compiled once per shape under this file's name (runtime/signals.py finds
+    the call, `call` and `args`, in the frame)."""
+    items = plan.items if plan is not None else ()
+    clip = bool(plan is not None and plan.clip_outs)
+    io1 = len(items) == 1 and items[0][0] == "iov"  # one iovec array, nothing else
+    key = (nparams, has_result, nouts, items if io1 else bool(items), plan.io if io1 else None, clip)
+    build = _TEMPLATES.get(key)
+    if build is None:
+        names = ", ".join(f"a{i}" for i in range(nparams))
+        k = nouts if nouts <= _eventlog.MAX_OUTS else -99  # more outs than slots: kept whole
+        fields = [f"outs[{j}]" for j in range(max(k, 0))] + ["0"] * (_eventlog.MAX_OUTS - max(k, 0))
+        if io1:
+            _, iov, iovlen = items[0]
+            capin = f"cap = iov_one(host.mem, a{iov}, a{iovlen}, trace.capture)" if plan.io == "out" else "cap = None"
+            keep = _KEEP_IO.replace("READ", _READ if plan.io == "in" else "pass")
+            keep = keep.replace("IOVLEN", str(iovlen)).replace("IOV", str(iov))
+            cutcap = "(cap,)"
+        elif items:
+            capin = "cap = capin(host.mem, args, trace.capture)"
+            keep = "\n            kept = after(cap, args, err, outs, i)"
+            cutcap = "tuple(cap) if cap else None"
+        else:
+            capin, keep, cutcap = "", "\n            kept = None", "None"
+        if clip or nparams > _eventlog.MAX_ARGS:  # string results, many arguments: kept whole
+            record = _WHOLE.replace("KEEP", keep).replace("CLIPPED", "clip_outs(outs) if outs else outs" if clip else "outs")
+        elif items:  # packed, with what was captured marshalled beside it
+            record = _PACKED.replace("KEEP", keep).replace("SIDE", "side[i] = dumps(kept, 2)")
+            record = record.replace("NONE", str(_eventlog.CAPTURED - 1)).replace("FLAG", str(_eventlog.CAPTURED))
+        else:
+            record = _PACKED.replace("KEEP", "\n            kept = None").replace("SIDE", "")
+            record = record.replace("NONE", "-1").replace(" + FLAG", "")
+        body = _BODY.replace("RECORD", record).replace("CAPIN", capin).replace("CUTCAP", cutcap)
+        src = (
+            _BUILD.replace("BODY_RAW", _indent(body, 8))
+            .replace("BODY", body)
+            .replace("NAMES", f"{names}, = " if nparams else "")
+            .replace("PARAMS", names + ("," if nparams == 1 else ""))
+            .replace("CALL_ARGS", "".join(f", a{i}" for i in range(nparams)))
+            .replace("OUTS_FIELDS", ", ".join(fields))
+            .replace("NOUTS", str(k))
+            .replace("NARGS", str(nparams))
+            .replace("PACK", "pack(space, raw, err)" if has_result else "")
+        )
+        ns = {}
+        exec(compile(src, __file__, "exec"), globals(), ns)  # noqa: S102 - our own template, no input
+        build = _TEMPLATES[key] = ns["build"]
+    return build
+
+
+def _indent(text, n):
+    return "\n".join((" " * n + line) if line.strip() else line for line in text.split("\n"))
+
+
+def _after(plan, host):
+    """`after(cap, args, err, outs, slot)`: a captured call's inputs completed once it returned (what a
+    read call read, the peer of a payload) and charged to the trace's byte budget; the tuple to keep,
+    or None when the budget has no room for it."""
+    trace = host.trace
+    iov_one = _cap.iov_one
+    items, io, iov = plan.items, plan.io, plan.iov
+    iov_arg, iov_len_arg = (items[iov][1], items[iov][2]) if iov is not None else (None, None)
+    entries = host.fds.entries
+    spend = trace.spend
+
+    def after(cap, args, err, outs, i):
+        size = 0
+        if io is not None:
+            if err == 0 and outs:
+                if io == "in":  # what was read: only now in memory
+                    cap[iov] = iov_one(host.mem, args[iov_arg], args[iov_len_arg], min(outs[0], trace.capture))
+                e = entries.get(args[0])
+                f = e.file if e is not None else None
+                cap.append("" if f is None else f.peer or ("" if f.kind == "socket" else f.kind))
+            v = cap[iov]
+            if v is not None:
+                size = len(v[2])
+        else:
+            for v in cap:
+                if v.__class__ is bytes:
+                    size += len(v)
+                elif v.__class__ is tuple:
+                    size += len(v[0])
+        return tuple(cap) if not size or spend(size, i) else None
+
+    return after
 
 
 def nosys_stub(module, name, ty, host):

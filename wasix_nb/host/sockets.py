@@ -62,8 +62,10 @@ class Socket(OpenFile):
         self.nonblock = nonblock
         if os_sock is None:
             os_proto = 0 if af == AddressFamily.LOCAL else proto
-            os_sock = socket.socket(OS_FAMILY[af], OS_TYPE[stype], os_proto)
-        os_sock.setblocking(False)
+            # non-blocking from the start (one system call, not two)
+            os_sock = socket.socket(OS_FAMILY[af], OS_TYPE[stype] | socket.SOCK_NONBLOCK, os_proto)
+        else:
+            os_sock.setblocking(False)
         self.os = os_sock
         self.fd_no = os_sock.fileno()
         self.state = "opened"

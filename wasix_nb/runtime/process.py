@@ -309,6 +309,7 @@ class Process(Views):
             _procs.exec_from_thread(self, t, end)
             return
         with self._lock:
+            t.reported = True  # counted as gone only now: its state says "ended" a little earlier
             if self._end is not None or self.wasm_threads.get(t.tid) is not t:
                 return  # decided already, or a thread of an image exec replaced
             if self.execing and t.tid != MAIN_TID:
@@ -322,7 +323,8 @@ class Process(Views):
                     decide = End("trapped", THREAD_TRAP_EXIT, f"thread {t.tid} trapped: {end.message}", end.error)
             elif t.tid == MAIN_TID and end.kind == "returned":
                 decide = end
-            elif all(x.state == "ended" for x in self.wasm_threads.values()):
+            elif all(x.reported for x in self.wasm_threads.values()):  # (not state: the main thread
+                # would look ended to a worker's thread_exit before its own proc_exit is decided)
                 decide = End("exited", 0, "exited with code 0 (its last thread exited)")
             if decide is None:
                 return

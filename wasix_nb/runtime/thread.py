@@ -44,6 +44,7 @@ class WasmThread:
 
     sig_r = sig_w = -1  # its signal wake pipe, made on its first descriptor wait (runtime/signals.py)
     handling = frozenset()  # signals whose handler runs on it now (blocked until it returns)
+    reported = False  # its end was handed to the process (Process._thread_ended)
 
     def __init__(self, proc, tid: int, entry: str, args=(), store=None, started_by=None):
         self.proc = proc
