@@ -361,6 +361,7 @@ def stop_other_threads(proc, grace=EXEC_GRACE) -> bool:
         except OSError:  # BlockingIOError: drained
             pass
         proc.futexes = h.futexes = Futexes()  # the new image's wait queues
+        proc.exec_pending = None  # a worker's exec that raced this one lost
         proc.execing = False
     return True
 
