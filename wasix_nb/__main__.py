@@ -40,7 +40,7 @@ def _parser():
         action="append",
         default=[],
         metavar="NAME=PATH.wasm",
-        help="a program proc_exec may run by NAME (or /bin/NAME); repeatable",
+        help="a program proc_exec or proc_spawn may run by NAME (or /bin/NAME); repeatable",
     )
     r.add_argument("--max-procs", type=int, metavar="N", help="processes alive at once (default 64)")
     r.add_argument("--stub-missing", action="store_true")

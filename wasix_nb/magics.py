@@ -48,7 +48,7 @@ class WasixMagics(Magics):
     net = Unicode("loopback", config=True, help="Network policy: 'loopback', 'any', or an allow-list.")
     commands = Dict(
         config=True,
-        help="Programs proc_exec may run, by name: {'cat': 'cat.wasm'} "
+        help="Programs proc_exec and proc_spawn may run, by name: {'cat': 'cat.wasm'} "
         "(also found as /bin/NAME); --map-command NAME=PATH adds to them.",
     )
     dirs = List(
@@ -121,7 +121,7 @@ class WasixMagics(Magics):
         action="append",
         default=[],
         metavar="NAME=PATH.wasm",
-        help="A program proc_exec may run by NAME or /bin/NAME (repeatable).",
+        help="A program proc_exec or proc_spawn may run by NAME or /bin/NAME (repeatable).",
     )
     @argument(
         "--strsize", type=int, metavar="N", help="Show N bytes of each string in the trace (default 32, strace -s)."

@@ -58,7 +58,7 @@ class Options:
     policy        a ready host.policy.Policy (overrides `net`)
     dirs          preopened host directories: "HOST[::GUEST][:ro]", (host, guest[, "ro"]), or a list of
                   them; they take fds 3, 4, ... in order (default: none; see docs/files.md)
-    commands      programs `proc_exec` may run: {"cat": "cat.wasm", ...} (a name, or /bin/NAME, finds
+    commands      programs `proc_exec`, `proc_spawn` may run: {"cat": "cat.wasm", ...} (a name, or /bin/NAME, finds
                   NAME; values are paths, wasm bytes or WAT text); anything else fails with NOENT
     max_procs     processes alive at once in one run, pid 1 included (default 64; fork then EAGAIN)
     """
