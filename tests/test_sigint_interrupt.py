@@ -243,3 +243,46 @@ def test_dash_trap_that_keeps_looping_is_stopped_by_the_second_interrupt():
     p.interrupt()
     r = p.wait(5)
     assert r.outcome == "interrupted", r.message
+
+
+@pytest.mark.parametrize(
+    "script,outcome,code,out",
+    [
+        # dash waits for its child in proc_join: the wait ends with INTR, its trap runs
+        ("trap 'echo caught; exit 3' INT; dash -c 'while :; do :; done'; echo after", "exited", 3, b"caught\n"),
+        # no trap: dash re-raises SIGINT with the default action, which wasix-libc carries out as abort()
+        ("dash -c 'while :; do :; done'; echo after", "interrupted", None, b""),
+    ],
+)
+def test_dash_waiting_for_its_child_takes_the_interrupt(script, outcome, code, out):
+    d = dash()
+    p = started(Process(d, args=["-c", script], commands={"dash": d}, timeout=20))
+    wait_for(lambda: p.procs is not None and len(p.procs.processes()) == 2)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    p.interrupt()
+    r = p.wait(10)
+    assert (r.outcome, r.exit_code, r.stdout) == (outcome, code, out), r.message
+    assert time.monotonic() - t0 < 1.0
+    joins = [e for e in r.log if e.name == "proc_join" and e.pid == 1]
+    assert joins[-1].errno == INTR
+
+
+def test_abort_in_the_handler_of_the_kernels_sigint_is_interrupted():
+    src = (
+        program("note", "spin")
+        .replace(
+            '(func (export "__wasm_signal") (param $sig i32) (i32.store (i32.const 76) (local.get $sig)))',
+            """(func (export "__wasm_signal") (param $sig i32)
+    (if (i32.eq (local.get $sig) (i32.const 2)) (then (drop (call $raise (i32.const 1) (i32.const 6)))))
+    (call $exit (i32.const 127)))""",
+        )
+        .replace(
+            '(import "wasix_32v1" "callback_signal"',
+            '(import "wasix_32v1" "thread_signal" (func $raise (param i32 i32) (result i32)))\n  (import "wasix_32v1" "callback_signal"',
+        )
+    )
+    p = started(Process(src, timeout=20))
+    p.interrupt()
+    r = p.wait(5)
+    assert (r.outcome, r.returncode) == ("interrupted", 130), r.message

@@ -137,6 +137,8 @@ class ProcTable:
     def join(self, host, proc, pid, nonblock):
         """Wait for a child of `proc` (pid None: any). Returns (pid, status) or (0, None) when
         `nonblock` and none has ended; raises CHILD when there is nothing to wait for."""
+        from . import signals as _signals
+
         with self.cond:
             while True:
                 kids = [self.procs[c] for c in proc.children if c in self.procs]
@@ -156,6 +158,10 @@ class ProcTable:
                     return 0, None
                 self.cond.wait(0.1)
                 host.check_cancelled()
+                if _signals.interrupts_wait(proc):
+                    break
+        proc.take_signals()  # a handled signal ends the wait, as waitpid's EINTR (runtime/signals.py)
+        raise WasiError(Errno.INTR, "interrupted by a signal (its handler ran)")
 
     # -- signals --------------------------------------------------------------------------------
     def find(self, pid):

@@ -32,7 +32,7 @@ NAMES = (
     "TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH POLL PWR SYS"
 ).split()
 KILL = 9
-INT = 2
+INT, ABRT = 2, 6
 IGNORED = {16, 17, 22, 27}  # CHLD CONT URG WINCH
 STOPS = {18, 19, 20, 21}  # STOP TSTP TTIN TTOU
 
@@ -61,6 +61,11 @@ def deliver(proc, sig, tid=None, source="host"):
     if sig not in target.signals:  # a standard signal is pending once, not counted (as on Linux)
         target.signals.append(sig)
     if proc.current_thread() is target:
+        if sig == ABRT and INT in target.handling and proc._sigint_ran:
+            # abort() while the kernel's SIGINT runs its handler: wasix-libc's default action for SIGINT
+            # (print, abort, exit 127) or the program's own choice; either way SIGINT ended the process
+            proc.stop("interrupted")
+            raise Cancelled("interrupted")
         if sig in target.handling:
             return f"{nm} pending (its handler is running)"
         run_pending(proc, target)
@@ -131,6 +136,13 @@ def wake_fd(proc) -> int:
         if t.signals:
             wake(proc, t)
     return t.sig_r
+
+
+def interrupts_wait(proc) -> bool:
+    """A wait that polls (proc_join) asks: has the calling thread a signal whose handler should end it?
+    Signals ignored by default (SIGCHLD above all: a child ending wakes the join anyway) do not."""
+    t = proc.current_thread()
+    return t is not None and proc.signal_handler is not None and any(s not in IGNORED for s in list(t.signals))
 
 
 def take(proc) -> bool:
