@@ -351,3 +351,16 @@ def test_proc_exec2_and_exec3_pass_the_environment(call, no_leak):
 def test_proc_exec3_of_an_unknown_program_returns_noent_and_goes_on(no_leak):
     r = wasix_nb.run(exec_prog("proc_exec3", b"nosuch"), timeout=30, **RUN)
     assert (r.outcome, r.exit_code) == ("exited", 100 + 44), r.message
+
+
+# -- a C program: the struct layouts as clang lays them out from wasix-libc's declarations ----------------
+def test_c_program_spawns_with_file_actions_and_piped_stdout(tmp_path, no_leak):
+    import cbuild
+
+    why = cbuild.missing()
+    if why:
+        pytest.skip(why)
+    parent, child = cbuild.build("spawn", tmp_path), cbuild.build("spawn_child", tmp_path)
+    r = wasix_nb.run(str(parent), timeout=60, commands={"echo": str(child)}, dirs=[])
+    assert r.stdout == b"spawn2 pid 2: from spawn2 K=V|spawn pid 3: x\n", (r.stdout, r.message)
+    assert (r.outcome, r.exit_code) == ("exited", 10 * 3 + 2), r.message
