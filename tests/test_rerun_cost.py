@@ -122,3 +122,45 @@ def test_final_tables_show_what_the_dataframes_hold():
     text = st.text()
     assert text.splitlines()[1].split() == list(plain.FD_COLUMNS)
     assert len(text.splitlines()) >= 2 + len(p.fds)
+
+
+# -- what is reused from one run to the next carries nothing of the run -----------------------------
+STATEFUL = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (import "wasix_32v1" "sock_open" (func $open (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $g (export "counter") (mut i32) (i32.const 0))
+  (func (export "_start")
+    ;; print the byte at 100 (+ 'a'), then change it and the global: a reused instance would show it
+    (i32.store8 (i32.const 200) (i32.add (i32.const 97) (i32.add (i32.load8_u (i32.const 100)) (global.get $g))))
+    (i32.store8 (i32.const 100) (i32.add (i32.load8_u (i32.const 100)) (i32.const 1)))
+    (global.set $g (i32.add (global.get $g) (i32.const 1)))
+    (i32.store (i32.const 0) (i32.const 200)) (i32.store (i32.const 4) (i32.const 1))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $open (i32.const 1) (i32.const 2) (i32.const 0) (i32.const 64)))))"""
+
+
+def test_two_runs_of_one_module_back_to_back_share_nothing():
+    """Compiled module and its Facts are reused (link.py, facts.py); memory, globals, descriptors and the
+    trace are each run's own."""
+    first = Process(STATEFUL).run()
+    second = Process(STATEFUL).run()
+    for r in (first, second):
+        assert r.outcome == "returned" and r.stdout == b"a"  # fresh memory and global each time
+        assert [ev[2].name for ev in r.log.events] == ["fd_write", "sock_open"]
+        assert [row["fd"] for row in r.fd_rows] == [0, 1, 2, 3]  # the socket got fd 3 both times
+    assert first.log is not second.log and first.log.events.chunks[0] is not second.log.events.chunks[0]
+    assert first.process.module is second.process.module  # the compiled module is what is shared
+
+
+def test_parsed_options_are_remembered_per_line_but_never_shared():
+    from IPython.core.magic_arguments import parse_argstring
+
+    from wasix_nb import magics
+
+    m = magics.WasixMagics.wasix
+    line = "--env A=1 --env B=2 --inject sock_open=MFILE -n x"
+    a, b = magics._parse(m, line), magics._parse(m, line)
+    assert vars(a) == vars(parse_argstring(m, line)) == vars(b)
+    a.env.append("C=3")
+    assert b.env == ["A=1", "B=2"] and magics._parse(m, line).env == ["A=1", "B=2"]

@@ -4,12 +4,14 @@ Thin on purpose: parsing options, streaming output, displaying a view and raisin
 fail.  Defaults come from traitlets config (`%config WasixMagics.timeout = 10`).
 """
 
+import argparse
 import atexit
 import codecs
 import glob
 import os
 import shlex
 import sys
+from collections import OrderedDict
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -163,7 +165,7 @@ class WasixMagics(Magics):
             line = line.strip()
         if cell is None and line.split()[:2] and line.split()[0] == "kill" and "--all" in line.split():
             return self._kill_all()
-        opts = parse_argstring(self.wasix, line)
+        opts = _parse(self.wasix, line)
         if cell is not None:
             if opts.subcommand:
                 raise UsageError(f"%%wasix takes options only, not {' '.join(opts.subcommand)!r}")
@@ -331,6 +333,20 @@ class WasixMagics(Magics):
             self._kill(name, publish=False)
         for proc in self._stopping():
             proc.stop("killed")
+
+
+_PARSED = OrderedDict()  # line -> parsed options: argparse costs ~0.1 ms, as much as a small run
+
+
+def _parse(magic, line):
+    """parse_argstring, remembered per line (a re-run cell parses the same line again); each call gets
+    its own Namespace and lists."""
+    ns = _PARSED.get(line)
+    if ns is None:
+        ns = _PARSED[line] = parse_argstring(magic, line)
+        while len(_PARSED) > 256:
+            _PARSED.popitem(last=False)
+    return argparse.Namespace(**{k: list(v) if isinstance(v, list) else v for k, v in vars(ns).items()})
 
 
 def _unquote(text):

@@ -25,6 +25,8 @@ import threading
 
 import wasmtime
 
+from .facts import facts  # the module's exports, read once per Module
+
 NORMAL, UNWINDING, REWINDING = 0, 1, 2
 EXPORTS = (
     "asyncify_start_unwind",
@@ -67,7 +69,7 @@ class Frozen:
 
 
 def has_asyncify(module: wasmtime.Module) -> bool:
-    names = {e.name for e in module.exports}
+    names = facts(module).names
     return all(n in names for n in EXPORTS)
 
 
@@ -82,9 +84,8 @@ class Stack:
             ex[n] for n in EXPORTS
         )
         self.globals = {}  # exported mutable globals, copied on fork
-        for e in module.exports:
-            if isinstance(e.type, wasmtime.GlobalType) and e.type.mutable:
-                self.globals[e.name] = ex[e.name]
+        for name in facts(module).mutable_globals:
+            self.globals[name] = ex[name]
         self.sp = self.globals.get("__stack_pointer")
         low = ex.get("__stack_low") or ex.get("__data_end")
         self.low = low.value(store) if isinstance(low, wasmtime.Global) and self.sp is not None else None

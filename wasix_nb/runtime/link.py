@@ -16,6 +16,7 @@ from ..errors import MissingImports, NoEntry, WasixError
 from ..host import calls as _calls  # noqa: F401  (registers every syscall)
 from ..host import registry
 from . import wasmbin
+from .facts import facts
 
 PAGE = 65536
 TABLE_ELEMENT_BYTES = 8  # wasmtime: "currently each table element takes 8 bytes"
@@ -24,18 +25,13 @@ _SHAPES = OrderedDict()  # digest -> (memories, tables) of the module itself (bo
 
 
 def imports_of(module):
-    """The module's imports, read once per Module (wasmtime-py builds new objects on every access)."""
-    v = module.__dict__.get("_wasix_imports")
-    if v is None:
-        v = module._wasix_imports = list(module.imports)
-    return v
+    """The module's imports as (module, name, type), read once per Module."""
+    return facts(module).imports
 
 
 def exports_of(module):
-    v = module.__dict__.get("_wasix_exports")
-    if v is None:
-        v = module._wasix_exports = list(module.exports)
-    return v
+    """The module's exports as (name, type), read once per Module."""
+    return facts(module).exports
 
 
 def _shape(source):
@@ -100,23 +96,21 @@ class Linked:
 
 def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
     out = Linked()
-    _check_exports(module, opts.entry)
+    fa = facts(module)
+    _check_exports(fa, opts.entry)
     own_mems, own_tables, sigs = _shape(source)
-    imported_mems = [i for i in imports_of(module) if isinstance(i.type, wasmtime.MemoryType)]
-    imported_tables = [i for i in imports_of(module) if isinstance(i.type, wasmtime.TableType)]
     for lim in own_mems:
         if lim.is64:
             raise WasixError("the module defines a 64-bit memory (memory64), which wasix_nb does not support")
     budget = out.budget = Budget(
-        opts.memory_limit, len(own_mems) + len(imported_mems), len(own_tables) + len(imported_tables)
+        opts.memory_limit, len(own_mems) + fa.imported_mems, len(own_tables) + fa.imported_tables
     )
     for lim in own_mems:
         _check_min(lim.min, budget, opts)
     budget.apply(main_store)
     linker = out.linker = wasmtime.Linker(engine)
     missing, unstubbable, store_bound = [], [], False
-    for imp in imports_of(module):
-        mod, name, ty = imp.module, imp.name, imp.type
+    for mod, name, ty in fa.imports:
         if isinstance(ty, wasmtime.FuncType):
             # never str() a FuncType's value types: wasmtime-py aborts on v128 (the binary says them)
             sig = sigs.get((mod, name)) if sigs is not None else None
@@ -156,7 +150,9 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
                 store_bound = True
         else:
             missing.append((mod, name, registry.describe_type(ty)))
-    old = _old_abi(module, sigs)
+    if fa.old_abi is None:
+        fa.old_abi = _old_abi(fa, sigs)
+    old = fa.old_abi
     if old:
         raise OldAbi(old)
     if unstubbable:
@@ -165,10 +161,8 @@ def link(engine, module, source, host, opts, rules_for, main_store) -> Linked:
         raise MissingImports(missing)
     if not store_bound:
         out.pre = linker.instantiate_pre(module)
-    out.memory_export = _memory_export(module)
-    for e in exports_of(module):
-        if e.name == "wasi_thread_start" and isinstance(e.type, wasmtime.FuncType):
-            out.thread_start = e.name
+    out.memory_export = fa.memory_export
+    out.thread_start = fa.thread_start
     return out
 
 
@@ -183,16 +177,16 @@ class OldAbi(WasixError):
         )
 
 
-def _old_abi(module, sigs):
+def _old_abi(fa, sigs):
     names = []
-    for imp in imports_of(module):
-        if imp.module != registry.WASIX or not isinstance(imp.type, wasmtime.FuncType):
+    for mod, name, ty in fa.imports:
+        if mod != registry.WASIX or not isinstance(ty, wasmtime.FuncType):
             continue
-        sig = (sigs or {}).get((imp.module, imp.name))
-        if imp.name.startswith("thread_local_") or (imp.name == "thread_spawn" and sig and len(sig[0]) == 5):
-            names.append(f"{imp.module}.{imp.name}")
-        elif imp.name == "proc_join" and sig and len(sig[0]) == 2:
-            names.append(f"{imp.module}.{imp.name} (2 arguments)")
+        sig = (sigs or {}).get((mod, name))
+        if name.startswith("thread_local_") or (name == "thread_spawn" and sig and len(sig[0]) == 5):
+            names.append(f"{mod}.{name}")
+        elif name == "proc_join" and sig and len(sig[0]) == 2:
+            names.append(f"{mod}.{name} (2 arguments)")
     return names
 
 
@@ -212,26 +206,11 @@ def _check_min(pages, budget, opts):
         )
 
 
-_KIND = {wasmtime.FuncType: "a function", wasmtime.GlobalType: "a global", wasmtime.TableType: "a table"}
-
-
-def _check_exports(module, entry):
-    funcs = [e.name for e in exports_of(module) if isinstance(e.type, wasmtime.FuncType)]
-    if entry not in funcs:  # no entry point is an error before anything runs, not a trap
+def _check_exports(fa, entry):
+    if entry not in fa.func_names:  # no entry point is an error before anything runs, not a trap
         raise NoEntry(
             f"no entry point: the program exports no function {entry!r} "
-            f"(it exports: {', '.join(funcs) or 'no functions'})"
+            f"(it exports: {', '.join(fa.funcs) or 'no functions'})"
         )
-    for e in exports_of(module):
-        if e.name == "memory" and not isinstance(e.type, wasmtime.MemoryType):
-            kind = _KIND.get(type(e.type), type(e.type).__name__)
-            raise WasixError(f"the export 'memory' is {kind}, not a memory: the host cannot read the program's memory")
-        if isinstance(e.type, wasmtime.MemoryType) and e.type.is_64:
-            raise WasixError(f"the export {e.name!r} is a 64-bit memory (memory64), which wasix_nb does not support")
-
-
-def _memory_export(module):
-    names = [e.name for e in exports_of(module) if isinstance(e.type, wasmtime.MemoryType)]
-    if "memory" in names:
-        return "memory"
-    return names[0] if names else None
+    if fa.bad_export:
+        raise WasixError(fa.bad_export)
