@@ -164,3 +164,38 @@ def test_parsed_options_are_remembered_per_line_but_never_shared():
     assert vars(a) == vars(parse_argstring(m, line)) == vars(b)
     a.env.append("C=3")
     assert b.env == ["A=1", "B=2"] and magics._parse(m, line).env == ["A=1", "B=2"]
+
+
+# -- a %%wasix cell makes the live panel only for a program that runs long enough to watch ----------
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _live_cell(body):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from conftest import cell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "wasix_nb")
+    return cell(ip, "", body)  # live is the default
+
+
+def test_a_short_live_cell_makes_no_widget_and_no_thread():
+    _live_cell(FEW.replace("(i32.const N)", "(i32.const 2)"))  # the kernel-wide timer thread exists now
+    before = threading.active_count()
+    cap = _live_cell(FEW.replace("(i32.const N)", "(i32.const 2)"))
+    assert threading.active_count() == before
+    datas = [o.data for o in cap.outputs]
+    assert len(datas) == 2 and not any(WIDGET_MIME in d for d in datas)
+    assert "exited 0 · 2 calls" in datas[-1]["text/plain"] and datas[-1]["text/html"].count("<table") >= 2
+    assert cap.outputs[-1].update and cap.outputs[0].transient == cap.outputs[-1].transient
+
+
+def test_a_long_live_cell_gets_the_panel_and_ends_with_the_final_tables():
+    cap = _live_cell(sockets(count=3, wait_ms=150))
+    datas = [o.data for o in cap.outputs]
+    assert any(WIDGET_MIME in d for d in datas), [list(d) for d in datas]  # the panel came up
+    assert WIDGET_MIME not in datas[-1] and datas[-1]["text/html"].count("<table") >= 3
+    assert "exited 0" in datas[-1]["text/plain"]
+    ids = {o.transient["display_id"] for o in cap.outputs}
+    assert len(ids) == 1  # one output, updated in place

@@ -303,7 +303,7 @@ class WasixMagics(Magics):
         self.shell.user_ns["_wasix"] = proc
         live = self.live and not opts.no_live
         printed = dict(calls=not (opts.trace or self.trace), summary=not (opts.summary or self.summary))
-        view = views.show(proc, live=live, **printed)
+        view = views.show(proc, live=live, lazy=not opts.bg, **printed)  # no widgets for a short run
         if live or opts.bg:
             display(view)  # updates itself while the program runs, and at its end
         if out_view is not None:

@@ -2,11 +2,16 @@
 
 The magics call `show(proc, live=...)` before starting the program, display the object it returns, run
 the program, then call `obj.finish()`.  `live=True` gives the widget panel (with the final tables as its
-HTML/text fallback); `live=False` the final tables only.
+HTML/text fallback); `live=False` the final tables only; `lazy=True` (a %%wasix cell in the foreground)
+the final tables for a program that ends within the panel's first interval, the widget panel only once
+it runs longer: a short run makes no widgets and starts no thread.
 """
 
 import codecs
+import heapq
+import itertools
 import threading
+import time
 import uuid
 
 from .static import Static, status_line  # noqa: F401  (status_line is part of the public API)
@@ -116,10 +121,95 @@ class StreamView:
             threading.Thread(target=lambda: (self.proc.done.wait(), self.publish_final()), daemon=True).start()
 
 
-def show(proc, live=False, interval=0.1, rate=10, calls=True, summary=True):
-    """The view of `proc` for a notebook output: a `LivePanel` when `live`, else the static tables.
-    `calls=False` / `summary=False` leave the last calls / the per-function table out of the final
-    tables (the cell prints them itself: --trace, --summary)."""
+class _Later:
+    """One daemon thread for the whole kernel running callbacks after a delay (like the SIGINT watcher:
+    started once, so a run does not pay for a thread of its own)."""
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._heap = []
+        self._seq = itertools.count()
+        self._thread = None
+
+    def after(self, delay, fn):
+        with self._cv:
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), fn))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="wasix-later")
+                self._thread.start()
+            if len(self._heap) == 1:  # it slept with nothing to do (later ones never come earlier)
+                self._cv.notify()
+
+    def _loop(self):
+        while True:
+            with self._cv:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cv.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, fn = heapq.heappop(self._heap)
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - a view must never take the timer down
+                pass
+
+
+LATER = _Later()
+
+
+class LazyLive(StaticResult):
+    """The live panel, made only if the program still runs `interval` seconds after `start()`; until then
+    (and for good, when it ended by then) the status line, then the final tables, as StaticResult."""
+
+    def __init__(self, proc, interval=0.1, rate=10, **parts):
+        super().__init__(proc, **parts)
+        self.interval, self.rate, self.parts = interval, rate, parts
+        self.panel = None  # the LivePanel, once made
+        self._lock = threading.Lock()
+        self._finishing = False
+        LATER.after(interval, self._promote)
+
+    def _promote(self):
+        from .panel import LivePanel
+
+        with self._lock:
+            if self._finishing or self.proc.done.is_set():
+                return
+            # the widget view goes out first; the panel's thread publishes its final tables only once it
+            # knows it is displayed, so the final tables are always the last word
+            panel = LivePanel(self.proc, interval=self.interval, rate=self.rate, **self.parts)
+            panel.display_id = self.display_id
+            if self._displayed:
+                from IPython.display import update_display
+
+                update_display(panel._repr_mimebundle_(), raw=True, display_id=self.display_id)
+                panel._displayed = True
+                if panel._ended:  # it reached its end meanwhile and may have skipped publishing them
+                    panel._publish_fallback()
+            self.panel = panel
+
+    def finish(self, timeout=10.0):
+        with self._lock:
+            self._finishing = True  # no panel from now on
+            panel = self.panel
+        if panel is None:
+            super().finish()
+        else:
+            panel.finish(timeout)
+
+    def publish_final(self, timeout=10.0):
+        panel = self.panel
+        if panel is not None:
+            panel.publish_final(timeout)
+        else:
+            super().publish_final(timeout)
+
+
+def show(proc, live=False, interval=0.1, rate=10, calls=True, summary=True, lazy=False):
+    """The view of `proc` for a notebook output: a `LivePanel` when `live` (`lazy`: made only once the
+    program has run `interval` seconds, see LazyLive), else the static tables.  `calls=False` /
+    `summary=False` leave the last calls / the per-function table out of the final tables (the cell
+    prints them itself: --trace, --summary)."""
+    if live and lazy:
+        return LazyLive(proc, interval=interval, rate=rate, calls=calls, summary=summary)
     if live:
         from .panel import LivePanel
 

@@ -14,10 +14,16 @@ RECENT = 20
 _counter = itertools.count(1)  # per kernel session: ids stay the same when a notebook is re-executed
 
 
-def status_line(proc) -> str:
-    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms', worded as the live panel words it."""
+def status_line(proc, summary_rows=None) -> str:
+    """'srv: exited 0 · 5 calls · 1 error · 3.2 ms', worded as the live panel words it.  `summary_rows`
+    (the trace's, when the caller has them) saves two passes over the trace."""
     tr = proc.host.trace
-    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, tr.errors(), tr.unfinished())
+    if summary_rows is None:
+        errors, unfinished = tr.errors(), tr.unfinished()
+    else:  # the same counts: errors and calls cut short, recorded or only counted
+        errors = sum(r["errors"] for r in summary_rows)
+        unfinished = sum(r["unfinished"] for r in summary_rows)
+    return status_text(proc.name, proc.status, proc.exit_code, proc.duration, tr.calls, errors, unfinished)
 
 
 def _section(view, p) -> str:
@@ -37,11 +43,12 @@ class Static:
         self.summary = summary  # False when the cell prints the summary (--summary)
         self.uid = f"wasix-{re.sub(r'[^A-Za-z0-9]+', '', proc.name) or 'p'}-{next(_counter)}"
 
-    def html(self, fds=None) -> str:
+    def html(self, fds=None, summary_rows=None) -> str:
         p, uid = self.proc, self.uid
         fds = plain.open_rows(p) if fds is None else fds
+        rows = p.host.trace.summary_rows() if summary_rows is None else summary_rows
         parts = [
-            f"<div class='wasix-result'><p><b>{html.escape(status_line(p))}</b></p>",
+            f"<div class='wasix-result'><p><b>{html.escape(status_line(p, rows))}</b></p>",
             _section(threads_view, p),  # the threads, when it had more than one
             "<h4>descriptors</h4>",
             plain.html_table(fds, plain.FD_COLUMNS, uid + "-fds"),
@@ -50,9 +57,8 @@ class Static:
         closed = plain.closed_rows(p, at_exit=False)
         if closed:
             parts += ["<h4>closed</h4>", plain.html_table(closed, plain.FD_COLUMNS, uid + "-closed")]
-        summ = plain.event_log(p).summary_rows() if self.summary else ()
-        if summ:
-            parts += ["<h4>per function</h4>", plain.html_table(summ, plain.SUMMARY_COLUMNS, uid + "-summary")]
+        if self.summary and rows:
+            parts += ["<h4>per function</h4>", plain.html_table(rows, plain.SUMMARY_COLUMNS, uid + "-summary")]
         tr = p.host.trace
         n = len(tr)
         if n:
@@ -64,10 +70,10 @@ class Static:
         parts.append("</div>")
         return "".join(parts)
 
-    def text(self, fds=None) -> str:
+    def text(self, fds=None, summary_rows=None) -> str:
         p = self.proc
         fds = plain.open_rows(p) if fds is None else fds
-        out = [status_line(p), plain.text_table(fds, plain.FD_COLUMNS)]
+        out = [status_line(p, summary_rows), plain.text_table(fds, plain.FD_COLUMNS)]
         if getattr(procs._root(p), "procs", None) is not None:
             out.append(procs.processes_frame(p).to_string(index=False))
         if len(p.host.trace) and self.summary:
@@ -75,5 +81,6 @@ class Static:
         return "\n".join(out)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        fds = plain.open_rows(self.proc)  # one table for both forms
-        return {"text/plain": self.text(fds), "text/html": self.html(fds)}
+        fds = plain.open_rows(self.proc)  # one table and one pass over the trace for both forms
+        rows = self.proc.host.trace.summary_rows()
+        return {"text/plain": self.text(fds, rows), "text/html": self.html(fds, rows)}
