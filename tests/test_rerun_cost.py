@@ -199,3 +199,17 @@ def test_a_long_live_cell_gets_the_panel_and_ends_with_the_final_tables():
     assert "exited 0" in datas[-1]["text/plain"]
     ids = {o.transient["display_id"] for o in cap.outputs}
     assert len(ids) == 1  # one output, updated in place
+
+
+def test_a_file_run_again_is_read_again_only_when_it_changed(tmp_path):
+    from wasix_nb.compile import Source
+
+    path = tmp_path / "prog.wat"
+    path.write_text(FEW.replace("(i32.const N)", "(i32.const 1)"))
+    a, b = Source.load(str(path)), Source.load(str(path))
+    assert a is b  # not read (nor hashed) again
+    path.write_text(FEW.replace("(i32.const N)", "(i32.const 2)"))  # same size, new content
+    c = Source.load(str(path))
+    assert c is not a and c.digest != a.digest and "(i32.const 2)" in c.wat
+    r = Process(str(path), stdout=lambda b: None).run()
+    assert r.stdout == b"hi\n" * 2 and r.process.source.name == str(path)

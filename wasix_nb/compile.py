@@ -71,15 +71,41 @@ class Source:
             path = os.fspath(source)
             try:
                 with open(path, "rb") as fp:
+                    st = os.fstat(fp.fileno())
+                    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                    with _FILES_LOCK:
+                        src = _FILES.get(key)
+                        if src is not None:
+                            _FILES.move_to_end(key)
+                    if src is not None:
+                        return src
                     data = fp.read()
             except FileNotFoundError:
                 raise SourceNotFound(path) from None
             src = cls.load(data, name=path)
             src.name = path
+            _remember(key, src, len(data))
             return src
         if isinstance(source, str):
             return cls(wat=source, name=name or "<cell>")
         raise TypeError(f"expected WAT text, wasm bytes or a path, not {type(source).__name__}")
+
+
+# a file run again (`%wasix run big.wasm`, a shell's commands) is not read and hashed again while it is
+# unchanged: ~1 ms per MB per run.  Keyed by what any write changes (size, mtime, ctime, inode); bounded.
+_FILES = OrderedDict()  # key -> Source, least recent first
+_FILES_LOCK = threading.Lock()
+_FILES_MAX, _FILES_BYTES = 16, 64 << 20
+
+
+def _remember(key, src, size):
+    with _FILES_LOCK:
+        _FILES[key] = src
+        src._size = size
+        while len(_FILES) > _FILES_MAX or sum(v._size for v in _FILES.values()) > _FILES_BYTES:
+            _FILES.popitem(last=False)
+            if not _FILES:
+                break
 
 
 # change this tag whenever _settings changes: it is part of the disk cache key
