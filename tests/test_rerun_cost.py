@@ -213,3 +213,16 @@ def test_a_file_run_again_is_read_again_only_when_it_changed(tmp_path):
     assert c is not a and c.digest != a.digest and "(i32.const 2)" in c.wat
     r = Process(str(path), stdout=lambda b: None).run()
     assert r.stdout == b"hi\n" * 2 and r.process.source.name == str(path)
+
+
+def test_timeouts_share_one_thread_and_still_stop_programs():
+    spin = """(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))"""
+    Process(FEW.replace("(i32.const N)", "(i32.const 1)"), timeout=5, stdout=lambda b: None).run()  # warm
+    before = threading.active_count()
+    ok = Process(FEW.replace("(i32.const N)", "(i32.const 1)"), timeout=0.2, stdout=lambda b: None).run()
+    assert ok.outcome == "returned" and threading.active_count() == before  # no thread of its own
+    r = Process(spin, timeout=0.3).run()
+    assert r.outcome == "timeout" and 0.25 < r.duration < 5 and threading.active_count() == before
+    # the cancelled 0.2 s deadline of the first run fired nothing: a run after it is not stopped
+    late = Process(spin, timeout=0.6).run()
+    assert late.outcome == "timeout" and late.duration >= 0.55

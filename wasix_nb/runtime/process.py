@@ -29,6 +29,7 @@ from . import link as _link
 from . import procs as _procs
 from . import signals as _signals
 from .capture import Capture
+from .deadlines import DEADLINES
 from .run import Result, Views
 from . import sigint as _sigint
 from .sigint import SigintToEpoch
@@ -146,6 +147,7 @@ class Process(Views):
         self.signal_timers = {}  # sig -> threading.Timer (proc_raise_interval)
         self._stragglers = 0  # threads that did not stop in time (engine not reused)
         self.threads_forgotten = 0  # ended threads dropped from the table (KEPT_ENDED)
+        self._thread_rows = None  # thread_rows() once the process ended
         try:
             self._engine = _compile.POOL.checkout(opts.fuel is not None)
             self.module = _compile.POOL.module(self._engine, self.source)
@@ -231,10 +233,8 @@ class Process(Views):
             self.host.trace.restart()
         t0 = time.perf_counter()
         timer = None
-        if self.timeout is not None:
-            timer = threading.Timer(self.timeout, self.stop, args=("timeout",))
-            timer.daemon = True
-            timer.start()
+        if self.timeout is not None:  # one thread for every run's timeout (deadlines.py), not one per run
+            timer = DEADLINES.after(self.timeout, self.stop, "timeout")
         main = self.wasm_threads[MAIN_TID]
         try:
             with SigintToEpoch(self):
@@ -245,7 +245,8 @@ class Process(Views):
                 self._thread_ended(main, end)
                 while not self._decided.wait(0.25):  # other threads may still run (thread_exit)
                     pass
-            self._halt()
+            if any(t.state != "ended" for t in list(self.wasm_threads.values())):
+                self._halt()  # again: a thread may have made its store after the first time
             self._join_threads()
             self._ended(*self._end)
         finally:
@@ -396,8 +397,14 @@ class Process(Views):
         self.run_signals()
 
     def thread_rows(self):
-        """One dict per thread, for views (`proc.wasm_threads` DataFrame, the panel's threads section)."""
-        return _signals.thread_rows(self)
+        """One dict per thread, for views (`proc.wasm_threads` DataFrame, the panel's threads section);
+        computed once when the process has ended (the Result, the final tables and the timeline ask)."""
+        rows = self._thread_rows
+        if rows is None:
+            rows = _signals.thread_rows(self)
+            if self.done.is_set():
+                self._thread_rows = rows
+        return list(rows)
 
     # -- signals --------------------------------------------------------------------------------
     def signal(self, sig: int, tid=None, source="host"):
