@@ -285,14 +285,14 @@ def breakdown(small, ip, capture_output):
     steps = {}
 
     def once():
-        t = [time.perf_counter()]
-
-        def mark(k):
-            now = time.perf_counter()
-            steps.setdefault(k, []).append(now - t[0])
-            t[0] = now
-
         with capture_output():
+            t = [time.perf_counter()]
+
+            def mark(k):
+                now = time.perf_counter()
+                steps.setdefault(k, []).append(now - t[0])
+                t[0] = now
+
             magics._parse(mg.wasix, "--no-live")
             mark("options")
             proc = Process(small, stdout=magics._stream("stdout"), stderr=magics._stream("stderr"))
@@ -301,8 +301,10 @@ def breakdown(small, ip, capture_output):
             mark("view")
             proc.run().check()
             mark("run (instantiate, call, teardown, Result)")
-            display(view)
-            mark("final tables + display")
+            bundle = view._repr_mimebundle_()
+            mark("final tables")
+            display(bundle, raw=True)
+            mark("display")
 
     for _ in range(20 if QUICK else 50):
         once()

@@ -226,3 +226,21 @@ def test_timeouts_share_one_thread_and_still_stop_programs():
     # the cancelled 0.2 s deadline of the first run fired nothing: a run after it is not stopped
     late = Process(spin, timeout=0.6).run()
     assert late.outcome == "timeout" and late.duration >= 0.55
+
+
+def test_a_cancelled_timeout_keeps_nothing_of_its_run():
+    import gc
+    import weakref
+
+    from wasix_nb.runtime.deadlines import DEADLINES
+
+    p = Process(FEW.replace("(i32.const N)", "(i32.const 1)"), timeout=3600, stdout=lambda b: None)
+    p.run()
+    ref = weakref.ref(p)
+    del p
+    gc.collect()
+    assert ref() is None  # the hour-long deadline was cancelled with the run and holds no reference
+    before = len(DEADLINES._heap)
+    for _ in range(300):
+        Process(FEW.replace("(i32.const N)", "(i32.const 1)"), timeout=3600, stdout=lambda b: None).run()
+    assert len(DEADLINES._heap) <= before + 150  # cancelled entries are swept, not piled up

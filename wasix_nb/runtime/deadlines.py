@@ -12,13 +12,13 @@ import time
 
 
 class Deadline:
-    __slots__ = ("when", "fn", "args", "cancelled")
+    __slots__ = ("when", "fn", "args", "cancelled", "owner")
 
-    def __init__(self, when, fn, args):
-        self.when, self.fn, self.args, self.cancelled = when, fn, args, False
+    def __init__(self, when, fn, args, owner):
+        self.when, self.fn, self.args, self.cancelled, self.owner = when, fn, args, False, owner
 
     def cancel(self):
-        self.cancelled = True  # dropped when it comes due
+        self.owner.cancel(self)
 
 
 class Deadlines:
@@ -27,10 +27,11 @@ class Deadlines:
         self._heap = []
         self._seq = itertools.count()
         self._thread = None
+        self._cancelled = 0  # cancelled entries still in the heap
 
     def after(self, seconds, fn, *args) -> Deadline:
         """Call `fn(*args)` in the deadline thread `seconds` from now, unless cancelled first."""
-        d = Deadline(time.monotonic() + seconds, fn, args)
+        d = Deadline(time.monotonic() + seconds, fn, args, self)
         with self._cv:
             heapq.heappush(self._heap, (d.when, next(self._seq), d))
             if self._thread is None:
@@ -40,12 +41,26 @@ class Deadlines:
                 self._cv.notify()
         return d
 
+    def cancel(self, d):
+        """Forget `d`: its callback (and the process it would stop) is released now, not when it would
+        have come due (a run with an hour's timeout must not keep its Process for an hour)."""
+        with self._cv:
+            if d.cancelled:
+                return
+            d.cancelled, d.fn, d.args = True, None, ()
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):  # keep the heap small
+                self._heap = [e for e in self._heap if not e[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
     def _loop(self):
         while True:
             with self._cv:
                 while True:
                     while self._heap and self._heap[0][2].cancelled:
                         heapq.heappop(self._heap)
+                        self._cancelled = max(0, self._cancelled - 1)
                     if self._heap and self._heap[0][0] <= time.monotonic():
                         break
                     self._cv.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
