@@ -244,3 +244,28 @@ def test_a_cancelled_timeout_keeps_nothing_of_its_run():
     for _ in range(300):
         Process(FEW.replace("(i32.const N)", "(i32.const 1)"), timeout=3600, stdout=lambda b: None).run()
     assert len(DEADLINES._heap) <= before + 150  # cancelled entries are swept, not piled up
+
+
+def test_cells_do_not_import_pandas_until_a_dataframe_is_asked_for():
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "wasix_nb")
+for line in ("--no-live", ""):
+    with capture_output() as cap:
+        ip.run_cell_magic("wasix", line, PROGRAM)
+    assert "<table" in cap.outputs[-1].data["text/html"]
+print("pandas" in sys.modules)
+ip.user_ns["_wasix"].fds
+print("pandas" in sys.modules)
+""".replace("PROGRAM", repr(STATEFUL))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]

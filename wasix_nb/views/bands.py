@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..trace import ARGS, CALL, CAP, DUR, ERRNO, MARK, OUTS, PID, START, TID
 from . import procs as _procs
-from .tables import closed_rows, open_rows, typed_args
+from .plain import closed_rows, open_rows, typed_args
 
 FORKS = ("proc_fork",)
 SPAWNS = ("proc_spawn", "proc_spawn2")

@@ -160,6 +160,11 @@ class LazyLive(StaticResult):
     (and for good, when it ended by then) the status line, then the final tables, as StaticResult."""
 
     def __init__(self, proc, interval=0.1, rate=10, **parts):
+        # imported now, not while the program runs (a kernel's first cell lost a second of panel to them)
+        import ipywidgets  # noqa: F401
+
+        from . import panel  # noqa: F401
+
         super().__init__(proc, **parts)
         self.interval, self.rate, self.parts = interval, rate, parts
         self.panel = None  # the LivePanel, once made

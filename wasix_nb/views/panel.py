@@ -19,7 +19,7 @@ from . import sections, stream
 from . import procs as procs_view
 from . import threads as threads_view
 from .bands import BandScan, bands
-from .tables import fd_arg
+from .plain import fd_arg
 from .timeline import MAX_MARKS, render
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

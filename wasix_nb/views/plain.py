@@ -8,6 +8,9 @@ etc. return (views/tables.py builds them, from the same rows these helpers read)
 
 import html
 
+from .. import capture as _cap
+from ..trace import _UNSIGNED, ERRNO, FORMAT, NAMED, OUTS, plan_of
+
 FD_COLUMNS = (
     "fd",
     "kind",
@@ -46,6 +49,39 @@ def closed_rows(p, at_exit=True):
     if not at_exit:
         rows = [r for r in rows if r["state"] != "closed at exit"]
     return rows
+
+
+def fd_arg(call, args):
+    """The descriptor a call acts on (its first `fd` parameter), or None."""
+    for (_, kind), v in zip(call.params, args):
+        if kind == "fd":
+            return v
+    return None
+
+
+def typed_args(call, args, cap=None, ev=None) -> dict:
+    """A call's arguments as Python values: ints as ints (unsigned kinds unsigned), enum and flag
+    values as their names, captured inputs decoded (addresses and paths as strings, iovecs as
+    {count, lens, data})."""
+    plan = plan_of(call) if cap else None
+    out = {}
+    for i, ((n, k), v) in enumerate(zip(call.params, args)):
+        if plan is not None and i in plan.by_arg and plan.by_arg[i] < len(cap):
+            j = plan.by_arg[i]
+            kind, _, aux = plan.items[j]
+            nb = None
+            if plan.io == "in" and j == plan.iov:
+                if not (ev is not None and ev[ERRNO] == 0 and ev[OUTS]):
+                    out[n] = v & 0xFFFFFFFF
+                    continue
+                nb = ev[OUTS][0]
+            out[n] = _cap.typed(kind, cap[j], args, aux, nb)
+        elif k in NAMED:
+            out[n] = FORMAT[k](v)
+        else:
+            mask = _UNSIGNED.get(k)
+            out[n] = v & mask if mask else v
+    return out
 
 
 # -- rendering ----------------------------------------------------------------------------------

@@ -7,26 +7,9 @@ Each `*_frame` function takes plain data (rows or a Trace); `fds(proc)`, `histor
 
 import pandas as pd
 
-from .. import capture as _cap
 from ..abi import errno as _errno
-from .plain import closed_rows, event_log, open_rows  # noqa: F401  (rows of a Process or Result)
-from ..trace import (
-    _UNSIGNED,
-    ARGS,
-    CALL,
-    CAP,
-    DUR,
-    ERRNO,
-    FORMAT,
-    MARK,
-    NAMED,
-    OUTS,
-    PID,
-    START,
-    TID,
-    plan_of,
-    state_of,
-)
+from .plain import closed_rows, event_log, fd_arg, open_rows, typed_args  # noqa: F401  (pandas-free)
+from ..trace import ARGS, CALL, CAP, DUR, ERRNO, MARK, OUTS, PID, START, TID, state_of
 
 FD_COLUMNS = [
     "fd",
@@ -83,39 +66,6 @@ def fds_frame(rows) -> pd.DataFrame:
 def history_frame(rows) -> pd.DataFrame:
     """Closed descriptors, oldest close first (the same columns as `fds_frame`)."""
     return fds_frame(rows)
-
-
-def fd_arg(call, args):
-    """The descriptor a call acts on (its first `fd` parameter), or None."""
-    for (_, kind), v in zip(call.params, args):
-        if kind == "fd":
-            return v
-    return None
-
-
-def typed_args(call, args, cap=None, ev=None) -> dict:
-    """A call's arguments as Python values: ints as ints (unsigned kinds unsigned), enum and flag
-    values as their names, captured inputs decoded (addresses and paths as strings, iovecs as
-    {count, lens, data})."""
-    plan = plan_of(call) if cap else None
-    out = {}
-    for i, ((n, k), v) in enumerate(zip(call.params, args)):
-        if plan is not None and i in plan.by_arg and plan.by_arg[i] < len(cap):
-            j = plan.by_arg[i]
-            kind, _, aux = plan.items[j]
-            nb = None
-            if plan.io == "in" and j == plan.iov:
-                if not (ev is not None and ev[ERRNO] == 0 and ev[OUTS]):
-                    out[n] = v & 0xFFFFFFFF
-                    continue
-                nb = ev[OUTS][0]
-            out[n] = _cap.typed(kind, cap[j], args, aux, nb)
-        elif k in NAMED:
-            out[n] = FORMAT[k](v)
-        else:
-            mask = _UNSIGNED.get(k)
-            out[n] = v & mask if mask else v
-    return out
 
 
 def trace_frame(trace, start: int = 0, stop=None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import html
 
 from ..abi import errno as _errno
 from ..trace import ARGS, CALL, DUR, ERRNO, PID, START
-from .tables import closed_rows, event_log, fd_arg, open_rows
+from .plain import closed_rows, event_log, fd_arg, open_rows
 
 COLOURS = {
     "stdio": "#9e9e9e",
