@@ -250,12 +250,15 @@ def rerun():
         for fn in kinds.values():
             fn()
     wall, cpu = {k: [] for k in kinds}, {k: [] for k in kinds}
-    for _ in range(20 if QUICK else 50):  # interleaved: a busy moment hits all four alike
+    # rounds of blocks of ten: a busy moment hits all four alike, and within a block each pays only
+    # for its own garbage (interleaved one by one, raw wasmtime-py ran 3x slower collecting ours)
+    for _ in range(2 if QUICK else 5):
         for k, fn in kinds.items():
-            w0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            cpu[k].append(time.process_time() - c0)
-            wall[k].append(time.perf_counter() - w0)
+            for _ in range(10):
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                cpu[k].append(time.process_time() - c0)
+                wall[k].append(time.perf_counter() - w0)
     w = {k: statistics.median(v) for k, v in wall.items()}
     c = {k: statistics.median(v) for k, v in cpu.items()}
 

@@ -214,6 +214,8 @@ class Process(Views):
         return [r for r in self.rules if r.name == call.name or r.name in call.imports.values()]
 
     def _check_rules(self):
+        if not self.rules:
+            return
         known = set()
         for c in self.linked.calls:
             known.add(c.name)
