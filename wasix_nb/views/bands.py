@@ -94,7 +94,7 @@ class BandScan:
                 child = next((v for k, v in outs.items() if "pid" in k and isinstance(v, int) and v > 0), 0)
                 if child and ev[ERRNO] == 0:
                     self.made[child] = ("spawn", pid, t)
-            elif name in EXECS:
+            elif name in EXECS and not ev[ERRNO]:  # (proc_exec3 returns an errno when it failed)
                 prog = typed_args(ev[CALL], ev[ARGS], ev[CAP], ev).get("name")
                 if isinstance(prog, str) and prog:
                     self.execs.setdefault(pid, []).append((t, prog.rsplit("/", 1)[-1]))
