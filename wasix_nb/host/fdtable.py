@@ -147,28 +147,46 @@ class FdEntry:
         self.opened_seq = opened_seq
         self.closed_seq = None
 
-    def row(self, state=None) -> dict:
+    def values(self, state=None) -> tuple:
+        """The row's values in ROW_KEYS order (closed rows are kept as these: a tuple is a third of
+        the work of a dict, and closing is on every server's per-connection path)."""
         f = self.file
-        flags = []
-        if self.cloexec:
-            flags.append("cloexec")
-        if f.nonblock:
-            flags.append("nonblock")
-        return {
-            "fd": self.fd,
-            "kind": f.kind,
-            "family": f.family,
-            "type": f.type,
-            "proto": f.proto,
-            "state": state or f.state,
-            "local": f.local,
-            "peer": f.peer,
-            "flags": ",".join(flags),
-            "bytes_in": f.bytes_in,
-            "bytes_out": f.bytes_out,
-            "opened_seq": self.opened_seq,
-            "closed_seq": self.closed_seq,
-        }
+        return (
+            self.fd,
+            f.kind,
+            f.family,
+            f.type,
+            f.proto,
+            state or f.state,
+            f.local,
+            f.peer,
+            _FLAGS[bool(self.cloexec), bool(f.nonblock)],
+            f.bytes_in,
+            f.bytes_out,
+            self.opened_seq,
+            self.closed_seq,
+        )
+
+    def row(self, state=None) -> dict:
+        return dict(zip(ROW_KEYS, self.values(state)))
+
+
+ROW_KEYS = (
+    "fd",
+    "kind",
+    "family",
+    "type",
+    "proto",
+    "state",
+    "local",
+    "peer",
+    "flags",
+    "bytes_in",
+    "bytes_out",
+    "opened_seq",
+    "closed_seq",
+)
+_FLAGS = {(False, False): "", (True, False): "cloexec", (False, True): "nonblock", (True, True): "cloexec,nonblock"}
 
 
 class FdTable:
@@ -273,7 +291,7 @@ class FdTable:
             heapq.heappush(self._free, fd)
             file = entry.file
             last = _unref(file)
-            self._keep(entry.row(state=state))
+            self._keep(entry.values(state))
             self.version += 1
         if last:
             file.release()
@@ -297,9 +315,8 @@ class FdTable:
         with self.lock:
             del self.entries[src]
             heapq.heappush(self._free, src)
-            row = entry.row(state=f"renumbered to {dst}")
-            row["closed_seq"] = self._seq()
-            self._keep(row)
+            entry.closed_seq = self._seq()
+            self._keep(entry.values(f"renumbered to {dst}"))
         self.place(dst, entry.file, entry.cloexec, new_ref=False)  # the moved entry keeps its reference
 
     def close_all(self, state: str = "closed at exit"):
@@ -338,4 +355,5 @@ class FdTable:
 
     def history_rows(self) -> list:
         with self.lock:
-            return list(self.history)
+            kept = list(self.history)
+        return [dict(zip(ROW_KEYS, v)) for v in kept]
