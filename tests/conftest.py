@@ -49,7 +49,8 @@ def no_leak():
     from watlib import Shim
 
     Shim().close()
-    wasix_nb.run('(module (func (export "_start")))')  # makes the one SIGINT watcher pipe, kept for good
+    # makes the interpreter-wide helpers, kept for good: the SIGINT watcher's pipe, the deadline thread
+    wasix_nb.run('(module (func (export "_start")))', timeout=60)
     before = open_fds()
     yield
     wait_for(lambda: open_fds() <= before, timeout=2.0)
