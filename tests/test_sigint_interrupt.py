@@ -160,7 +160,13 @@ def test_sigint_to_the_interpreter_goes_to_the_handler(body, code):
 
 def test_sigint_without_a_handler_still_interrupts():
     p = Process(program("note", "poll", register=False), timeout=20)
-    threading.Timer(0.4, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+
+    def later():
+        wait_for(lambda: p.status == "running", timeout=20)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=later, daemon=True).start()
     r = p.run()
     assert r.outcome == "interrupted"
 
