@@ -269,3 +269,19 @@ print("pandas" in sys.modules)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "True"], out.stderr[-2000:]
+
+
+def test_a_live_view_of_a_process_never_run_makes_no_panel():
+    from wasix_nb.views import display
+
+    p = Process(FEW.replace("(i32.const N)", "(i32.const 1)"))
+    view = display.show(p, live=True, lazy=True, interval=0.02)
+    import time
+
+    time.sleep(0.2)
+    assert view.panel is None and view._tries >= 2  # waiting for the run, no thread following it
+    p.close()
+    time.sleep(0.1)
+    n = view._tries
+    time.sleep(0.1)
+    assert view._tries == n and view.panel is None  # closed: it stopped looking

@@ -170,6 +170,7 @@ class LazyLive(StaticResult):
         self.panel = None  # the LivePanel, once made
         self._lock = threading.Lock()
         self._finishing = False
+        self._tries = 0
         LATER.after(interval, self._promote)
 
     def _promote(self):
@@ -177,6 +178,11 @@ class LazyLive(StaticResult):
 
         with self._lock:
             if self._finishing or self.proc.done.is_set():
+                return
+            if self.proc.status == "created":  # not started yet: look again later (a minute at most)
+                self._tries += 1
+                if self._tries < 600:
+                    LATER.after(self.interval, self._promote)
                 return
             # the widget view goes out first; the panel's thread publishes its final tables only once it
             # knows it is displayed, so the final tables are always the last word

@@ -91,26 +91,34 @@ def _value(col, v):
     return str(v)
 
 
+def _html(v, esc=html.escape):
+    if v is None:
+        return ""
+    if v.__class__ is int:  # most cells: nothing to escape
+        return str(v)
+    return esc(str(v))
+
+
 def html_table(rows, columns, uid) -> str:
     """`rows` (dicts) as `DataFrame.to_html(index=False, table_id="T_"+uid, border=0, na_rep="")` shapes
     them: a stable id, escaped cells, an empty cell for a missing value."""
-    esc = html.escape
     out = [
-        f'<table border="0" class="dataframe wasix" id="T_{esc(uid)}">\n  <thead>\n'
+        f'<table border="0" class="dataframe wasix" id="T_{html.escape(uid)}">\n  <thead>\n'
         '    <tr style="text-align: right;">\n',
-        *(f"      <th>{esc(c)}</th>\n" for c in columns),
+        *(f"      <th>{html.escape(c)}</th>\n" for c in columns),
         "    </tr>\n  </thead>\n  <tbody>\n",
     ]
     for r in rows:
-        out.append("    <tr>\n")
-        out.extend(f"      <td>{'' if r[c] is None else esc(str(r[c]))}</td>\n" for c in columns)
-        out.append("    </tr>\n")
+        out.append("    <tr>\n      <td>")
+        out.append("</td>\n      <td>".join([_html(r[c]) for c in columns]))
+        out.append("</td>\n    </tr>\n")
     out.append("  </tbody>\n</table>")
     return "".join(out)
 
 
 def text_table(rows, columns) -> str:
     """`rows` as right-aligned columns under their names (what `to_string(index=False)` looks like)."""
-    cols = [[c] + [_value(c, r[c]) for r in rows] for c in columns]
+    cols = [[c, *[_value(c, r[c]) for r in rows]] for c in columns]
     widths = [max(map(len, col)) for col in cols]
-    return "\n".join(" ".join(col[i].rjust(w) for col, w in zip(cols, widths)) for i in range(len(rows) + 1))
+    lines = zip(*[[v.rjust(w) for v in col] for col, w in zip(cols, widths)])
+    return "\n".join(map(" ".join, lines))
