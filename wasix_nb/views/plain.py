@@ -7,6 +7,7 @@ etc. return (views/tables.py builds them, from the same rows these helpers read)
 """
 
 import html
+import re
 
 from .. import capture as _cap
 from ..trace import _UNSIGNED, ERRNO, FORMAT, NAMED, OUTS, plan_of
@@ -91,12 +92,14 @@ def _value(col, v):
     return str(v)
 
 
-def _html(v, esc=html.escape):
+_SPECIAL = re.compile("[&<>\"']").search
+
+
+def _html(v, esc=html.escape, special=_SPECIAL):
     if v is None:
         return ""
-    if v.__class__ is int:  # most cells: nothing to escape
-        return str(v)
-    return esc(str(v))
+    v = str(v)
+    return esc(v) if special(v) else v  # most cells have nothing to escape
 
 
 def html_table(rows, columns, uid) -> str:
