@@ -107,7 +107,9 @@ class EventLog:
         if buf is None or len(buf) < off + SIZE:
             buf = self.chunk(c, off + SIZE)
         err = ev[4]
-        _FULL[0].pack_into(buf, off, ev[0], ev[1], cid, -1 if err is None else err, ev[7], ev[8], _IN_SIDE, 0, 0, 0, 0, cid)
+        _FULL[0].pack_into(
+            buf, off, ev[0], ev[1], cid, -1 if err is None else err, ev[7], ev[8], _IN_SIDE, 0, 0, 0, 0, cid
+        )
 
     def append(self, ev) -> bool:
         """Record an event tuple (the general path: notes, strings, captures, calls cut short); False

@@ -25,8 +25,8 @@ from .. import capture as _cap
 from .. import eventlog as _eventlog
 from ..capture import clip_outs  # noqa: F401 - used by the per-call template
 from ..trace import EVENT_BYTES  # noqa: F401 - used by the per-call template
-from ..abi.errno import Errno, WasiError
-from ..abi.memory import Fault
+from ..abi.errno import Errno, WasiError  # noqa: F401 - WasiError: used by the per-call template
+from ..abi.memory import Fault  # noqa: F401 - used by the per-call template
 
 P1 = "wasi_snapshot_preview1"
 WASIX = "wasix_32v1"
@@ -371,7 +371,9 @@ def _template(nparams, has_result, nouts, plan):
         else:
             capin, keep, cutcap = "", "\n            kept = None", "None"
         if clip or nparams > _eventlog.MAX_ARGS:  # string results, many arguments: kept whole
-            record = _WHOLE.replace("KEEP", keep).replace("CLIPPED", "clip_outs(outs) if outs else outs" if clip else "outs")
+            record = _WHOLE.replace("KEEP", keep).replace(
+                "CLIPPED", "clip_outs(outs) if outs else outs" if clip else "outs"
+            )
         elif items:  # packed, with what was captured marshalled beside it
             record = _PACKED.replace("KEEP", keep).replace("SIDE", "side[i] = dumps(kept, 2)")
             record = record.replace("NONE", str(_eventlog.CAPTURED - 1)).replace("FLAG", str(_eventlog.CAPTURED))
