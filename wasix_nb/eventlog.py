@@ -40,6 +40,7 @@ _FULL = [struct.Struct(HEAD.format + "q" * (MAX_OUTS + n) + "i") for n in range(
 _CID = struct.Struct("<i")
 _IN_SIDE = -2  # "number of outs" of a record whose args, errno, outs, note and capture are in `side`
 CAPTURED = 16  # added to the number of outs (-1: None) of a packed record whose capture is in `side`
+OUTS_IN_SIDE = 32  # "number of outs" of a packed record whose outs tuple (strings in it) is in `side`
 _MASK = (1 << 14) - 1
 FIRST = 64  # records chunk 0 starts with (8 KB); later chunks are made full size
 _dumps, _loads = marshal.dumps, marshal.loads
@@ -158,6 +159,13 @@ class EventLog:
                                 return (v[0], v[1], self.decls[cid]) + rest[:4] + (v[4], v[5]) + rest[4:]
                         else:
                             cap = None
+                            if no == OUTS_IN_SIDE:
+                                return (v[0], v[1], self.decls[cid], v[11 : 11 + na], v[3], self.side.get(i)) + (
+                                    None,
+                                    v[4],
+                                    v[5],
+                                    None,
+                                )
                             if no >= CAPTURED - 1:
                                 no -= CAPTURED
                                 cap = self.side.get(i)

@@ -287,6 +287,19 @@ _WHOLE = """KEEP
                     THREAD.tid if _THREADED else 1, -2, 0, 0, 0, 0, cid)
             except (ValueError, TypeError, IndexError, OverflowError, struct.error):
                 put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, kept), cid)"""
+_PACKED_STR = """
+            try:
+                if mark is not None:
+                    raise TypeError
+                if outs is None:
+                    pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                       THREAD.tid if _THREADED else 1, -1, NARGS, 0, 0, 0CALL_ARGS, cid)
+                else:
+                    side[i] = clip_outs(outs)
+                    pk(chunks[i >> SHIFT], (i & MASK) * SIZE, t0, d, cid, err, host.pid,
+                       THREAD.tid if _THREADED else 1, OUTS_IN_SIDE, NARGS, 0, 0, 0CALL_ARGS, cid)
+            except (TypeError, IndexError, OverflowError, struct.error):
+                put(i, (t0, d, call, args, err, outs, mark, host.pid, THREAD.tid if _THREADED else 1, None), cid)"""
 # what a captured call keeps (`kept`): a payload call with one iovec array and nothing else (the common
 # case: fd_write/fd_read/sock_send/sock_recv) inline, its bytes charged to the budget (Trace.spend);
 # any other plan through after()
@@ -370,7 +383,9 @@ def _template(nparams, has_result, nouts, plan):
             cutcap = "tuple(cap) if cap else None"
         else:
             capin, keep, cutcap = "", "\n            kept = None", "None"
-        if clip or nparams > _eventlog.MAX_ARGS:  # string results, many arguments: kept whole
+        if clip and not items and nparams <= _eventlog.MAX_ARGS:  # string results (accept's peer):
+            record = _PACKED_STR  # packed, the results' tuple beside (str and int: nothing for the GC)
+        elif clip or nparams > _eventlog.MAX_ARGS:  # strings and captures, many arguments: kept whole
             record = _WHOLE.replace("KEEP", keep).replace(
                 "CLIPPED", "clip_outs(outs) if outs else outs" if clip else "outs"
             )
@@ -390,6 +405,7 @@ def _template(nparams, has_result, nouts, plan):
             .replace("OUTS_FIELDS", ", ".join(fields))
             .replace("NOUTS", str(k))
             .replace("NARGS", str(nparams))
+            .replace("OUTS_IN_SIDE", str(_eventlog.OUTS_IN_SIDE))
             .replace("PACK", "pack(space, raw, err)" if has_result else "")
         )
         ns = {}
