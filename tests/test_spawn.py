@@ -364,3 +364,31 @@ def test_c_program_spawns_with_file_actions_and_piped_stdout(tmp_path, no_leak):
     r = wasix_nb.run(str(parent), timeout=60, commands={"echo": str(child)}, dirs=[])
     assert r.stdout == b"spawn2 pid 2: from spawn2 K=V|spawn pid 3: x\n", (r.stdout, r.message)
     assert (r.outcome, r.exit_code) == ("exited", 10 * 3 + 2), r.message
+
+
+# a spawn bomb: every process spawns itself again and again; the limit holds exactly (slots are taken
+# before a child is made, so concurrent spawns cannot pass it) and a kill ends the whole tree in 1 s
+SPAWN_BOMB = module(
+    imports("proc_spawn2", "thread_sleep"),
+    """
+  (func (export "_start")
+    (loop $again
+      (drop (call $proc_spawn2 (i32.const 100) (i32.const 4) (i32.const 100) (i32.const 4) (i32.const 0) (i32.const 0)
+        (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+      (drop (call $thread_sleep (i64.const 1000000)))
+      (br $again)))""",
+    data=[(100, b"bomb")],
+)
+
+
+def test_a_spawn_bomb_meets_the_limit_exactly_and_dies_with_the_tree(no_leak):
+    p = wasix_nb.Process(SPAWN_BOMB, commands={"bomb": SPAWN_BOMB}, dirs=[], max_procs=16).start()
+    wait_for(lambda: p.procs is not None and len(p.procs.every()) >= 16, timeout=60)
+    time.sleep(0.3)  # let them hammer the limit
+    t0 = time.monotonic()
+    r = p.kill()
+    assert time.monotonic() - t0 < 1.0
+    assert r.outcome == "killed" and len(r.processes) == 16  # never past the limit
+    assert set(r.processes.state) == {"killed"}
+    again = [e.errno for e in r.log if e.name == "proc_spawn2" and e.errno]
+    assert again and set(again) == {6}  # AGAIN past it

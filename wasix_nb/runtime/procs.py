@@ -74,26 +74,43 @@ class ProcTable:
         self.next_pid = root.pid + 1
         self.limit = getattr(root.options, "max_procs", None) or DEFAULT_MAX_PROCS
         self.ending = False
+        self.pending = 0  # slots taken by children being made (fork, spawn), not yet in `procs`
         root.children = getattr(root, "children", [])
 
     # -- fork ---------------------------------------------------------------------------------
     def live(self) -> int:
-        """Processes holding a slot: running ones and zombies (not yet joined), as POSIX counts them."""
-        return len(self.procs)
+        """Processes holding a slot: running ones, zombies (not yet joined), as POSIX counts them, and
+        children being made."""
+        return len(self.procs) + self.pending
+
+    def reserve(self) -> int:
+        """Take a slot and a pid for a child about to be made (AGAIN past the limit or while the run
+        ends); give it back with `unreserve` once the child is in `procs` or was not made."""
+        with self.cond:
+            if self.ending:
+                raise WasiError(Errno.AGAIN, "the run is ending")
+            if self.live() >= self.limit:
+                raise WasiError(Errno.AGAIN, f"process limit ({self.limit}) reached")
+            self.pending += 1
+            pid = self.next_pid
+            self.next_pid += 1
+            return pid
+
+    def unreserve(self):
+        with self.cond:
+            self.pending -= 1
 
     def fork(self, parent, thread, frozen, vfork=False):
         """Make the child of `parent` from its unwound `frozen` stack (called while the parent's stack
         is off, so its memory is still) and start it; returns the child."""
         from .process import Process
 
-        with self.cond:
-            if self.ending:
-                raise WasiError(Errno.AGAIN, "the run is ending")
-            if self.live() >= self.limit:
-                raise WasiError(Errno.AGAIN, f"process limit ({self.limit}) reached")
-            pid = self.next_pid
-            self.next_pid += 1
-        child = Process(parent.source, parent.options, parent=parent, pid=pid)
+        pid = self.reserve()
+        try:
+            child = Process(parent.source, parent.options, parent=parent, pid=pid)
+        except BaseException:
+            self.unreserve()
+            raise
         try:
             child.name = parent.name
             ct = child.wasm_threads[1]
@@ -105,9 +122,11 @@ class ProcTable:
             st.rewind(frozen, 0, restore=None)  # every exported mutable global, as the parent had it
         except BaseException:
             child.close()
+            self.unreserve()
             raise
         child.vfork_done = threading.Event() if vfork else None
         with self.cond:
+            self.pending -= 1
             self.procs[pid] = child
             self.history[pid] = child
             parent.children.append(pid)

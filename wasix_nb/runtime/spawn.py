@@ -66,15 +66,15 @@ def spawn(parent, name: str, argv, env=None, setup=None):
         source = _compile.Source.load(target)
     except (OSError, WasixError, ValueError) as e:
         raise WasiError(Errno.NOEXEC, f"{name}: {_first_line(e)}") from None
-    with table.cond:
-        if table.live() >= table.limit:  # checked again: another thread may have forked meanwhile
-            raise WasiError(Errno.AGAIN, f"process limit ({table.limit}) reached")
-        pid = table.next_pid
-        table.next_pid += 1
+    pid = table.reserve()  # the slot is held from here: concurrent spawns cannot pass the limit
     try:
         child = Process(source, parent.options, parent=parent, pid=pid)
     except Exception as e:  # noqa: BLE001 - not linkable here: the caller's errno, never a host error
+        table.unreserve()
         raise WasiError(Errno.NOEXEC, f"{name}: {_first_line(e)}") from None
+    except BaseException:
+        table.unreserve()
+        raise
     try:
         child.name = posixpath.basename(name) or name
         h = child.host
@@ -87,9 +87,11 @@ def spawn(parent, name: str, argv, env=None, setup=None):
         h.fds.close_on_exec()  # posix_spawn is fork + exec
     except BaseException:
         child.close()
+        table.unreserve()
         raise
     child.vfork_done = None
     with table.cond:
+        table.pending -= 1
         if table.ending:
             child.close()
             raise WasiError(Errno.AGAIN, "the run is ending")
