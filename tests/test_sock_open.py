@@ -139,9 +139,10 @@ def test_os_failure_maps_errno(driver, monkeypatch):
         raise OSError(os_errno.EMFILE, "Too many open files")
 
     d = driver("sock_open")
-    monkeypatch.setattr(sockets.socket, "socket", boom)
+    # Socket opens the C socket type (_socket.socket), not socket.socket: patch that
+    monkeypatch.setattr(sockets._socket, "socket", boom)
     assert d.call("sock_open", INET, STREAM, 0, PTR) == Errno.MFILE
-    monkeypatch.setattr(sockets.socket, "socket", lambda *a: (_ for _ in ()).throw(OSError(os_errno.ENFILE, "x")))
+    monkeypatch.setattr(sockets._socket, "socket", lambda *a: (_ for _ in ()).throw(OSError(os_errno.ENFILE, "x")))
     assert d.call("sock_open", INET, STREAM, 0, PTR) == Errno.NFILE
     assert d.open_fds() == [0, 1, 2]
 

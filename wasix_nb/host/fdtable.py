@@ -15,10 +15,16 @@ import threading
 from ..abi.errno import Errno, WasiError
 from .registry import THREAD
 
+_MFILE, _NFILE, _BADF = Errno.MFILE, Errno.NFILE, Errno.BADF
+
 DEFAULT_LIMIT = 1024
 HISTORY_LIMIT = 10_000  # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB at most per process)
-# One lock for every open file's reference count: after a fork, two processes' tables (two locks)
-# hold the same file, and the last close anywhere must release it exactly once.
+# One lock for every table and every open file's reference count.  After a fork two processes'
+# tables hold the same file and the last close anywhere must release it exactly once, so counts need
+# a lock common to the tables; making it *the* lock of every table (FdTable.lock) lets an open or a
+# close take one lock, not two.  Critical sections are a few dict/heap operations (never an OS call,
+# never a wait), so sharing one lock between tables costs no contention worth a second acquire.
+# Not reentrant: code holding it never calls _ref/_unref/BUDGET.charge/credit (they take it).
 _REFS = threading.Lock()
 
 
@@ -53,7 +59,8 @@ class KernelBudget:
         self._limit = n
 
     def room(self, n: int = 1) -> bool:
-        return self.used + n <= self.limit
+        limit = self._limit
+        return self.used + n <= (self.limit if limit is None else limit)
 
     def charge(self, n: int):
         """Count n descriptors without refusing (the host's own wake pipe)."""
@@ -68,13 +75,21 @@ class KernelBudget:
 BUDGET = KernelBudget()
 
 
+def _ref_locked(file):
+    """One more reference to `file` (the caller holds _REFS)."""
+    if file.refs == 0 and file.os_fds:  # a new open file: its OS descriptors join the budget
+        limit = BUDGET._limit
+        if limit is None:
+            limit = BUDGET.limit
+        if BUDGET.used + file.os_fds > limit:
+            raise WasiError(_NFILE, f"kernel descriptor budget ({limit}) reached")
+        BUDGET.used += file.os_fds
+    file.refs += 1
+
+
 def _ref(file):
     with _REFS:
-        if file.refs == 0 and file.os_fds:  # a new open file: its OS descriptors join the budget
-            if BUDGET.used + file.os_fds > BUDGET.limit:
-                raise WasiError(Errno.NFILE, f"kernel descriptor budget ({BUDGET.limit}) reached")
-            BUDGET.used += file.os_fds
-        file.refs += 1
+        _ref_locked(file)
 
 
 def _unref(file) -> bool:
@@ -201,7 +216,7 @@ class FdTable:
         self._next = 0  # every number >= _next is free
         self._seq = seq  # gives the sequence number of the call being made
         self.version = 0  # bumped on every change, for views that poll
-        self.lock = threading.Lock()
+        self.lock = _REFS  # shared by every table (see _REFS)
         self.host = None  # the owning Host (given to every file added)
 
     def __len__(self):
@@ -242,14 +257,22 @@ class FdTable:
 
     def add(self, file: OpenFile, cloexec: bool = False) -> int:
         """Open a new descriptor for `file` at the lowest free number."""
-        with self.lock:
-            if len(self.entries) >= self.limit:
-                raise WasiError(Errno.MFILE)
-            _ref(file)  # a new open file: NFILE past the kernel's budget (a dup costs nothing)
-            fd = self._lowest_free()
+        entries = self.entries
+        with _REFS:  # == self.lock
+            if len(entries) >= self.limit:
+                raise WasiError(_MFILE)
+            _ref_locked(file)  # a new open file: NFILE past the kernel's budget (a dup costs nothing)
+            free = self._free
+            while free:  # _lowest_free, inlined
+                fd = heapq.heappop(free)
+                if fd not in entries:
+                    break
+            else:
+                fd = self._next
+                self._next = fd + 1
             if file._host is None:
                 file._host = self.host
-            self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
+            entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
             return fd
 
@@ -270,28 +293,34 @@ class FdTable:
     def place(self, fd: int, file: OpenFile, cloexec: bool = False, new_ref: bool = True):
         """Open `file` at exactly `fd` (which must not be open): fd_renumber's target."""
         with self.lock:
+            if new_ref:
+                _ref_locked(file)  # first: a refusal (NFILE) leaves the numbering as it was
             if fd >= self._next:
                 for n in range(self._next, fd):
                     heapq.heappush(self._free, n)
                 self._next = fd + 1
             if file._host is None:
                 file._host = self.host
-            if new_ref:
-                _ref(file)
             self.entries[fd] = FdEntry(fd, file, cloexec, self._seq())
             self.version += 1
 
     def close(self, fd: int, state: str = "closed") -> FdEntry:
         """Close `fd`; release its file when no other descriptor refers to it."""
-        with self.lock:
+        with _REFS:  # == self.lock
             entry = self.entries.pop(fd, None)
             if entry is None:
-                raise WasiError(Errno.BADF)
+                raise WasiError(_BADF)
             entry.closed_seq = self._seq()
             heapq.heappush(self._free, fd)
             file = entry.file
-            last = _unref(file)
-            self._keep(entry.values(state))
+            file.refs -= 1  # _unref, inlined (we hold its lock)
+            last = file.refs == 0
+            if last:
+                BUDGET.used -= file.os_fds
+            h = self.history  # _keep, inlined
+            if len(h) == h.maxlen:
+                self.history_dropped += 1
+            h.append(entry.values(state))
             self.version += 1
         if last:
             file.release()

@@ -5,6 +5,7 @@ The OS socket is always non-blocking.  A call first tries the operation; only wh
 stop or kill of the process interrupts.  So the fast path (data already there) is one OS call.
 """
 
+import _socket
 import errno
 import socket
 
@@ -23,10 +24,14 @@ DEFAULT_PROTO = {(AddressFamily.LOCAL, SockType.STREAM): 0, (AddressFamily.LOCAL
 
 _INET, _INET6, _LOCAL = int(AddressFamily.INET), int(AddressFamily.INET6), int(AddressFamily.LOCAL)
 _STREAM = SockType.STREAM
-_AF = {int(m): m for m in AddressFamily if m}
-_ST = {int(m): m for m in SockType if m}
-_AF_NAME = {m: m.name for m in AddressFamily}  # separate dicts: IntEnum members hash as their ints
-_ST_NAME = {m: m.name for m in SockType}
+_NONBLOCK = socket.SOCK_NONBLOCK
+# (af, type) -> what a Socket of that kind shows and opens, in one lookup (the per-accept path):
+# af member, type member, family name, type name, filetype, is a stream, OS family, OS type
+KINDS = {
+    (af, st): (af, st, af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
+    for af in OS_FAMILY
+    for st in OS_TYPE
+}
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
@@ -49,30 +54,31 @@ class Socket(OpenFile):
     kind = "socket"
     os_fds = 1  # one OS socket (fdtable.KernelBudget)
 
+    # defaults at class level: an accept writes only what differs (each attribute write costs)
+    peer_addr = None  # (af, host, port) once connected, for recv_from on streams
+    pending_error = 0  # WASI errno of a failed non-blocking connect, reported once
+    # SO_*TIMEO-style limits, in seconds (None = block for ever); kept here because the host waits
+    recv_timeout = send_timeout = connect_timeout = accept_timeout = None
+
     def __init__(self, af: int, stype: int, proto: int, nonblock: bool = False, os_sock=None):
-        super().__init__()
-        # enum members and names from dicts: Enum(...) and .name cost a microsecond each, per accept
-        self.af = af = _AF.get(af) or AddressFamily(af)
-        self.stype = stype = _ST.get(stype) or SockType(stype)
-        self.family = _AF_NAME[af]
-        self.type = _ST_NAME[stype]
+        self.refs = 0  # OpenFile.__init__, inlined
+        try:
+            kind = KINDS[af, stype]  # IntEnum members hash as their ints: ints and members both work
+        except KeyError:
+            kind = _kind(af, stype)
+        self.af, self.stype, self.family, self.type, self.filetype, self.stream, os_af, os_type = kind
         self.proto = proto
-        self.filetype = FILETYPE[stype]
-        self.stream = stype == _STREAM
-        self.nonblock = nonblock
+        if nonblock:
+            self.nonblock = True
         if os_sock is None:
-            os_proto = 0 if af == AddressFamily.LOCAL else proto
-            # non-blocking from the start (one system call, not two)
-            os_sock = socket.socket(OS_FAMILY[af], OS_TYPE[stype] | socket.SOCK_NONBLOCK, os_proto)
+            # the C socket type, not socket.socket: the same methods, without the Python-level
+            # __init__/close frames on every open and close.  Non-blocking from the start (one
+            # system call, not two).
+            os_sock = _socket.socket(os_af, os_type | _NONBLOCK, 0 if os_af == _AF_UNIX else proto)
         else:
             os_sock.setblocking(False)
         self.os = os_sock
         self.fd_no = os_sock.fileno()
-        self.state = "opened"
-        self.peer_addr = None  # (af, host, port) once connected, for recv_from on streams
-        self.pending_error = 0  # WASI errno of a failed non-blocking connect, reported once
-        # SO_*TIMEO-style limits, in seconds (None = block for ever); kept here because the host waits
-        self.recv_timeout = self.send_timeout = self.connect_timeout = self.accept_timeout = None
 
     # -- fd table bookkeeping ------------------------------------------------------------------------
     def fileno(self) -> int:
@@ -274,6 +280,16 @@ class Socket(OpenFile):
 
     def write(self, data: bytes) -> int:
         return self.send_from([memoryview(data)], False)
+
+
+_AF_UNIX = socket.AF_UNIX
+
+
+def _kind(af, stype):
+    """KINDS' row for a kind it lacks: the enum conversions raise as they always did (ValueError,
+    KeyError) for a family or type no socket can have."""
+    af, st = AddressFamily(af), SockType(stype)
+    return (af, st, af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
 
 
 def _advance(bufs, n):

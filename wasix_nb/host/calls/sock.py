@@ -1,6 +1,7 @@
 """Socket calls: open, pair, bind, listen, accept, connect, shutdown, status, addresses.
 `sock_open` follows shared/wasix-abi.md section 5 check by check; data calls are in sockio.py."""
 
+import _socket
 import errno
 import os
 import socket
@@ -180,12 +181,13 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
         except OSError as e:
             raise WasiError(from_os(e)) from None
     try:
-        conn = socket.socket(OS_FAMILY[s.af], OS_TYPE[s.stype], os_sock.proto, conn_fd)
+        # the C socket type, as Socket makes (no Python-level frames on its open and close)
+        conn = _socket.socket(OS_FAMILY[s.af], OS_TYPE[s.stype], os_sock.proto, conn_fd)
     except OSError as e:
         os.close(conn_fd)
         raise WasiError(from_os(e)) from None
-    c = Socket(s.af, s.stype, s.proto, bool(fdflags & _NONBLOCK), os_sock=conn)
-    c.host = h
+    c = Socket(s.af, s.stype, s.proto, fdflags & _NONBLOCK, os_sock=conn)
+    c._host = h  # (the `host` property's setter, without the property)
     peer = c.decode(os_peer)
     c.note_peer(peer)
     # a listener on one address: that is the connection's local address too (no getsockname)
