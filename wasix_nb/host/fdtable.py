@@ -175,7 +175,7 @@ class FdEntry:
             state or f.state,
             f.local,
             f.peer,
-            _FLAGS[bool(self.cloexec), bool(f.nonblock)],
+            _FLAGS[(2 if self.cloexec else 0) | (1 if f.nonblock else 0)],
             f.bytes_in,
             f.bytes_out,
             self.opened_seq,
@@ -201,7 +201,7 @@ ROW_KEYS = (
     "opened_seq",
     "closed_seq",
 )
-_FLAGS = {(False, False): "", (True, False): "cloexec", (False, True): "nonblock", (True, True): "cloexec,nonblock"}
+_FLAGS = ("", "nonblock", "cloexec", "cloexec,nonblock")  # by cloexec << 1 | nonblock
 
 
 class FdTable:
@@ -241,9 +241,12 @@ class FdTable:
         """MFILE unless n more descriptors fit in this table, NFILE unless n more OS descriptors fit in
         the kernel's budget (checked before creating anything; `add` checks again)."""
         if len(self.entries) + n > self.limit:
-            raise WasiError(Errno.MFILE)
-        if not BUDGET.room(n):
-            raise WasiError(Errno.NFILE, f"kernel descriptor budget ({BUDGET.limit}) reached")
+            raise WasiError(_MFILE)
+        limit = BUDGET._limit  # BUDGET.room(n), inlined (every open and accept asks)
+        if limit is None:
+            limit = BUDGET.limit
+        if BUDGET.used + n > limit:
+            raise WasiError(_NFILE, f"kernel descriptor budget ({limit}) reached")
 
     def _lowest_free(self) -> int:
         free, entries = self._free, self.entries

@@ -27,8 +27,10 @@ _STREAM = SockType.STREAM
 _NONBLOCK = socket.SOCK_NONBLOCK
 # (af, type) -> what a Socket of that kind shows and opens, in one lookup (the per-accept path):
 # af member, type member, family name, type name, filetype, is a stream, OS family, OS type
+# (af and type as plain ints: IntEnum members compare and hash as their ints, and an int needs no
+# int() where an address is decoded)
 KINDS = {
-    (af, st): (af, st, af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
+    (af, st): (int(af), int(st), af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
     for af in OS_FAMILY
     for st in OS_TYPE
 }
@@ -116,11 +118,13 @@ class Socket(OpenFile):
 
     def decode(self, os_addr):
         """OS sockaddr -> (af, host, port)."""
-        if self.af == AddressFamily.LOCAL:
+        af = self.af
+        if af == _LOCAL:
             return _LOCAL, self.host.guest_path(os_addr or ""), 0
         if not os_addr:
-            return int(self.af), None, 0
-        return int(self.af), os_addr[0].split("%", 1)[0], os_addr[1]
+            return af, None, 0
+        host = os_addr[0]
+        return af, (host.split("%", 1)[0] if "%" in host else host), os_addr[1]
 
     def local_addr(self):
         try:
@@ -289,7 +293,7 @@ def _kind(af, stype):
     """KINDS' row for a kind it lacks: the enum conversions raise as they always did (ValueError,
     KeyError) for a family or type no socket can have."""
     af, st = AddressFamily(af), SockType(stype)
-    return (af, st, af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
+    return (int(af), int(st), af.name, st.name, FILETYPE[st], st == SockType.STREAM, OS_FAMILY[af], OS_TYPE[st])
 
 
 def _advance(bufs, n):

@@ -15,7 +15,6 @@ from ..sockets import OS_FAMILY, OS_TYPE, Socket, addr_text
 _TCP, _UDP = 6, 17
 _BACKLOG = max(socket.SOMAXCONN, 4096)  # the kernel caps it at net.core.somaxconn
 _WILDCARDS = ("0.0.0.0:", "[::]:", "[::ffff:0.0.0.0]:")
-_DEFAULT_PROTO = {SockType.STREAM: _TCP, SockType.DGRAM: _UDP}
 
 
 @syscall("sock_open", "af:af type:socktype proto:proto ro_fd:ptr", outs="fd")
@@ -24,7 +23,7 @@ def sock_open(h, af, socktype, proto, ro_fd):
     h.mem.check(ro_fd, 4)  # 4
     h.fds.check_room()  # 5 (then the OS may refuse)
     try:
-        sock = Socket(af, base, proto, nonblock=bool(socktype & SOCK_NONBLOCK))
+        sock = Socket(af, base, proto, socktype & SOCK_NONBLOCK)
     except OSError as e:
         raise WasiError(from_os(e)) from None
     try:
@@ -43,16 +42,14 @@ def check_type(af, socktype, proto):
         raise WasiError(Errno.AFNOSUPPORT)
     socktype &= MASK32
     base = socktype & ~SOCK_TYPE_FLAGS
-    if base not in (1, 2, 3, 4):
-        raise WasiError(Errno.INVAL)
-    if base in (3, 4):
-        raise WasiError(Errno.NOTSUP)
-    if af == AddressFamily.LOCAL:
+    if base != 1 and base != 2:  # STREAM, DGRAM (ints throughout: this runs on every open)
+        raise WasiError(Errno.NOTSUP if base == 3 or base == 4 else Errno.INVAL)
+    if af == 3:  # LOCAL
         if proto != 0:
             raise WasiError(Errno.PROTONOSUPPORT)
     elif proto == 0:
-        proto = _DEFAULT_PROTO[base]
-    elif proto != _DEFAULT_PROTO[base]:
+        proto = _TCP if base == 1 else _UDP
+    elif proto != (_TCP if base == 1 else _UDP):
         raise WasiError(Errno.PROTONOSUPPORT)
     return base, proto, socktype
 
@@ -163,7 +160,7 @@ def _accept(h, fd, fdflags, ro_fd, ro_addr):
     mem = h.mem
     mem.check(ro_fd, 4)
     if ro_addr is not None:
-        mem.check(ro_addr, addr_size(s))
+        mem.check(ro_addr, _LOCAL_ADDR_SIZE if s.af == _LOCAL else _ADDR_SIZE)  # addr_size(s)
     if s.state != "listening":
         return _INVAL
     h.fds.check_room()  # before accepting, so no connection is taken and dropped
