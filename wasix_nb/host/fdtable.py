@@ -264,7 +264,15 @@ class FdTable:
         with _REFS:  # == self.lock
             if len(entries) >= self.limit:
                 raise WasiError(_MFILE)
-            _ref_locked(file)  # a new open file: NFILE past the kernel's budget (a dup costs nothing)
+            refs = file.refs  # _ref_locked, inlined (every open and accept)
+            if refs == 0 and file.os_fds:  # a new open file: NFILE past the kernel's budget
+                limit = BUDGET._limit
+                if limit is None:
+                    limit = BUDGET.limit
+                if BUDGET.used + file.os_fds > limit:
+                    raise WasiError(_NFILE, f"kernel descriptor budget ({limit}) reached")
+                BUDGET.used += file.os_fds
+            file.refs = refs + 1
             free = self._free
             while free:  # _lowest_free, inlined
                 fd = heapq.heappop(free)

@@ -13,7 +13,10 @@ _BADF = int(Errno.BADF)
 
 @syscall("fd_write", "fd:fd iovs:ptr iovs_len:len nwritten:ptr", outs="n")
 def fd_write(h, fd, iovs, iovs_len, nwritten):
-    f = h.fds.file(fd)
+    try:
+        f = h.fds.entries[fd].file  # h.fds.file(fd), inlined
+    except KeyError:
+        return _BADF
     mem = h.mem
     vecs = mem.iovecs(iovs, iovs_len)
     mem.check(nwritten, 4)
@@ -24,7 +27,10 @@ def fd_write(h, fd, iovs, iovs_len, nwritten):
 
 @syscall("fd_read", "fd:fd iovs:ptr iovs_len:len nread:ptr", outs="n")
 def fd_read(h, fd, iovs, iovs_len, nread):
-    f = h.fds.file(fd)
+    try:
+        f = h.fds.entries[fd].file  # h.fds.file(fd), inlined
+    except KeyError:
+        return _BADF
     mem = h.mem
     vecs = mem.iovecs(iovs, iovs_len)
     mem.check(nread, 4)
