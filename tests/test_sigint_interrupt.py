@@ -292,3 +292,30 @@ def test_abort_in_the_handler_of_the_kernels_sigint_is_interrupted():
     p.interrupt()
     r = p.wait(5)
     assert (r.outcome, r.returncode) == ("interrupted", 130), r.message
+
+
+# fd_pipe (fds at 104/108), then one fd_write of 192 KiB to it nobody reads: the pipe takes 64 KiB and
+# the write blocks; SIGINT's handler runs and the write answers what it wrote (errno 0, count at 116)
+PARTIAL_WRITE = """(module
+  (import "wasix_32v1" "callback_signal" (func $cb (param i32 i32)))
+  (import "wasix_32v1" "fd_pipe" (func $fd_pipe (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 4)
+  (data (i32.const 400) "__wasm_signal")
+  (func (export "__wasm_signal") (param $sig i32) (i32.store (i32.const 76) (local.get $sig)))
+  (func (export "_start") (local $e i32)
+    (call $cb (i32.const 400) (i32.const 13))
+    (drop (call $fd_pipe (i32.const 104) (i32.const 108)))
+    (i32.store (i32.const 128) (i32.const 65536)) (i32.store (i32.const 132) (i32.const 196608))
+    (local.set $e (call $fd_write (i32.load (i32.const 108)) (i32.const 128) (i32.const 1) (i32.const 116)))
+    (call $exit (i32.add (i32.mul (local.get $e) (i32.const 4)) (i32.load (i32.const 76))))))"""
+
+
+def test_a_blocked_partial_write_answers_what_it_wrote():
+    p = started(Process(PARTIAL_WRITE, timeout=20))
+    p.interrupt()
+    r = p.wait(10)
+    assert (r.outcome, r.exit_code) == ("exited", 2), r.message  # errno 0, the handler saw SIGINT
+    (w,) = [e for e in r.log if e.name == "fd_write"]
+    assert 0 < w.outs[0] < 196608

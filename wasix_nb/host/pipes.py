@@ -63,7 +63,12 @@ class PipeEnd(OpenFile):
                 if total:
                     return total
                 raise WasiError(from_os(e)) from None
-            self.host.wait_fd(self.fd_no, True)
+            try:
+                self.host.wait_fd(self.fd_no, True)
+            except WasiError as e:  # a signal's handler ran: a partial write answers what was written
+                if not total or e.errno != Errno.INTR:
+                    raise
+                return total
 
     def release(self):
         try:

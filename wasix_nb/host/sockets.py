@@ -37,7 +37,7 @@ KINDS = {
 MSG_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # EPIPE instead of SIGPIPE
 _MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
 _NOT_CONNECTED = frozenset(("opened", "bound", "listening"))
-AGAIN, NOTCONN = int(Errno.AGAIN), int(Errno.NOTCONN)
+AGAIN, NOTCONN, INTR = int(Errno.AGAIN), int(Errno.NOTCONN), int(Errno.INTR)
 READ_MAX = 1 << 18
 
 
@@ -259,7 +259,12 @@ class Socket(OpenFile):
                 if total:
                     return total
                 raise WasiError(from_os(e)) from None
-            if not self.host.wait_fd(self.fd_no, True, self.send_timeout):
+            try:
+                if not self.host.wait_fd(self.fd_no, True, self.send_timeout):
+                    return total
+            except WasiError as e:  # a signal's handler ran: what was sent is the answer, as send(2)
+                if e.errno != INTR:
+                    raise
                 return total
 
     def check_connecting(self):
