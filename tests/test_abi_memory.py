@@ -63,6 +63,17 @@ def test_addr_roundtrip_and_layout(af, host, port):
         assert m.u16(18) == port and m.read(36, 8) == bytes(8)  # flowinfo/scope written as zeros
 
 
+def test_inet_addr_fills_28_bytes_and_faults_whole():
+    m = GuestMemory.of_bytearray(bytearray(b"\xff" * 64))
+    m.write_addr(0, 1, "10.1.2.3", 65535)
+    assert m.read(0, 28) == bytes([1, 0, 0xFF, 0xFF, 10, 1, 2, 3]) + bytes(20) and m.u8(28) == 0xFF
+    m.write_addr(30, 1, None, 7)  # no host: 0.0.0.0
+    assert m.read(30, 8) == bytes([1, 0, 7, 0, 0, 0, 0, 0])
+    with pytest.raises(Fault):
+        m.write_addr(37, 1, "127.0.0.1", 80)  # 28 bytes from 37 cross the end: nothing written
+    assert m.read(58, 6) == b"\xff" * 6
+
+
 def test_errno_table_and_os_mapping():
     import errno as os_errno
 

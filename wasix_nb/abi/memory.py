@@ -16,6 +16,8 @@ from .types import AddressFamily
 
 _U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
+_ADDR4 = struct.Struct("<BxH4s20x")  # an INET addr_port: tag, pad, port, 4 address bytes, zeros to 28
+_INET = int(AddressFamily.INET)
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _IOVEC = struct.Struct("<II")
@@ -251,6 +253,10 @@ class GuestMemory:
 
     def write_addr(self, ptr: int, af: int, host, port: int) -> None:
         """Encode an addr_port (28 bytes; LOCAL writes the path through offset 109)."""
+        if af == _INET:  # every accept writes its peer: one pack into memory, no bytearray
+            ip = _pack_ip(socket.AF_INET, host or "0.0.0.0", ipaddress.IPv4Address)
+            _ADDR4.pack_into(self._mv, self.check(ptr, ADDR_PORT_SIZE), af, port & 0xFFFF, ip)
+            return
         if af == AddressFamily.LOCAL:
             raw = (host or "").encode("utf-8", "surrogateescape")[: LOCAL_PATH_MAX - 1]
             out = bytearray(2 + LOCAL_PATH_MAX)
