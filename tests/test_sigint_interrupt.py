@@ -84,6 +84,7 @@ def test_the_handler_runs_and_the_program_ends_by_itself(body, code, no_leak):
     assert time.monotonic() - t0 < 1.0
     assert signal_events(r) == ["SIGINT -> __wasm_signal (the kernel's interrupt)"]
     assert "after the kernel's interrupt, delivered as SIGINT to __wasm_signal" in r.message
+    assert "--- SIGINT -> __wasm_signal (the kernel's interrupt) ---" in r.log.text()  # strace's line
     if body != "spin":  # the blocking call failed with INTR, after the handler ran
         (blocked,) = [e for e in r.log if e.name in ("poll_oneoff", "sock_accept_v2")]
         assert blocked.errno == INTR

@@ -162,6 +162,8 @@ def format_event(seq: int, ev, t0: int = 0, strsize=DEFAULT_STRSIZE, who: str = 
     call, err = ev[CALL], ev[ERRNO]
     cap = ev[CAP] if len(ev) > CAP else None
     mark = ev[MARK]
+    if call.name == "signal":  # a delivery (runtime/signals.py), not a call: strace's --- SIG... --- line
+        return f"{seq:>5} {(ev[START] - t0) / 1e9:+.6f} {who}--- {_cap.escape_text(mark or '')} ---"
     if err is None:
         state = mark or NORETURN
         res = "?" if state == NORETURN else "? <unfinished ...>" if state == "unfinished" else f"? <{state}>"
