@@ -24,7 +24,9 @@ HISTORY_LIMIT = 10_000  # closed-descriptor rows kept (~0.6 KiB each: ~6 MiB at 
 # a lock common to the tables; making it *the* lock of every table (FdTable.lock) lets an open or a
 # close take one lock, not two.  Critical sections are a few dict/heap operations (never an OS call,
 # never a wait), so sharing one lock between tables costs no contention worth a second acquire.
-# Not reentrant: code holding it never calls _ref/_unref/BUDGET.charge/credit (they take it).
+# Not reentrant: code holding it never calls _ref/_unref/BUDGET.charge/credit (they take it), and
+# no finalizer or signal handler of the package takes it (add and close allocate while holding it,
+# which may run the garbage collector: a finalizer that opened or closed a descriptor would deadlock).
 _REFS = threading.Lock()
 
 
