@@ -1,4 +1,5 @@
 import os
+import re
 import socket
 import sys
 import time
@@ -34,6 +35,15 @@ def wait_for(pred, timeout=5.0, step=0.005):
             return v
         time.sleep(step)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+_DURATION = re.compile(r" <\d+\.\d{6}>$")
+
+
+def untimed(line: str) -> str:
+    """A trace line without the ` <0.001234>` strace puts after a call that took 1 ms or more: how long
+    a call took depends on the machine's load, so an exact line must not."""
+    return _DURATION.sub("", line)
 
 
 def listening_port(proc, timeout=5.0) -> int:

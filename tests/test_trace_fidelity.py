@@ -5,6 +5,7 @@ import threading
 
 import pandas as pd
 import pytest
+from conftest import untimed
 from watlib import addr_v4, echo_server, stream_client
 
 from wasix_nb.abi.memory import GuestMemory
@@ -114,7 +115,7 @@ def test_proc_exit_shows_as_strace_does():
       (memory (export "memory") 1)
       (func (export "_start") (call $exit (i32.const 3))))"""
     r = Process(wat).run()
-    assert r.log.lines()[-1].endswith("proc_exit(code=3) = ?")
+    assert untimed(r.log.lines()[-1]).endswith("proc_exit(code=3) = ?")
     ev = list(r.log)[-1]
     assert ev.errno is None and ev.state == "exit"
     assert r.summary.set_index("syscall").loc["proc_exit", "unfinished"] == 0
