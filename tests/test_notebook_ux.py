@@ -244,10 +244,11 @@ def test_one_vocabulary_for_the_same_columns(ran):
 
 
 def test_killed_call_is_unfinished_in_every_view():
-    p = Process(sockets(count=50, wait_ms=200))
+    # the kill must land in a call: wait until the program blocks in its (minute-long) poll_oneoff
+    p = Process(sockets(count=2, wait_ms=60_000))
     panel = show(p, live=True)
     p.start()
-    wait_for(lambda: p.host.trace.calls >= 2)
+    wait_for(lambda: any(r["state"] == "blocked in poll_oneoff" for r in p.thread_rows()), timeout=30)
     p.kill()
     panel.finish()
     assert "1 unfinished" in panel.top.value and 'class="wx-unf"' in panel.bottom.value
