@@ -50,13 +50,23 @@ def use_poll() -> bool:
     return USE_POLL_ONEOFF
 
 
-def sockets(count: int = 8, wait_ms: int = 200) -> str:
+def sockets(count: int = 8, wait_ms: int = 200, gate: bool = False) -> str:
     """Open an INET stream socket, wait `wait_ms`, `count` times; then close fd 5 and open a UDP6 socket
-    (which takes number 5 again: the lowest free one), and fail one close (BADF)."""
+    (which takes number 5 again: the lowest free one), and fail one close (BADF).  With `gate`, the
+    program also reads one byte of stdin before each socket and after the last one (count + 1 reads): a
+    test's stdin callable holds it until the view under test has shown the state reached so far."""
     poll = use_poll()
     imp = (
         '(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))'
         if poll
+        else ""
+    )
+    if gate:  # fd_read(0, one iovec {buf 208, len 1} at 200, nread at 216)
+        imp += '\n  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))'
+    step = (
+        "(i32.store (i32.const 200) (i32.const 208)) (i32.store (i32.const 204) (i32.const 1))\n"
+        "      (drop (call $read (i32.const 0) (i32.const 200) (i32.const 1) (i32.const 216)))"
+        if gate
         else ""
     )
     return f"""(module
@@ -68,10 +78,12 @@ def sockets(count: int = 8, wait_ms: int = 200) -> str:
   {_POLL_WAIT if poll else _BUSY_WAIT}
   (func (export "_start") (local $i i32)
     (loop $l
+      {step}
       (drop (call $so (i32.const 1) (i32.const 1) (i32.const 0) (i32.const 32)))
       (call $wait_ms (i64.const {wait_ms}))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (i32.const {count}))))
+    {step}
     (drop (call $close (i32.const 5)))
     (drop (call $so (i32.const 2) (i32.const 2) (i32.const 0) (i32.const 32)))
     (drop (call $close (i32.const 99)))))"""

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from conftest import wait_for
 from programs import clock_loop, sockets
 from wasix_nb.process import Process
 from wasix_nb.views import sections
@@ -59,21 +60,41 @@ def test_100k_calls_throttled():
     assert "clock_time_get</td><td>100000<" in panel.bottom.value
 
 
+def fd_rows_sent(count):
+    """The number of descriptor rows of each table the widget was sent, repeats folded."""
+    seen = []
+    with count.lock:
+        values = list(count.values)
+    for _, state in values:
+        v = state.get("value", "")
+        if "wx-fds" in v:
+            n = v.split('<table class="wx-fds">')[1].split("</table>")[0].count("<tr") - 1
+            if not seen or seen[-1] != n:
+                seen.append(n)
+    return seen
+
+
 def test_table_grows_while_running():
-    p = Process(sockets(count=4, wait_ms=150))
+    count = None
+    reads = []
+
+    def stdin(n):
+        # the program reads a byte before each socket and after the last: it goes on only once the
+        # widget was sent the table it has so far (3 stdio rows, then one more per socket)
+        reads.append(n)
+        want = 2 + len(reads)
+        wait_for(lambda: count is not None and want in fd_rows_sent(count), timeout=30)
+        return b"x"
+
+    p = Process(sockets(count=4, wait_ms=0, gate=True), stdin=stdin)
     panel = show(p, live=True)
     count = Counter(panel)
     p.run()
     panel.finish()
-    rows_seen = []
-    for _, state in count.values:
-        v = state.get("value", "")
-        if "wx-fds" in v:
-            n = v.split('<table class="wx-fds">')[1].split("</table>")[0].count("<tr") - 1
-            if not rows_seen or rows_seen[-1] != n:
-                rows_seen.append(n)
-    assert rows_seen[:1] == [4] and rows_seen[-1] == 7 and rows_seen == sorted(rows_seen)
-    assert len(rows_seen) >= 3, rows_seen  # at least two intermediate states reached the widget
+    rows_seen = fd_rows_sent(count)
+    assert len(reads) == 5 and p.status == "returned"
+    # every state reached the widget, in order, while the program ran; then the final table (7 rows)
+    assert rows_seen[:5] == [3, 4, 5, 6, 7] and rows_seen[-1] == 7, rows_seen
     top = ANIM.sub("", panel.top.value)
     assert final_table(p) in top
     assert "<h4>closed</h4>" in top and "<td>5</td><td>socket</td><td>INET</td>" in top
