@@ -137,11 +137,14 @@ def test_b1_start_function_sigint_interrupts():
     code = f"""
 import os, signal, threading, time
 from wasix_nb.runtime import Process
+from wasix_nb.runtime.sigint import SigintToEpoch
 p = Process({SPIN_START!r})
 def later():
-    while p.status != "running":
+    # SIGINT once it is the run's (its handler installed: the first run also starts the watcher
+    # thread) and the main thread runs: its instantiation runs the start function, which spins forever
+    while not (isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None), SigintToEpoch)
+               and p.wasm_threads[1].state == "running"):
         time.sleep(0.01)
-    time.sleep(0.3)
     os.kill(os.getpid(), signal.SIGINT)
 threading.Thread(target=later, daemon=True).start()
 print(p.run().outcome)

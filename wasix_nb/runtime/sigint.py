@@ -105,13 +105,14 @@ class SigintToEpoch:
             return self
         if _WATCHER is None:
             _WATCHER = Watcher()
+        _WATCHER.target = self.proc  # before the handler: a SIGINT right after it must find its process
         try:
             self._old_fd = signal.set_wakeup_fd(_WATCHER.w, warn_on_full_buffer=False)
             self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
         except (ValueError, OSError):
+            _WATCHER.target = None
             return self
         _WATCHER.forward_fd = self._old_fd
-        _WATCHER.target = self.proc
         self.active = True
         return self
 
