@@ -37,11 +37,23 @@ from programs import sockets  # noqa: E402
 # what a user types: load the extension, then %%wasix cells
 SETUP = "%load_ext wasix_nb"
 
-# 8 times: sock_open, then wait 200 ms with poll_oneoff; then reuse fd 5 and fail one close
-LIVE = "%%wasix -n sockets\n" + sockets(count=8, wait_ms=200)
+# stdin for a gated program (programs.sockets(gate=True)): its k-th read waits for the file PREFIX-k,
+# which the test writes once the browser showed the table the program has so far, so every state reaches
+# the page however loaded the machine is (a minute at most: then the test fails on its own)
+GATE = """import os, time
 
-# --bg returns at once; the panel keeps following the program
-BACKGROUND = "%%wasix --bg -n background\n" + sockets(count=6, wait_ms=400)
+def gate(prefix):
+    k = [0]
+
+    def read(n):
+        k[0] += 1
+        end = time.monotonic() + 60
+        while not os.path.exists(f"{prefix}-{k[0]}") and time.monotonic() < end:
+            time.sleep(0.02)
+        return b"x"
+
+    return read
+"""
 
 # runs for a minute unless killed
 LONG = "%%wasix --bg -n long\n" + sockets(count=300, wait_ms=200)
@@ -156,11 +168,19 @@ def wait_cell(page, i, pred, timeout=30):
 
 
 def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
-    lab.write("live.ipynb", [SETUP, LIVE, BACKGROUND])
+    # 8 times: sock_open, wait 200 ms with poll_oneoff; then reuse fd 5 and fail one close.  A second
+    # cell does it 6 times with --bg (returns at once; the panel keeps following the program).  Each reads
+    # a byte of stdin before each socket and after the last: the test lets it go on once the page shows
+    # the table so far (2 + k rows before read k)
+    live_gate, bg_gate = lab.root / "gate-live", lab.root / "gate-bg"
+    setup = f"{SETUP}\n{GATE}\nlive_gate, bg_gate = gate({str(live_gate)!r}), gate({str(bg_gate)!r})"
+    live = "%%wasix -n sockets --stdin live_gate\n" + sockets(count=8, wait_ms=200, gate=True)
+    background = "%%wasix --bg -n background --stdin bg_gate\n" + sockets(count=6, wait_ms=400, gate=True)
+    lab.write("live.ipynb", [setup, live, background])
     page = open_notebook(browser, lab, "live.ipynb")
     run_all(page)
-    seen, shots, t0 = [], 0, time.monotonic()
-    while time.monotonic() - t0 < 30:
+    seen, shots, step, t0 = [], 0, 1, time.monotonic()
+    while time.monotonic() - t0 < 120:
         s = page.evaluate(ROWS_JS, 1)
         if s and s["rows"] >= 0:
             running = s["prompt"].startswith("[*]")
@@ -170,6 +190,9 @@ def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
                 page.locator(".jp-Notebook .jp-Cell").nth(1).screenshot(
                     path=os.path.join(ARTIFACTS, f"live-{s['rows']}-rows.png")
                 )
+            if running and step <= 9 and s["rows"] == 2 + step:
+                (live_gate.parent / f"{live_gate.name}-{step}").touch()
+                step += 1
         if s and "exited 0" in s["saved"]:
             break
         time.sleep(0.05)
@@ -186,11 +209,15 @@ def test_panel_grows_live_then_becomes_the_final_tables(lab, browser):
     assert out.locator("img.wx-timeline-img").count() == 1
 
     # the background cell returns at once; its panel keeps growing afterwards, then ends the same way
-    bg_seen, t0 = [], time.monotonic()
-    while time.monotonic() - t0 < 20:
+    bg_seen, step, t0 = [], 1, time.monotonic()
+    while time.monotonic() - t0 < 120:
         s = page.evaluate(ROWS_JS, 2)
         if s and s["rows"] >= 0:
-            bg_seen.append((s["prompt"].startswith("[*]"), s["rows"]))
+            running = s["prompt"].startswith("[*]")
+            bg_seen.append((running, s["rows"]))
+            if not running and step <= 7 and s["rows"] == 2 + step:
+                (bg_gate.parent / f"{bg_gate.name}-{step}").touch()
+                step += 1
         if s and "exited 0" in s["saved"]:
             break
         time.sleep(0.05)
