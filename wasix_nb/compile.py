@@ -212,7 +212,47 @@ def _compile(engine, src: Source) -> wasmtime.Module:
     try:
         return wasmtime.Module(engine, wasm)
     except wasmtime.WasmtimeError as e:
-        raise CompileError(_clean_wat_error(str(e), src.name)) from None
+        raise CompileError(_invalid_module(str(e), src)) from None
+
+
+def _invalid_module(msg: str, src) -> str:
+    """wasmtime's validation error in a few words, and for WAT the line of the function it is in:
+    `type mismatch: expected i32 but nothing on stack (in $bad, byte 51)` + `at <cell> line 4: ...`."""
+    m = re.search(r"function\[(\d+)\](?:::(\S+))?", msg)
+    why = re.search(r"Invalid input WebAssembly code at offset (\d+): (.*)", msg)
+    if not (m and why):
+        return _clean_wat_error(msg, src.name)
+    index, name = int(m.group(1)), m.group(2)
+    text = f"invalid WebAssembly: {why.group(2).strip()} (in {'$' + name if name else f'function {index}'}, byte {why.group(1)})"
+    where = wat_line(src.wat, index, name) if src.wat else None
+    if where is not None:
+        text += f"\n  at {src.name} line {where[0]}: {where[1].strip()}"
+    return text
+
+
+def wat_line(wat: str, func_index: int, func_name=None, words=()):
+    """(line number, text) of function `func_index` (imports counted, as wasmtime numbers them) or
+    `$func_name` in the WAT text, or of its only line holding one of `words`; None when not found."""
+    src_lines = wat.splitlines()
+    starts = [i for i, l in enumerate(src_lines) if re.search(r"\(func\b", l) and "(import" not in l]
+    start = None
+    if func_name:
+        for i in starts:
+            if re.search(r"\(func\s+\$" + re.escape(func_name) + r"(?![\w.$])", src_lines[i]):
+                start = i
+                break
+    if start is None:
+        n_imports = len(re.findall(r"\(import\s+\"[^\"]*\"\s+\"[^\"]*\"\s+\(func\b", wat))
+        idx = func_index - n_imports
+        if 0 <= idx < len(starts):
+            start = starts[idx]
+    if start is None:
+        return None
+    nxt = [i for i in starts if i > start]
+    end = nxt[0] if nxt else len(src_lines)
+    hits = [i for i in range(start, end) if any(w in src_lines[i] for w in words)]
+    i = hits[0] if len(hits) == 1 else start
+    return i + 1, src_lines[i]
 
 
 def _prepare(wasm: bytes, name: str) -> bytes:

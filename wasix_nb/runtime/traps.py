@@ -4,6 +4,8 @@ import re
 
 import wasmtime
 
+from ..compile import wat_line
+
 _TRAP_WORDS = {
     wasmtime.TrapCode.UNREACHABLE: ("unreachable",),
     wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: (".div_", ".rem_"),
@@ -34,25 +36,4 @@ def describe_trap(trap: wasmtime.Trap, source) -> str:
 
 def _wat_line(wat: str, frame, code):
     """Best-effort line of the trapping function (and instruction, when it is the only candidate)."""
-    src_lines = wat.splitlines()
-    starts = [i for i, l in enumerate(src_lines) if re.search(r"\(func\b", l) and "(import" not in l]
-    name = frame.func_name
-    start = None
-    if name:
-        for i in starts:
-            if re.search(r"\(func\s+\$" + re.escape(name) + r"(?![\w.$])", src_lines[i]):
-                start = i
-                break
-    if start is None:
-        n_imports = len(re.findall(r"\(import\s+\"[^\"]*\"\s+\"[^\"]*\"\s+\(func\b", wat))
-        idx = frame.func_index - n_imports
-        if 0 <= idx < len(starts):
-            start = starts[idx]
-    if start is None:
-        return None
-    nxt = [i for i in starts if i > start]
-    end = nxt[0] if nxt else len(src_lines)
-    words = _TRAP_WORDS.get(code, ())
-    hits = [i for i in range(start, end) if any(w in src_lines[i] for w in words)]
-    i = hits[0] if len(hits) == 1 else start
-    return i + 1, src_lines[i]
+    return wat_line(wat, frame.func_index, frame.func_name, _TRAP_WORDS.get(code, ()))
