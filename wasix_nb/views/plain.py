@@ -11,22 +11,9 @@ import re
 
 from .. import capture as _cap
 from ..trace import _UNSIGNED, ERRNO, FORMAT, NAMED, OUTS, plan_of
+from ..host.fdtable import ROW_KEYS
 
-FD_COLUMNS = (
-    "fd",
-    "kind",
-    "family",
-    "type",
-    "proto",
-    "state",
-    "local",
-    "peer",
-    "flags",
-    "bytes_in",
-    "bytes_out",
-    "opened_seq",
-    "closed_seq",
-)
+FD_COLUMNS = ROW_KEYS  # the descriptor table's own row layout
 SUMMARY_COLUMNS = ("syscall", "calls", "errors", "total_ns", "mean_ns", "unfinished")
 _NULLABLE_INT = {"opened_seq", "closed_seq"}  # Int64 columns of the DataFrames: None shows as <NA>
 

@@ -8,6 +8,7 @@ the browser resumes the fade where it was, and the highlight ends on time howeve
 import html
 
 from ..trace import ERRNO, MARK, UNFINISHED, format_event
+from ..host.fdtable import ROW_KEYS
 
 FLASH_S = 2.0  # how long a new row / state change / close stays highlighted
 
@@ -52,21 +53,7 @@ FD_KEYS = [
     "bytes_out",
     "opened_seq",
 ]
-CLOSED_KEYS = [
-    "fd",
-    "kind",
-    "family",
-    "type",
-    "proto",
-    "state",
-    "local",
-    "peer",
-    "flags",
-    "bytes_in",
-    "bytes_out",
-    "opened_seq",
-    "closed_seq",
-]
+CLOSED_KEYS = list(ROW_KEYS)
 MAX_OPEN, MAX_CLOSED, RECENT = 64, 12, 12
 
 _esc = html.escape

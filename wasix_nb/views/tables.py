@@ -10,22 +10,9 @@ import pandas as pd
 from ..abi import errno as _errno
 from .plain import closed_rows, event_log, fd_arg, open_rows, typed_args  # noqa: F401  (pandas-free)
 from ..trace import ARGS, CALL, CAP, DUR, ERRNO, MARK, OUTS, PID, START, TID, state_of
+from ..host.fdtable import ROW_KEYS
 
-FD_COLUMNS = [
-    "fd",
-    "kind",
-    "family",
-    "type",
-    "proto",
-    "state",
-    "local",
-    "peer",
-    "flags",
-    "bytes_in",
-    "bytes_out",
-    "opened_seq",
-    "closed_seq",
-]
+FD_COLUMNS = list(ROW_KEYS)
 CALL_COLUMNS = [
     "seq",
     "t_ns",
