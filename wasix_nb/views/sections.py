@@ -39,20 +39,7 @@ CSS = """<style>
 
 # one vocabulary: the headers are the DataFrame column names (srv.fds, srv.history, srv.summary), and the
 # values are shown as the saved tables show them
-FD_KEYS = [
-    "fd",
-    "kind",
-    "family",
-    "type",
-    "proto",
-    "state",
-    "local",
-    "peer",
-    "flags",
-    "bytes_in",
-    "bytes_out",
-    "opened_seq",
-]
+FD_KEYS = [k for k in ROW_KEYS if k != "closed_seq"]  # an open descriptor has no closing call yet
 CLOSED_KEYS = list(ROW_KEYS)
 MAX_OPEN, MAX_CLOSED, RECENT = 64, 12, 12
 
