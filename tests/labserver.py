@@ -16,6 +16,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = "/usr/bin/chromium"
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+# the status bar's "| Idle": the toolbar says idle before any kernel exists, this does not
+IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+  .some(e => e.textContent.trim().endsWith('| Idle'))"""
+
+
+def launch(pw):
+    """Debian's chromium, headless, through Playwright."""
+    return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def open_page(browser, url, errors, width=1280, height=2600):
+    """A fresh page on notebook `url` (workspace reset), its script errors appended to `errors`, once
+    the notebook shows and its kernel is idle."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "?reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    page.wait_for_function(IDLE_JS, timeout=30_000)
+    return page
+
+
 def require_browser():
     """Skip (with the reason) where chromium or playwright is missing; CI installs both."""
     if not os.path.exists(CHROMIUM):

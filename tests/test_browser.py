@@ -21,7 +21,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from labserver import CHROMIUM, ROOT, require_browser, serve, write_notebook  # noqa: E402
+from labserver import IDLE_JS, ROOT, launch, open_page, require_browser, serve, write_notebook  # noqa: E402, F401
 
 ARTIFACTS = os.path.join(ROOT, "artifacts")
 
@@ -98,18 +98,7 @@ def lab(tmp_path_factory):
 def browser(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-dev-shm-usage",
-            ],
-        )
+        b = launch(pw)
         errors = []
         b.page_errors = errors
         try:
@@ -130,22 +119,13 @@ ROWS_JS = """(i) => {
           widget: !!cell.querySelector('.jp-OutputArea .wasix-panel')};
 }"""
 
-IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
-  .some(e => e.textContent.trim().endsWith('| Idle'))"""
-
 # every timeline picture in the page: loaded, and how big
 IMGS_JS = """() => [...document.querySelectorAll('img.wx-timeline-img')]
   .map(i => ({ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth, h: i.naturalHeight}))"""
 
 
 def open_notebook(browser, lab, path, width=1280, height=2600):
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.on("pageerror", lambda e: browser.page_errors.append(str(e)))
-    page.goto(f"{lab.url}/lab/tree/{path}?reset")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-    # the trap: the toolbar says idle before any kernel exists; the status bar's "| Idle" does not
-    page.wait_for_function(IDLE_JS, timeout=30_000)
-    return page
+    return open_page(browser, f"{lab.url}/lab/tree/{path}", browser.page_errors, width, height)
 
 
 def command(page, cmd, args=None):

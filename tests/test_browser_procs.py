@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from labserver import CHROMIUM, ROOT, require_browser, serve, write_notebook
-from test_browser import ARTIFACTS, IDLE_JS, command, sync_playwright
+from labserver import IDLE_JS, ROOT, launch, open_page, require_browser, serve, write_notebook
+from test_browser import ARTIFACTS, command, sync_playwright
 from test_fork import HANG
 from wasix_nb import wasmopt
 
@@ -34,14 +34,6 @@ CELLS = [
 
 
 TUTORIAL = "08-processes.ipynb"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +58,9 @@ def test_process_tree_and_lsof_in_jupyterlab(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2600})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab + "/lab/tree/procs.ipynb?reset")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-            page.wait_for_function(IDLE_JS, timeout=30_000)
+            page = open_page(browser, lab + "/lab/tree/procs.ipynb", errors)
             page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
             page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
             panel = tree = lsof = final = live = ""
@@ -119,13 +107,9 @@ def test_tutorial_timelines_show_one_band_per_process_untrusted(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2600})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{lab}/lab/tree/{TUTORIAL}?reset")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-            page.wait_for_function(IDLE_JS, timeout=30_000)
+            page = open_page(browser, f"{lab}/lab/tree/{TUTORIAL}", errors)
             trusted = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.cells.get(3).trusted")
             assert trusted is False
             page.wait_for_function("() => document.querySelectorAll('img.wx-timeline-img').length >= 2", timeout=30_000)
@@ -173,13 +157,9 @@ def test_live_panel_bands_follow_the_dark_theme(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2600})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab + "/lab/tree/dark.ipynb?reset")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-            page.wait_for_function(IDLE_JS, timeout=30_000)
+            page = open_page(browser, lab + "/lab/tree/dark.ipynb", errors)
             command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
             page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
             page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()

@@ -2,14 +2,13 @@
 section, each thread with what it is blocked on, while it runs; a kill ends them all."""
 
 import os
-import socket
 import time
 
 import pytest
 
 from threadprogs import program, spawn
 
-from labserver import CHROMIUM, ROOT, require_browser, serve, write_notebook  # noqa: E402
+from labserver import ROOT, launch, open_page, require_browser, serve, write_notebook  # noqa: E402
 
 ARTIFACTS = os.path.join(ROOT, "artifacts")
 
@@ -35,15 +34,6 @@ THREADS_JS = """(i) => {
           status: (cell.querySelector('.wx-status') || cell.querySelector('.wasix-result p') || {}).textContent || ''};
 }"""
 
-IDLE_JS = """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
-  .some(e => e.textContent.trim().endsWith('| Idle'))"""
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def lab(tmp_path):
@@ -58,24 +48,9 @@ def test_panel_shows_every_thread_and_what_it_waits_on(lab):
     os.makedirs(ARTIFACTS, exist_ok=True)
     errors = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-dev-shm-usage",
-            ],
-        )
+        browser = launch(pw)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 2000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(lab + "/lab/tree/threads.ipynb?reset")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
-            page.wait_for_function(IDLE_JS, timeout=30_000)
+            page = open_page(browser, lab + "/lab/tree/threads.ipynb", errors, height=2000)
             page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
             page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
             live, t0 = None, time.monotonic()
